@@ -1,0 +1,206 @@
+"""Typed configuration: frozen dataclasses, loaded from YAML and overridden by command-line flags.
+
+Every stage config is a frozen dataclass whose fields are declared with :func:`option`; the help text lives next to
+the field, so ``--help``, YAML keys and the dataclass never drift apart. Validation happens in ``__post_init__`` and
+raises :class:`ConfigError`, which the entrypoints print as one readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix; the message names the option and the rule."""
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None) -> Any:
+    """Declare a config field with its default, its help text and, optionally, allowed values."""
+    meta = {"help": help, "choices": choices, "flag": flag}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for sequence defaults so configs stay immutable")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _flag(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _coerce(name: str, tp: Any, value: Any) -> Any:
+    """Turn a YAML or CLI value into the field's declared type, or raise ConfigError naming the field."""
+    base, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name}: a value is required")
+    try:
+        if typing.get_origin(base) is tuple:
+            item_type = typing.get_args(base)[0]
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                items = [items]
+            return tuple(_coerce(name, item_type, v) for v in items)
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return base(value)
+    except (TypeError, ValueError):
+        type_name = getattr(base, "__name__", str(base))
+        raise ConfigError(f"{name}: expected {type_name}, got {value!r}") from None
+
+
+def build_parser(cls: type, *, prog: str, description: str) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per config field plus ``--config FILE.yaml``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of options; flags given here override it")
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        base, _ = _unwrap_optional(hints[field.name])
+        kwargs: dict[str, Any] = {"help": field.metadata.get("help", ""), "default": argparse.SUPPRESS}
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = field.name.upper()
+            if field.metadata.get("choices"):
+                kwargs["choices"] = field.metadata["choices"]
+        # Show the dataclass default in --help even though argparse itself never fills it in.
+        kwargs["help"] += f" (default: {field.default!r})"
+        parser.add_argument(_flag(field), dest=field.name, **kwargs)
+    return parser
+
+
+def load_yaml(path: str | Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config: {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path} must hold a mapping of option: value")
+    return data
+
+
+def from_mapping(cls: type[T], values: dict, *, source: str = "config") -> T:
+    """Build ``cls`` from a mapping (YAML keys may use - or _), rejecting unknown keys by name."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in names:
+            raise ConfigError(f"{source}: unknown option {key!r}; see --help for the valid ones")
+        kwargs[name] = _coerce(name, hints[name], value)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field without a value
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def parse_args(cls: type[T], argv: list[str] | None, *, prog: str, description: str) -> T:
+    """Parse ``argv`` into ``cls``: YAML from ``--config`` first, then flags on top.
+
+    argparse reports unknown flags itself with one line and exit status 2.
+    """
+    parser = build_parser(cls, prog=prog, description=description)
+    args = vars(parser.parse_args(argv))
+    config_path = args.pop("config", None)
+    values = load_yaml(config_path) if config_path else {}
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    values.update(args)
+    return from_mapping(cls, values, source=config_path or "arguments")
+
+
+def to_dict(config: Any) -> dict:
+    """A JSON-friendly dict of a config, for logs, manifests and reports."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+# --- Ingest stage options ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadOptions:
+    """How the download stage fetches one URL. Timeouts are seconds, sizes bytes."""
+
+    max_in_flight: int = 64
+    per_host_limit: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 20 * 2**20
+    max_redirects: int = 5
+    retries: int = 3
+    backoff_base: float = 0.5
+    retry_after_cap: float = 30.0
+    user_agent: str = "clipcluster/0.1 (+research image clustering; contact via project README)"
+    allow_private_networks: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("max_in_flight", "per_host_limit", "connect_timeout", "read_timeout", "max_bytes")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("max_redirects", "retries", "backoff_base", "retry_after_cap"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be zero or more, got {getattr(self, name)!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessSpec:
+    """CLIP image preprocessing, read from the model's image processor so any CLIP checkpoint is handled.
+
+    The decode stage resizes the shortest side to ``resize`` (bicubic) and centre-crops to ``crop`` as uint8; the embed
+    stage rescales to [0, 1] and normalises with ``mean``/``std``, exactly as ``CLIPImageProcessor`` does.
+    """
+
+    resize: int = 224
+    crop: tuple[int, int] = (224, 224)
+    mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+    std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeOptions:
+    """Safety and output limits of the decode stage."""
+
+    max_pixels: int = 60_000_000
+    min_side: int = 16
+    thumbnail_size: int = 128
+    thumbnail_quality: int = 80
+    formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO")
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "min_side", "thumbnail_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 1 <= self.thumbnail_quality <= 95:
+            raise ConfigError(f"thumbnail_quality must be in 1..95, got {self.thumbnail_quality!r}")
