@@ -204,3 +204,81 @@ class DecodeOptions:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 1 <= self.thumbnail_quality <= 95:
             raise ConfigError(f"thumbnail_quality must be in 1..95, got {self.thumbnail_quality!r}")
+
+
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """Options of ``jobs/embed.py``: from a URL table to sharded CLIP-embedding Parquet."""
+
+    input: str = option("", "URL table (.csv/.tsv/.parquet/.jsonl/.txt), a folder of images, or a URI (s3://...)")
+    output: str = option("", "folder or URI for the embedding shards (part-NNNNN.parquet + manifest.json + stats.json)")
+    url_column: str | None = option(None, "column with image URLs (default: url, image_url, media_url or img_url)")
+    id_column: str | None = option(None, "column with row ids (default: a stable hash of the URL)")
+    model: str = option(DEFAULT_MODEL, "CLIP model: hub id or local folder of any transformers CLIPModel")
+    rows_per_shard: int = option(1000, "input rows per output shard; the unit of resume")
+    batch_size: int = option(64, "images per forward pass of the embed stage (halved on CUDA out-of-memory)")
+    download_batch_size: int = option(256, "URLs per download call; together with --max-in-flight bounds concurrency")
+    embed_actors: int | None = option(None, "embed actors (default: one per GPU of the cluster, or 1 without GPUs)")
+    num_gpus_per_actor: float | None = option(
+        None, "GPUs per embed actor (default: 1 where the cluster has GPUs, else 0)"
+    )
+    download_actors: int | None = option(None, "download actors (default: from the cluster's CPUs)")
+    max_in_flight: int = option(64, "concurrent requests per download actor")
+    per_host_limit: int = option(16, "concurrent requests per host per download actor (be polite to one server)")
+    connect_timeout: float = option(10.0, "seconds to establish a connection")
+    read_timeout: float = option(30.0, "seconds to read a whole response")
+    max_bytes: int = option(20 * 2**20, "largest download in bytes; bigger bodies become 'too_large' rows")
+    max_redirects: int = option(5, "redirects followed per URL")
+    retries: int = option(3, "retries for timeouts, connection errors, 429 and 5xx (jittered exponential backoff)")
+    retry_after_cap: float = option(30.0, "longest Retry-After wait honoured, in seconds")
+    user_agent: str = option(DownloadOptions.user_agent, "User-Agent header sent with every request")
+    allow_private_networks: bool = option(
+        False, "allow loopback/private/link-local addresses (off by default: protects cloud metadata endpoints)"
+    )
+    max_pixels: int = option(
+        DecodeOptions.max_pixels, "largest image in pixels; bigger (decompression bombs) are 'too_large'"
+    )
+    min_side: int = option(DecodeOptions.min_side, "smallest accepted image side in pixels; smaller are 'too_small'")
+    thumbnail_size: int = option(DecodeOptions.thumbnail_size, "longest side of the stored JPEG thumbnail")
+    limit: int | None = option(None, "only ingest the first N rows (a quick trial run)")
+    overwrite: bool = option(False, "delete existing shards in --output and start over")
+    shared_output: bool = option(False, "assert that a plain local --output path is shared storage on every node")
+    ray_address: str | None = option(None, "Ray cluster to attach to (default: the one this job runs in, else local)")
+    progress: bool = option(True, "show Ray Data progress bars")
+
+    def __post_init__(self) -> None:
+        if not self.input:
+            raise ConfigError("--input is required (a URL table, a folder of images or a URI)")
+        if not self.output:
+            raise ConfigError("--output is required (a folder or URI for the shards)")
+        for name in ("rows_per_shard", "batch_size", "download_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("embed_actors", "download_actors", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:
+            raise ConfigError(f"--num-gpus-per-actor must be zero or more, got {self.num_gpus_per_actor}")
+        self.download_options()  # validate the stage options up front
+        self.decode_options()
+
+    def download_options(self) -> DownloadOptions:
+        return DownloadOptions(
+            max_in_flight=self.max_in_flight,
+            per_host_limit=self.per_host_limit,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_bytes=self.max_bytes,
+            max_redirects=self.max_redirects,
+            retries=self.retries,
+            retry_after_cap=self.retry_after_cap,
+            user_agent=self.user_agent,
+            allow_private_networks=self.allow_private_networks,
+        )
+
+    def decode_options(self) -> DecodeOptions:
+        return DecodeOptions(max_pixels=self.max_pixels, min_side=self.min_side, thumbnail_size=self.thumbnail_size)

@@ -1,7 +1,8 @@
-"""Build a tiny random-weight CLIP model that loads through the same ``from_pretrained`` path as the real one.
+"""Build random-weight CLIP models that load through the same ``from_pretrained`` path as the real one.
 
 Weights cannot be downloaded in CI or offline demos, so tests and the demo save a ~32-wide, 2-layer CLIP plus its
-image processor into a folder. ``python -m clustering.tiny_model OUTDIR`` does the same from the shell.
+image processor into a folder. ``--architecture vit-b-32`` builds the real ``openai/clip-vit-base-patch32`` shapes
+instead (throughput benchmarks: speed does not depend on the weights). ``python -m clustering.tiny_model OUTDIR``.
 """
 
 from __future__ import annotations
@@ -9,48 +10,56 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+TINY_TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+ARCHITECTURES = ("tiny", "vit-b-32")
 
-def build_tiny_clip(outdir: str | Path, *, image_size: int = 224, projection_dim: int = 32, seed: int = 0) -> Path:
+
+def build_tiny_clip(outdir: str | Path, *, projection_dim: int = 32, seed: int = 0, architecture: str = "tiny") -> Path:
     """Save a random-weight ``CLIPModel`` and ``CLIPImageProcessor`` to ``outdir`` and return it.
 
     Parameters
     ----------
     outdir : str or Path
         Folder to create (parents included); existing model files are overwritten.
-    image_size : int, default 224
-        Input resolution of the vision tower, kept at CLIP's 224 so preprocessing matches the real model.
     projection_dim : int, default 32
-        Embedding dimension the model outputs.
+        Embedding dimension of the tiny model (``vit-b-32`` keeps CLIP's 512).
     seed : int, default 0
         Seed for the random weights: the same seed gives the same model, hence the same embeddings.
+    architecture : {"tiny", "vit-b-32"}, default "tiny"
+        ``tiny``: 32-wide, 2-layer towers (fast tests). ``vit-b-32``: the shapes of openai/clip-vit-base-patch32.
     """
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     torch.manual_seed(seed)
-    config = CLIPConfig(
-        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "vocab_size": 1000, "max_position_embeddings": 77},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                       "num_attention_heads": 2, "image_size": image_size, "patch_size": 32},
-        projection_dim=projection_dim,
-    )
+    text = {"vocab_size": 1000, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+    vision = {"image_size": 224, "patch_size": 32}
+    if architecture == "tiny":
+        text, vision, dims = {**text, **TINY_TOWER}, {**vision, **TINY_TOWER}, {"projection_dim": projection_dim}
+    else:  # CLIPConfig's defaults are ViT-B/32; only the vocabulary is shrunk (the text tower is never run)
+        dims = {"projection_dim": 512}
+    # clipcluster_random_weights is recorded in every shard's metadata: no output can pass this off as real CLIP.
+    config = CLIPConfig(text_config=text, vision_config=vision, clipcluster_random_weights=True, **dims)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     CLIPModel(config).eval().save_pretrained(outdir)
-    CLIPImageProcessor(size={"shortest_edge": image_size},
-                       crop_size={"height": image_size, "width": image_size}).save_pretrained(outdir)
+    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(outdir)
     return outdir
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clustering.tiny_model", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="folder to write the model into")
-    parser.add_argument("--projection-dim", type=int, default=32, help="embedding dimension (default 32)")
+    parser.add_argument("--projection-dim", type=int, default=32, help="embedding dimension of the tiny model (32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="tiny", help="model shapes (default tiny)")
     args = parser.parse_args(argv)
-    path = build_tiny_clip(args.outdir, projection_dim=args.projection_dim, seed=args.seed)
-    print(f"tiny random-weight CLIP written to {path}")
+    path = build_tiny_clip(
+        args.outdir, projection_dim=args.projection_dim, seed=args.seed, architecture=args.architecture
+    )
+    print(f"random-weight CLIP ({args.architecture}) written to {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,234 @@
+"""Ray wiring of the ingest job: read → plan shards → download → decode → embed → assemble shards → stats.
+
+All stage logic lives in the stage modules; this module only sizes the actor pools from the cluster it runs on, builds
+the Ray Data pipeline and streams results back to the driver, which writes each shard as soon as it is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from clustering import __version__, io, schema
+from clustering.config import ConfigError, IngestConfig, to_dict
+from clustering.ingest import write
+from clustering.ingest.embed import ModelInfo, model_info, preprocess_dict
+from clustering.ingest.read import read_input
+
+log = logging.getLogger(__name__)
+
+# Download actors wait on sockets, not CPUs; a quarter CPU each leaves room for decode tasks and the embed actor
+# even on a 2-CPU laptop (0.25 + 0.5 + 1 <= 2), where whole-CPU reservations would starve the decode stage.
+DOWNLOAD_CPUS = 0.25
+DECODE_CPUS = 0.5
+# One download actor per 8 cluster CPUs: each runs --max-in-flight requests at once, which is what saturates links.
+CPUS_PER_DOWNLOAD_ACTOR = 8
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    download_actors: int
+    embed_actors: int
+    gpus_per_embed_actor: float
+    cluster_cpus: int
+    cluster_gpus: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    output: str
+    stats: dict
+    shards_written: int
+    shards_total: int
+
+
+def connect_ray(config: IngestConfig):
+    """Attach to the cluster this job runs in (``ray job submit`` sets RAY_ADDRESS), else start a local runtime."""
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    address = config.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
+    return ray
+
+
+def pool_sizes(config: IngestConfig, resources: dict, nodes: int) -> PoolSizes:
+    """Size actor pools from the cluster's resources: one embed actor per GPU, CPU stages from the CPU count."""
+    gpus = int(resources.get("GPU", 0))
+    cpus = int(resources.get("CPU", 1))
+    per_actor = config.num_gpus_per_actor if config.num_gpus_per_actor is not None else (1.0 if gpus else 0.0)
+    if per_actor > gpus:
+        raise ConfigError(f"--num-gpus-per-actor {per_actor:g} exceeds the cluster's {gpus} GPUs")
+    # A fixed pool of one actor per GPU: pools that wait to scale up never get GPUs the autoscaler cannot see.
+    embed = config.embed_actors or (int(gpus // per_actor) if per_actor > 0 else 1)
+    download = config.download_actors or max(1, cpus // CPUS_PER_DOWNLOAD_ACTOR)
+    return PoolSizes(download, embed, per_actor, cpus, gpus, nodes)
+
+
+def check_shared_output(config: IngestConfig, nodes: int) -> None:
+    """A plain local path on a multi-node cluster scatters shards over nodes: refuse unless declared shared."""
+    fs, _ = io.resolve(config.output)
+    import pyarrow.fs as pafs
+
+    if nodes > 1 and isinstance(fs, pafs.LocalFileSystem) and not config.shared_output:
+        raise ConfigError(
+            f"--output: {config.output} is a local path but the cluster has {nodes} nodes; use shared storage "
+            "(s3://, gs://, ...) or pass --shared-output if this path is on a filesystem every node mounts"
+        )
+
+
+def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: PoolSizes):
+    """The Ray Data pipeline over unique work items; returns a Dataset of result batches."""
+    import ray.data
+    from ray.data import ActorPoolStrategy
+
+    from clustering.ingest.decode import decode_batch
+    from clustering.ingest.download import Downloader
+    from clustering.ingest.embed import ClipEmbedder
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = config.progress
+    ctx.execution_options.preserve_order = False
+    step = config.download_batch_size
+    # One block per download batch so every stage sees parallel work from the start.
+    blocks = [work.slice(i, step) for i in range(0, work.num_rows, step)] or [work]
+    ds = ray.data.from_arrow(blocks)
+    ds = ds.map_batches(
+        Downloader,
+        fn_constructor_kwargs={"options": config.download_options()},
+        batch_format="pyarrow",
+        batch_size=step,
+        compute=ActorPoolStrategy(min_size=1, max_size=sizes.download_actors),
+        num_cpus=DOWNLOAD_CPUS,
+    )
+    ds = ds.map_batches(
+        decode_batch,
+        fn_kwargs={"options": config.decode_options(), "spec": info.preprocess},
+        batch_format="pyarrow",
+        batch_size=config.batch_size,
+        num_cpus=DECODE_CPUS,
+    )
+    return ds.map_batches(
+        ClipEmbedder,
+        fn_constructor_kwargs={
+            "model": config.model,
+            "preprocess": preprocess_dict(info.preprocess),
+            "batch_size": config.batch_size,
+        },
+        batch_format="pyarrow",
+        batch_size=config.batch_size,
+        num_gpus=sizes.gpus_per_embed_actor,
+        num_cpus=1,
+        compute=ActorPoolStrategy(size=sizes.embed_actors),
+    )
+
+
+def shard_metadata(config: IngestConfig, info: ModelInfo) -> dict:
+    return {
+        "model": info.model,
+        "model_name_or_path": info.name_or_path,
+        "dim": info.dim,
+        "random_weights": info.random_weights,
+        "preprocess": preprocess_dict(info.preprocess),
+        "clipcluster_version": __version__,
+        "schema_version": schema.SCHEMA_VERSION,
+        "decode": to_dict(config.decode_options()),
+    }
+
+
+def run_ingest(config: IngestConfig) -> IngestResult:
+    """Run the whole ingest job described by ``config``; safe to rerun (finished shards are kept)."""
+    started = time.perf_counter()
+    inp = read_input(config.input, url_column=config.url_column, id_column=config.id_column)
+    if config.limit is not None:
+        inp = type(inp)(table=inp.table.slice(0, config.limit), url_column=inp.url_column, passthrough=inp.passthrough)
+    log.info(
+        "input: %d rows from %s (url column %r, %d passthrough columns)",
+        inp.num_rows,
+        config.input,
+        inp.url_column,
+        len(inp.passthrough),
+    )
+    try:
+        info = model_info(config.model)
+    except OSError as exc:
+        raise ConfigError(f"--model: cannot load {config.model}: {str(exc).splitlines()[0]}") from None
+    meta = shard_metadata(config, info)
+    plan = write.plan_output(
+        config.output, inp, rows_per_shard=config.rows_per_shard, model_meta=meta, overwrite=config.overwrite
+    )
+    if not plan.pending:
+        log.info("all %d shards already finished in %s: nothing to do", plan.n_shards, config.output)
+        return IngestResult(config.output, _existing_stats(plan), 0, plan.n_shards)
+
+    ray = connect_ray(config)
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    check_shared_output(config, nodes)
+    sizes = pool_sizes(config, ray.cluster_resources(), nodes)
+    log.info(
+        "cluster: %d node(s), %d CPUs, %d GPUs -> %d download actor(s), %d embed actor(s) x %g GPU",
+        nodes,
+        sizes.cluster_cpus,
+        sizes.cluster_gpus,
+        sizes.download_actors,
+        sizes.embed_actors,
+        sizes.gpus_per_embed_actor,
+    )
+    passthrough_schema = pa.schema([inp.table.schema.field(c) for c in inp.passthrough])
+    assembler = write.ShardAssembler(
+        plan,
+        inp,
+        rows_per_shard=config.rows_per_shard,
+        shard_schema=schema.shard_schema(passthrough_schema, info.dim, meta),
+    )
+    log.info("%d of %d shards to do: %d unique URLs", len(plan.pending), plan.n_shards, assembler.work.num_rows)
+    for batch in build_dataset(assembler.work, config, info, sizes).iter_batches(
+        batch_format="pyarrow", batch_size=None
+    ):
+        assembler.add(batch)
+    missing = assembler.missing()
+    if missing:  # cannot happen unless Ray dropped blocks; say so loudly rather than report success
+        raise RuntimeError(f"shards {missing} never completed; rerun the same command to resume them")
+    elapsed = time.perf_counter() - started
+    stats = write.collect_stats(
+        config.output, elapsed=elapsed, rows_this_run=assembler.rows_written, ok_this_run=assembler.ok_written
+    )
+    stats["model"], stats["cluster"] = (
+        info.model,
+        {"nodes": nodes, "cpus": sizes.cluster_cpus, "gpus": sizes.cluster_gpus},
+    )
+    write.write_stats(plan, stats)
+    return IngestResult(config.output, stats, len(assembler.written), plan.n_shards)
+
+
+def _existing_stats(plan: write.OutputPlan) -> dict:
+    import json
+
+    path = f"{plan.root}/{write.STATS}"
+    return json.loads(io.read_text(plan.fs, path)) if io.exists(plan.fs, path) else {}
+
+
+def summary_lines(result: IngestResult) -> list[str]:
+    """The end-of-run summary a person reads: rows in/out, ok, each failure class, throughput."""
+    s = result.stats
+    counts = s.get("status_counts", {})
+    failures = ", ".join(f"{k} {v}" for k, v in counts.items() if k != schema.Status.OK.value) or "none"
+    lines = [
+        f"shards: {result.shards_written} written this run, {result.shards_total} in total at {result.output}",
+        f"rows: {s.get('rows', 0)} out, {counts.get('ok', 0)} ok; failures: {failures}",
+    ]
+    if result.shards_written:
+        lines.append(
+            f"this run: {s['rows_this_run']} rows, {s['ok_this_run']} images embedded in "
+            f"{s['elapsed_seconds']:.1f} s ({s['images_per_second']} images/s)"
+        )
+    return lines
