@@ -158,6 +158,7 @@ def run_ingest(config: IngestConfig) -> IngestResult:
         inp.url_column,
         len(inp.passthrough),
     )
+    write.check_output_target(config.output, overwrite=config.overwrite)
     try:
         info = model_info(config.model)
     except OSError as exc:

@@ -72,15 +72,24 @@ def plan_output(uri: str, inp: InputTable, *, rows_per_shard: int, model_meta: d
                 f"--output: {uri} holds shards of a different run ({', '.join(changed)} differ); "
                 "pass --overwrite to replace them or choose another --output"
             )
-    elif io.exists(fs, root) and fs.get_file_info(pafs.FileSelector(root)):
-        raise ConfigError(
-            f"--output: {uri} exists and is not a clipcluster shard folder; pass --overwrite or pick another"
-        )
+    else:
+        check_output_target(uri, overwrite=False)
     fs.create_dir(root, recursive=True)
     io.write_text(fs, manifest_path, json.dumps(manifest, indent=2))
     done = {int(p.rsplit("-", 1)[1].split(".")[0]) for p in io.list_shards(uri)}
     pending = tuple(s for s in range(n_shards) if s not in done)
     return OutputPlan(fs=fs, root=root, n_shards=n_shards, pending=pending, manifest=manifest)
+
+
+def check_output_target(uri: str, *, overwrite: bool) -> None:
+    """Refuse, before any expensive work, an existing folder that holds something other than our shards."""
+    fs, root = io.resolve(uri)
+    if overwrite or not io.exists(fs, root) or io.exists(fs, f"{root}/{MANIFEST}"):
+        return
+    if fs.get_file_info(pafs.FileSelector(root)):
+        raise ConfigError(
+            f"--output: {uri} exists and is not a clipcluster shard folder; pass --overwrite or pick another"
+        )
 
 
 def _clear(fs: pafs.FileSystem, root: str) -> None:
