@@ -11,6 +11,7 @@ The notebook approach: sequential ``requests.get`` + Pillow + ``CLIPProcessor`` 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import logging
 import tempfile
@@ -44,6 +45,12 @@ def notebook_baseline(urls: list[str], model_dir: str) -> tuple[float, np.ndarra
         out = out if isinstance(out, torch.Tensor) else out.pooler_output
         vectors.append(torch.nn.functional.normalize(out, dim=-1).numpy())
     return time.perf_counter() - started, np.concatenate(vectors)
+
+
+def sample_paths(manifest: Path) -> list[str]:
+    """The generated sample's good images (broken files are left out so both sides embed the same set)."""
+    with manifest.open() as src:
+        return [row["path"] for row in csv.DictReader(src) if row["kind"] != "broken"]
 
 
 def run_job(csv_path: Path, model_dir: str, output: Path) -> tuple[float, dict]:
@@ -82,8 +89,8 @@ def main() -> None:
         sample = make_sample(tmp / "images", n_images=args.images, seed=1)
         model_dir = str(build_tiny_clip(tmp / "model", architecture=args.architecture))
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
-        with ImageServer(sample.root, latency=args.latency) as server:
-            urls = [f"{server.base_url}/{p}" for p in sample.paths]
+        with ImageServer(sample.outdir, latency=args.latency) as server:
+            urls = [server.url(p) for p in sample_paths(sample.manifest)]
             csv_path = tmp / "urls.csv"
             csv_path.write_text("url\n" + "\n".join(urls) + "\n")
             job_seconds, stats = run_job(csv_path, model_dir, tmp / "shards")

@@ -48,20 +48,14 @@ def write_url_table(sample_manifest: Path, base_url: str, dest: Path) -> int:
     """The sample's URL table with real http:// URLs on the local server, plus a few known-bad rows."""
     with sample_manifest.open() as src:
         rows = list(csv.DictReader(src))
-    fields = list(rows[0])
-    path_field = next(f for f in ("path", "relative_path", "filename", "file") if f in fields)
-    out_fields = ["url"] + [f for f in fields if f != path_field]
+    bad = [{"post_id": f"bad-{i}", "url": route, "kind": "bad"} for i, route in enumerate(BAD_ROUTES)]
+    fields = [f for f in rows[0] if f != "path"]
     with dest.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=out_fields)
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        for row in rows:
-            rel = row.pop(path_field)
-            writer.writerow({"url": f"{base_url}/{rel}", **row})
-        for i, route in enumerate(BAD_ROUTES):
-            writer.writerow(
-                {"url": f"{base_url}/{route}", **{f: f"bad-{i}" if "id" in f else "" for f in out_fields[1:]}}
-            )
-    return len(rows) + len(BAD_ROUTES)
+        for row in rows + bad:
+            writer.writerow({**row, "url": f"{base_url}/{row.get('path') or row['url']}"})
+    return len(rows) + len(bad)
 
 
 def run_demo(output: Path, *, n_images: int) -> int:
@@ -75,7 +69,7 @@ def run_demo(output: Path, *, n_images: int) -> int:
     sample = make_sample(output / "sample", n_images=n_images, seed=0)
     model = pick_model(output)
     shards = output / "shards"
-    with ImageServer(sample.root) as server:
+    with ImageServer(sample.outdir) as server:
         n_rows = write_url_table(sample.manifest, server.base_url, output / "urls.csv")
         print(f"demo: {n_rows} URLs served from {server.base_url}, model {model}", flush=True)
         config = IngestConfig(

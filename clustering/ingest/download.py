@@ -610,6 +610,17 @@ class Downloader:
         """The session of the current actor loop, or None before the first call."""
         return None if self._fetcher is None else self._fetcher.session
 
+    def __del__(self) -> None:
+        # Ray Data drops the UDF at actor shutdown without awaiting close(). BaseConnector.close closes the sockets
+        # synchronously (TCPConnector's async override only adds resolver cleanup), which ends aiohttp's
+        # "Unclosed client session" noise at the end of every job.
+        fetcher = getattr(self, "_fetcher", None)
+        if fetcher is not None and not fetcher.session.closed:
+            connector = fetcher.session.connector
+            fetcher.session.detach()
+            if connector is not None:
+                aiohttp.BaseConnector.close(connector)
+
     async def close(self) -> None:
         """Close the session (Ray tears actors down without this; tests and scripts call it)."""
         if self._fetcher is not None:
