@@ -7,7 +7,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export RAY_USAGE_STATS_ENABLED ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-all lint bench clean
+.PHONY: help setup demo run test test-all lint bench clean
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 demo: $(STAMP) ## run ingest + analysis on the bundled sample (offline-safe)
 	$(PY) -m clustering.demo --output demo-output
+
+run: $(STAMP) ## ingest then analyse in one command: make run ARGS="--config my.yaml"
+	$(PY) jobs/pipeline.py $(ARGS)
 
 test: $(STAMP) ## run the test suite (integration tests too when CI=true)
 	@if [ "$$CI" = "true" ]; then marks=""; else marks="not integration"; fi; \
