@@ -4,7 +4,7 @@ The notebook approach: sequential ``requests.get`` + Pillow + ``CLIPProcessor`` 
 ``get_image_features``. Both read the same images from a local aiohttp server that adds ~50 ms to every response
 (like a real CDN round trip), and embed with the same random-weight model. Prints images/s of each and their ratio.
 
-    python bench/ingest.py                      # 400 images, tiny model
+    python bench/ingest.py                      # 1000 images, tiny model
     python bench/ingest.py --architecture vit-b-32 --images 200
 """
 
@@ -72,7 +72,7 @@ def run_job(csv_path: Path, model_dir: str, output: Path) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=400, help="number of images (default 400)")
+    parser.add_argument("--images", type=int, default=1000, help="number of images (default 1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every response (default 0.05)")
     parser.add_argument("--architecture", choices=("tiny", "vit-b-32"), default="tiny", help="random model shapes")
     args = parser.parse_args()

@@ -25,13 +25,22 @@ log = logging.getLogger(__name__)
 # even on a 2-CPU laptop (0.25 + 0.5 + 1 <= 2), where whole-CPU reservations would starve the decode stage.
 DOWNLOAD_CPUS = 0.25
 DECODE_CPUS = 0.5
+EMBED_CPUS = 1  # feeds a GPU, or is the compute itself on CPU-only machines
 # One download actor per 8 cluster CPUs: each runs --max-in-flight requests at once, which is what saturates links.
 CPUS_PER_DOWNLOAD_ACTOR = 8
+# A node lost mid-job (spot reclaim, a crash) must cost time, not rows. Ray Data 2.60 already restarts actors and
+# retries actor tasks and plain tasks without limit (ActorPoolMapOperator._apply_default_remote_args,
+# remote_fn.cached_remote_fn); stated here so a change of those defaults cannot silently make the job fragile. Only
+# system failures (a dead worker or node) are retried: every stage catches per-row errors itself. Results a retried
+# task delivers twice are dropped by the driver (write.ShardAssembler keys them by work id).
+ACTOR_FAULT_TOLERANCE = {"max_restarts": -1, "max_task_retries": -1}
+TASK_FAULT_TOLERANCE = {"max_retries": -1}
 
 
 @dataclass(frozen=True)
 class PoolSizes:
     download_actors: int
+    decode_tasks: int
     embed_actors: int
     gpus_per_embed_actor: float
     cluster_cpus: int
@@ -62,16 +71,39 @@ def connect_ray(config: IngestConfig):
 
 
 def pool_sizes(config: IngestConfig, resources: dict, nodes: int) -> PoolSizes:
-    """Size actor pools from the cluster's resources: one embed actor per GPU, CPU stages from the CPU count."""
+    """Size actor pools from the cluster's resources: one embed actor per GPU, CPU stages from the CPU count.
+
+    The embed pool is fixed-size. Ray Data's actor autoscaler only grows a pool within the resource budget of nodes
+    that already exist (``default_actor_autoscaler``; GPU pools stuck at one actor: ray-project/ray#59144), whereas a
+    fixed pool of N actors asks for N GPUs up front and its pending actors make the cluster autoscaler add GPU nodes.
+    So on a cluster that scales GPU nodes from zero, ``--embed-actors N --num-gpus-per-actor 1`` is trusted beyond
+    the GPUs present now.
+    """
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
     per_actor = config.num_gpus_per_actor if config.num_gpus_per_actor is not None else (1.0 if gpus else 0.0)
-    if per_actor > gpus:
-        raise ConfigError(f"--num-gpus-per-actor {per_actor:g} exceeds the cluster's {gpus} GPUs")
-    # A fixed pool of one actor per GPU: pools that wait to scale up never get GPUs the autoscaler cannot see.
+    if per_actor > gpus and not config.embed_actors:
+        raise ConfigError(
+            f"--num-gpus-per-actor {per_actor:g} exceeds the cluster's {gpus} GPUs; on a cluster that adds GPU "
+            "nodes on demand, also pass --embed-actors N so the job asks for N GPU actors up front"
+        )
     embed = config.embed_actors or (int(gpus // per_actor) if per_actor > 0 else 1)
+    if per_actor * embed > gpus:
+        log.warning(
+            "%d embed actor(s) x %g GPU asked for, the cluster has %d GPU(s) now: waiting for the autoscaler to add "
+            "GPU nodes (the job stalls if it never does)",
+            embed,
+            per_actor,
+            gpus,
+        )
+    elif per_actor == 0 and nodes > 1:
+        log.warning("the cluster has no GPUs: embedding on CPU (pass --embed-actors/--num-gpus-per-actor to change)")
     download = config.download_actors or max(1, cpus // CPUS_PER_DOWNLOAD_ACTOR)
-    return PoolSizes(download, embed, per_actor, cpus, gpus, nodes)
+    # Cap decode tasks to the CPUs the actors leave free: unbounded, they take every CPU while the embed actors
+    # wait for one, and embedding (plus its model load) only starts once decoding is over (seen on 2 CPUs).
+    free = cpus - download * DOWNLOAD_CPUS - embed * EMBED_CPUS
+    decode = max(1, int(free // DECODE_CPUS))
+    return PoolSizes(download, decode, embed, per_actor, cpus, gpus, nodes)
 
 
 def check_shared_output(config: IngestConfig, nodes: int) -> None:
@@ -89,7 +121,7 @@ def check_shared_output(config: IngestConfig, nodes: int) -> None:
 def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: PoolSizes):
     """The Ray Data pipeline over unique work items; returns a Dataset of result batches."""
     import ray.data
-    from ray.data import ActorPoolStrategy
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
     from clustering.ingest.decode import decode_batch
     from clustering.ingest.download import Downloader
@@ -109,6 +141,7 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         batch_size=step,
         compute=ActorPoolStrategy(min_size=1, max_size=sizes.download_actors),
         num_cpus=DOWNLOAD_CPUS,
+        **ACTOR_FAULT_TOLERANCE,
     )
     ds = ds.map_batches(
         decode_batch,
@@ -116,6 +149,8 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         batch_format="pyarrow",
         batch_size=config.batch_size,
         num_cpus=DECODE_CPUS,
+        compute=TaskPoolStrategy(size=sizes.decode_tasks),
+        **TASK_FAULT_TOLERANCE,
     )
     return ds.map_batches(
         ClipEmbedder,
@@ -127,8 +162,9 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         batch_format="pyarrow",
         batch_size=config.batch_size,
         num_gpus=sizes.gpus_per_embed_actor,
-        num_cpus=1,
+        num_cpus=EMBED_CPUS,
         compute=ActorPoolStrategy(size=sizes.embed_actors),
+        **ACTOR_FAULT_TOLERANCE,
     )
 
 
@@ -176,11 +212,12 @@ def run_ingest(config: IngestConfig) -> IngestResult:
     check_shared_output(config, nodes)
     sizes = pool_sizes(config, ray.cluster_resources(), nodes)
     log.info(
-        "cluster: %d node(s), %d CPUs, %d GPUs -> %d download actor(s), %d embed actor(s) x %g GPU",
+        "cluster: %d node(s), %d CPUs, %d GPUs -> %d download actor(s), %d decode task(s), %d embed actor(s) x %g GPU",
         nodes,
         sizes.cluster_cpus,
         sizes.cluster_gpus,
         sizes.download_actors,
+        sizes.decode_tasks,
         sizes.embed_actors,
         sizes.gpus_per_embed_actor,
     )
