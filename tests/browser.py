@@ -1,0 +1,86 @@
+"""Launch Debian's Chromium through Playwright for browser tests, and record what a page does.
+
+Playwright cannot download its own browser here, so tests drive ``/usr/bin/chromium``. A launch failure raises: a
+browser test that cannot start a browser must fail, never skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator:
+    """A Playwright ``Browser`` on ``/usr/bin/chromium``, headless; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclasses.dataclass
+class PageLog:
+    """Everything a page reported: console errors, uncaught exceptions, requested URLs and dialogs."""
+
+    console_errors: list[str] = dataclasses.field(default_factory=list)
+    page_errors: list[str] = dataclasses.field(default_factory=list)
+    requests: list[str] = dataclasses.field(default_factory=list)
+    dialogs: list[str] = dataclasses.field(default_factory=list)
+
+    def network_requests(self) -> list[str]:
+        """Requests that left the machine (anything but file:, data: and blob:)."""
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:"))]
+
+
+def open_page(
+    browser,
+    path: str | Path,
+    *,
+    query: str = "",
+    viewport: tuple[int, int] = (1400, 860),
+    ready_timeout_ms: int = 20000,
+):
+    """Open a local HTML file (plus ``?query``) in a fresh context, wait for ``window.explorer.ready``.
+
+    Returns ``(page, log)``; close with ``page.context.close()``.
+
+    Dialogs (``alert`` and friends) are recorded and dismissed, so a payload that fires one is caught, not hung on.
+    """
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    page = context.new_page()
+    log = PageLog()
+    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+    page.on("request", lambda r: log.requests.append(r.url))
+
+    def on_dialog(dialog) -> None:
+        log.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(Path(path).resolve().as_uri() + (f"?{query}" if query else ""))
+    page.wait_for_function("() => window.explorer && window.explorer.ready", timeout=ready_timeout_ms)
+    return page, log
+
+
+def wait_idle(page, timeout_ms: int = 5000) -> None:
+    """Wait until the explorer has no animation or frame pending."""
+    page.wait_for_function("() => window.explorer.idle", timeout=timeout_ms)

@@ -1,0 +1,621 @@
+"""explorer.html: built from synthetic analysis folders (docs/analysis-outputs.md) and driven in a real Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageDraw
+
+from clustering import io as cio
+from clustering import schema
+from clustering.analysis.explorer import ExplorerResult, build_explorer, detect_text_column, script_json
+from tests.browser import launch_chromium, open_page, wait_idle
+
+TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
+          "selfies", "flowers", "maps", "charts", "concert crowds", "beaches", "book covers", "dogs")  # fmt: skip
+XSS_TEXT = '<img src=x onerror="window.__xss=1"></script><script>window.__xss=2</script>'
+XSS_ID = '"><svg onload="window.__xss=3">'
+XSS_URL = "javascript:window.__xss=4"
+XSS_COLUMN = '<b onmouseover="window.__xss=5">col</b>'
+
+
+# ----------------------------------------------------------------------------------------- synthetic folders
+def _thumbnail(rng: np.random.Generator, cluster: int, size: int = 128) -> bytes:
+    """A small JPEG whose palette and shape follow its cluster, with per-image jitter and grain (3-5 KB)."""
+    hue = (cluster * 0.381966) % 1.0 if cluster >= 0 else rng.random()
+    base = np.array(Image.new("HSV", (1, 1), (int(hue * 255), 150, 200)).convert("RGB").getpixel((0, 0)), float)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, 2 * math.pi)
+    grad = (np.cos(angle) * xx + np.sin(angle) * yy)[..., None]
+    arr = base * (0.55 + 0.5 * grad) + rng.normal(0, 10, (size, size, 3))
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    accent = tuple(int(v) for v in np.clip(255 - base * 0.6 + rng.normal(0, 20, 3), 0, 255))
+    cx, cy = (rng.uniform(0.3, 0.7, 2) * size).tolist()
+    r = rng.uniform(0.15, 0.3) * size
+    shape = cluster % 4 if cluster >= 0 else int(rng.integers(4))
+    if shape == 0:
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=accent)
+    elif shape == 1:
+        draw.rectangle([cx - r, cy - r * 0.7, cx + r, cy + r * 0.7], fill=accent)
+    elif shape == 2:
+        draw.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=accent)
+    else:
+        for k in range(4):
+            draw.line([(0, size * (k + 1) / 5 + cy / 8), (size, size * (k + 1) / 5 - cy / 8)], fill=accent, width=5)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=82)
+    return out.getvalue()
+
+
+def write_output_folder(
+    root: Path,
+    *,
+    n: int = 300,
+    n_clusters: int = 6,
+    seed: int = 0,
+    thumbnails: bool = True,
+    shards: bool = True,
+    xss_row: bool = False,
+) -> dict:
+    """An analysis output folder per docs/analysis-outputs.md plus the embedding shards it came from.
+
+    Clusters are Gaussian blobs on the map with ~8 % uniform noise; two alternative settings (a finer one that
+    splits every cluster in two, a coarser one that merges pairs) sit in ``cluster_mcs*_ms*`` columns.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    out, shard_dir = root / "analysis", root / "shards"
+    out.mkdir(exist_ok=True)
+    centers = rng.uniform(-10, 10, (n_clusters, 2))
+    spreads = rng.uniform(0.4, 1.3, (n_clusters, 2))
+    weights = rng.dirichlet(np.full(n_clusters, 3.0))
+    is_noise = rng.random(n) < 0.08
+    cluster = np.where(is_noise, -1, rng.choice(n_clusters, n, p=weights)).astype(np.int32)
+    xy = np.empty((n, 2))
+    for k in range(n_clusters):
+        m = cluster == k
+        xy[m] = centers[k] + rng.normal(0, 1, (m.sum(), 2)) * spreads[k]
+    xy[is_noise] = rng.uniform(-13, 13, (is_noise.sum(), 2))
+    home = np.maximum(cluster, 0)
+    dist = np.where(is_noise, 0, np.linalg.norm((xy - centers[home]) / spreads[home], axis=1))
+    probability = np.where(is_noise, 0, np.exp(-0.35 * dist**2)).astype(np.float32)
+    outlier = np.where(is_noise, rng.uniform(0.6, 1.0, n), 1 - probability).astype(np.float32)
+    side = xy[:, 0] > centers[home, 0]
+    finer = np.where(cluster < 0, -1, cluster * 2 + side).astype(np.int32)
+    coarser = np.where(cluster < 0, -1, cluster // 2).astype(np.int32)
+    ids = [f"post-{i:06d}" for i in range(n)]
+    urls = [f"https://img.example.org/{i // 1000}/{i}.jpg" for i in range(n)]
+    topic = [TOPICS[k % len(TOPICS)] if k >= 0 else "misc" for k in cluster]
+    texts = [
+        f"{['Look at these', 'Another batch of', 'Best', 'Weekend', 'Throwback:'][i % 5]} {topic[i]} "
+        f"#{topic[i].replace(' ', '')} #{['daily', 'viral', 'photo', 'news'][i % 4]} (post {i})"
+        for i in range(n)
+    ]
+    accounts = [f"@user{int(v)}" for v in rng.integers(0, max(2, n // 10), n)]
+    dates = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)]
+    passthrough = {"post_text": texts, "account": accounts, "date": dates}
+    if xss_row:
+        ids[0], urls[0], texts[0] = XSS_ID, XSS_URL, XSS_TEXT
+        passthrough[XSS_COLUMN] = [XSS_TEXT if i == 0 else "plain" for i in range(n)]
+
+    thumbs = [_thumbnail(rng, int(cluster[i])) for i in range(n)] if thumbnails else [None] * n
+    if shards:
+        shard_dir.mkdir(exist_ok=True)
+        pt_schema = pa.schema([pa.field(name, pa.string()) for name in passthrough])
+        table_schema = schema.shard_schema(pt_schema, 4, {"model": "tiny-clip"})
+        if not thumbnails:
+            table_schema = table_schema.remove(table_schema.get_field_index(schema.THUMBNAIL))
+        columns = {
+            schema.ID: ids,
+            schema.URL: urls,
+            schema.STATUS: ["ok"] * n,
+            schema.ERROR: [None] * n,
+            schema.HTTP_STATUS: [200] * n,
+            schema.BYTES: [len(t) if t else 1000 for t in thumbs],
+            schema.WIDTH: [128] * n,
+            schema.HEIGHT: [128] * n,
+            schema.SHA256: [f"{i:064x}" for i in range(n)],
+            schema.THUMBNAIL: thumbs,
+            schema.EMBEDDING: rng.normal(0, 1, (n, 4)).astype(np.float32).tolist(),
+            **passthrough,
+        }
+        table = pa.table({f.name: columns[f.name] for f in table_schema}, schema=table_schema)
+        half = n // 2
+        pq.write_table(table.slice(0, half), shard_dir / cio.shard_name(0))
+        pq.write_table(table.slice(half), shard_dir / cio.shard_name(1))
+
+    assignments = pa.table(
+        {
+            "id": ids,
+            "url": urls,
+            "x": pa.array(xy[:, 0], pa.float32()),
+            "y": pa.array(xy[:, 1], pa.float32()),
+            "cluster": pa.array(cluster, pa.int32()),
+            "probability": pa.array(probability, pa.float32()),
+            "outlier_score": pa.array(outlier, pa.float32()),
+            "sha256": [f"{i:064x}" for i in range(n)],
+            "duplicate_of": [None] * n,
+            "cluster_mcs10_ms5": pa.array(finer, pa.int32()),
+            "cluster_mcs80_ms5": pa.array(coarser, pa.int32()),
+            **passthrough,
+        }
+    )
+    pq.write_table(assignments, out / "assignments.parquet")
+
+    def alt(column, mcs, labels, label):
+        return {"column": column, "min_cluster_size": mcs, "min_samples": 5, "label": label,
+                "clusters": len(set(labels.tolist()) - {-1}), "noise_fraction": float((labels < 0).mean())}  # fmt: skip
+
+    metrics = {
+        "input": str(shard_dir),
+        "model": "openai/clip-vit-base-patch32",
+        "n_rows": n,
+        "n_unique": n,
+        "chosen": {"min_cluster_size": 25, "min_samples": 5, "clusters": n_clusters},
+        "selection": {"rule": "max_dbcv", "reason": "highest DBCV among settings with < 30 % noise", "pinned": False},
+        "alternatives": [
+            alt("cluster", 25, cluster, "min_cluster_size=25, min_samples=5"),
+            alt("cluster_mcs10_ms5", 10, finer, "min_cluster_size=10, min_samples=5"),
+            alt("cluster_mcs80_ms5", 80, coarser, "min_cluster_size=80, min_samples=5"),
+        ],
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    return {"output": out, "shards": shard_dir, "ids": ids, "urls": urls, "texts": texts, "cluster": cluster,
+            "finer": finer, "probability": probability, "n": n}  # fmt: skip
+
+
+def expected_matches(ids, urls, texts, query: str) -> int:
+    """How many points the page's search should show: case-insensitive substring of id, URL or text."""
+    q = query.lower()
+    return sum(q in f"{a}\n{b}\n{c}".lower() for a, b, c in zip(ids, urls, texts, strict=True))
+
+
+# ----------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:  # a launch failure raises here: the tests fail, they do not skip
+        yield b
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> dict:
+    info = write_output_folder(tmp_path_factory.mktemp("explorer"), n=300, n_clusters=6, xss_row=True)
+    info["result"] = build_explorer(info["output"])
+    return info
+
+
+@pytest.fixture()
+def page(browser, folder):
+    page, log = open_page(browser, folder["result"].path)
+    yield page, log
+    page.context.close()
+
+
+def _point(page, i: int) -> dict:
+    pos = page.evaluate("i => window.explorer.screenPosition(i)", i)
+    assert pos is not None, f"point {i} is off screen"
+    return pos
+
+
+def _hover(page, i: int) -> None:
+    pos = _point(page, i)
+    page.mouse.move(pos["x"] - 30, pos["y"] - 30)
+    page.mouse.move(pos["x"], pos["y"], steps=3)
+    page.wait_for_function("i => window.explorer.hovered === i", arg=i, timeout=5000)
+
+
+def _isolated_point(page, n: int, *, cluster: bool = True) -> int:
+    """A point with no other shown point within 8 px, so hovering it cannot pick a neighbour."""
+    return page.evaluate(
+        """([n, wantCluster]) => {
+            const e = window.explorer, pos = [];
+            for (let i = 0; i < n; i++) pos.push(e.isShown(i) ? e.screenPosition(i) : null);
+            for (let i = 0; i < n; i++) {
+                if (!pos[i] || (wantCluster && e.clusterOf(i) < 0)) continue;
+                let ok = true;
+                for (let j = 0; j < n && ok; j++)
+                    if (j !== i && pos[j] && Math.hypot(pos[j].x - pos[i].x, pos[j].y - pos[i].y) < 8) ok = false;
+                if (ok) return i;
+            }
+            return -1;
+        }""",
+        [n, cluster],
+    )
+
+
+# ----------------------------------------------------------------------------------------- python side
+def test_result_and_page_are_self_contained(folder):
+    result = folder["result"]
+    assert isinstance(result, ExplorerResult)
+    assert result.n_points == 300
+    assert result.n_embedded_thumbnails == 300 and result.n_sidecar_thumbnails == 0
+    assert result.n_points_with_thumbnail == 300 and result.notice is None
+    page = Path(result.path)
+    assert page.name == "explorer.html" and page.stat().st_size == result.bytes
+    assert not (page.parent / "explorer_files").exists()
+    text = page.read_text()
+    assert "<script src" not in text and "stylesheet" not in text and "@import" not in text
+    outside_data = text.split('id="explorer-data">')[0] + text.split("</script>")[-2]
+    assert "http://" not in outside_data and "https://" not in outside_data  # the data holds the post URLs
+    # data can never close its script block: exactly our three scripts, payloads present only escaped
+    assert text.lower().count("</script") == 3
+    assert "window.__xss" in text and '<img src=x onerror="window.__xss=1">' not in text
+
+
+def test_script_json_escapes_everything_that_could_break_out():
+    value = {"a": "</script><!-- & \u2028\u2029 >", "<key>": [1.5, None]}
+    text = script_json(value)
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == value
+
+
+def test_page_script_never_parses_data_as_html():
+    js = (Path(__file__).parents[1] / "clustering/analysis/templates/explorer/explorer.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in js
+
+
+def test_detect_text_column_prefers_known_names_then_longest():
+    table = pa.table({"account": ["@a", "@b"], "blurb": ["a long sentence here", "another long one"], "n": [1, 2]})
+    assert detect_text_column(table, ["account", "blurb", "n"]) == "blurb"
+    table = table.append_column("Caption", pa.array(["x", "y"]))
+    assert detect_text_column(table, ["account", "blurb", "n", "Caption"]) == "Caption"
+    assert detect_text_column(table, ["n"]) is None
+
+
+def test_build_validates_arguments(folder, tmp_path):
+    with pytest.raises(ValueError, match="embed_budget_bytes"):
+        build_explorer(folder["output"], embed_budget_bytes=-1)
+    with pytest.raises(FileNotFoundError, match=r"assignments\.parquet"):
+        build_explorer(tmp_path)
+    pq.write_table(pa.table({"id": ["a"], "x": [0.0]}), tmp_path / "assignments.parquet")
+    with pytest.raises(ValueError, match="'y'"):
+        build_explorer(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------- in the browser
+def test_loads_offline_without_errors_and_draws_every_point(page, folder):
+    page, log = page
+    counts = page.evaluate("window.explorer.counts")
+    assert counts["total"] == counts["drawn"] == counts["shown"] == counts["rendered"] == folder["n"]
+    assert counts["clusters"] == 6 and counts["noise"] == int((folder["cluster"] < 0).sum())
+    assert counts["withThumbnail"] == folder["n"]
+    assert page.evaluate("window.explorer.renderer") == "webgl"
+    assert log.console_errors == [] and log.page_errors == []
+    assert log.network_requests() == []
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in log.requests)
+
+
+def test_hover_shows_card_with_thumbnail(page, folder):
+    page, log = page
+    i = _isolated_point(page, folder["n"])
+    _hover(page, i)
+    card = page.locator("#tooltip")
+    card.wait_for(state="visible")
+    assert page.locator("#tt-id").text_content() == folder["ids"][i]
+    assert page.locator("#tt-text").text_content() == folder["texts"][i]  # short posts are shown whole
+    page.wait_for_function("() => document.getElementById('tt-img').complete")
+    assert page.evaluate("document.getElementById('tt-img').naturalWidth") == 128
+    assert page.evaluate("document.getElementById('tt-img').src").startswith("data:image/jpeg;base64,")
+    assert page.locator("#tt-cluster").text_content() == f"Cluster {folder['cluster'][i]}"
+    assert log.console_errors == []
+
+
+def test_click_opens_panel_with_metadata_link_and_cluster_gallery(page, folder):
+    page, _ = page
+    i = _isolated_point(page, folder["n"])
+    pos = _point(page, i)
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function("i => window.explorer.current === i", arg=i)
+    assert page.locator("#panel-id").text_content() == folder["ids"][i]
+    link = page.locator("#panel-link")
+    assert link.get_attribute("href") == f"https://img.example.org/0/{i}.jpg"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    cells = page.locator(".meta th").all_text_contents()
+    assert {"url", "account", "date"} <= set(cells)  # the text column has its own box above the table
+    assert page.locator(".post-text").text_content() == folder["texts"][i]
+    k = folder["cluster"][i]
+    tiles = page.locator(".gallery button")
+    assert tiles.count() == int((folder["cluster"] == k).sum())
+    # gallery order: highest probability first, the clicked point marked
+    titles = tiles.evaluate_all("bs => bs.map(b => b.title)")
+    probabilities = [folder["probability"][folder["ids"].index(t)] for t in titles]
+    assert probabilities == sorted(probabilities, reverse=True) and folder["ids"][i] in titles
+    assert page.locator(".gallery button.current").get_attribute("title") == folder["ids"][i]
+
+
+def test_search_and_cluster_filter_change_shown_points(page, folder):
+    page, _ = page
+    for query in ("street food", "POST-00001", "img.example.org/0/12", "no such thing"):
+        expected = expected_matches(folder["ids"], folder["urls"], folder["texts"], query)
+        page.fill("#search", query)
+        page.wait_for_function("n => window.explorer.counts.shown === n", arg=expected)
+    assert page.locator("#search-count").text_content() == "0 matches"
+    page.fill("#search", "")
+    page.wait_for_function("n => window.explorer.counts.shown === n", arg=folder["n"])
+
+    scale = page.evaluate("window.explorer.view.scale")
+    biggest = page.evaluate("window.explorer.clusterLabels()[0]")
+    page.locator(f'.cluster-item[data-label="{biggest}"]').click()
+    size = int((folder["cluster"] == biggest).sum())
+    page.wait_for_function("n => window.explorer.counts.shown === n", arg=size)
+    assert page.evaluate("window.explorer.focus") == biggest
+    assert page.locator(".gallery button").count() == size
+    wait_idle(page)
+    assert page.evaluate("window.explorer.view.scale") > 1.2 * scale  # zoomed in on the cluster
+    page.keyboard.press("Escape")
+    page.wait_for_function("n => window.explorer.counts.shown === n", arg=folder["n"])
+
+    page.uncheck("#noise")
+    noise = int((folder["cluster"] < 0).sum())
+    page.wait_for_function("n => window.explorer.counts.drawn === n", arg=folder["n"] - noise)
+
+
+def test_xss_payloads_stay_inert_and_show_as_text(page, folder):
+    page, log = page
+    i = 0  # the payload row
+    assert page.evaluate("id => window.explorer.indexOf(id)", XSS_ID) == i
+    # search narrows the map to the payload row (its text and id match), then hover and click it
+    page.fill("#search", "__xss")
+    page.wait_for_function("() => window.explorer.counts.shown >= 1")
+    pos = page.evaluate("i => window.explorer.screenPosition(i)", i)
+    if pos is None:
+        page.click("#reset")
+        wait_idle(page)
+        pos = _point(page, i)
+    page.mouse.move(pos["x"], pos["y"], steps=2)
+    page.wait_for_function("i => window.explorer.hovered === i", arg=i)
+    assert page.locator("#tt-id").text_content() == XSS_ID
+    assert page.locator("#tt-text").text_content() == XSS_TEXT
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function("i => window.explorer.current === i", arg=i)
+    assert page.locator("#panel-id").text_content() == XSS_ID
+    assert page.locator(".post-text").text_content() == XSS_TEXT
+    assert page.locator("#panel-link").count() == 0  # javascript: URL is not a link
+    assert XSS_URL in page.locator(".meta td").all_text_contents()
+    assert XSS_COLUMN in page.locator(".meta th").all_text_contents()
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("svg, b[onmouseover], img[onerror]").count() == 0
+    assert log.dialogs == [] and log.page_errors == []
+
+
+def test_switching_to_an_alternative_clustering_recolours(page, folder):
+    page, _ = page
+    assert page.evaluate("window.explorer.clusterings") == ["cluster", "cluster_mcs10_ms5", "cluster_mcs80_ms5"]
+    i = int(np.flatnonzero(folder["cluster"] >= 0)[0])
+    before = page.evaluate("i => window.explorer.colorOf(i)", i)
+    page.select_option("#clustering", "1")
+    page.wait_for_function("() => window.explorer.clustering === 'cluster_mcs10_ms5'")
+    counts = page.evaluate("window.explorer.counts")
+    assert counts["clusters"] == len(set(folder["finer"].tolist()) - {-1})
+    assert page.locator(".cluster-item").count() == counts["clusters"] + 1  # + noise row
+    assert page.evaluate("i => window.explorer.clusterOf(i)", i) == folder["finer"][i]
+    colours = page.evaluate(f"[...Array({folder['n']}).keys()].map(i => window.explorer.colorOf(i).join())")
+    assert len(set(colours)) == counts["clusters"] + 1
+    page.select_option("#clustering", "0")
+    page.wait_for_function("() => window.explorer.counts.clusters === 6")
+    assert page.evaluate("i => window.explorer.colorOf(i)", i) == before
+
+
+def test_lasso_selects_and_exports_csv(page, folder):
+    page, log = page
+    label = page.evaluate("window.explorer.clusterLabels()[0]")
+    members = [i for i in range(folder["n"]) if folder["cluster"][i] == label]
+    pts = [p for p in (page.evaluate("i => window.explorer.screenPosition(i)", i) for i in members) if p]
+    xs, ys = [p["x"] for p in pts], [p["y"] for p in pts]
+    x0, x1, y0, y1 = min(xs) - 3, max(xs) + 3, min(ys) - 3, max(ys) + 3
+    page.keyboard.down("Shift")
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.wait_for_function("() => window.explorer.counts.selected > 0")
+    selected = page.evaluate("window.explorer.counts.selected")
+    assert selected >= len(members)
+    assert page.evaluate("window.explorer.counts.shown") == selected
+    assert page.locator(".gallery button").count() == min(selected, 120)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == selected and set(rows[0]) == {"id", "url", "cluster", "probability"}
+    assert {folder["ids"][i] for i in members} <= {r["id"] for r in rows}
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => window.explorer.counts.selected === 0")
+    assert log.network_requests() == []
+
+
+def test_screenshot_is_not_blank(page, folder, tmp_path):
+    page, _ = page
+    shot = tmp_path / "explorer.png"
+    page.screenshot(path=str(shot))
+    img = Image.open(shot).convert("RGB")
+    map_box = page.locator("#map").bounding_box()
+    crop = img.crop((int(map_box["x"]), int(map_box["y"]), int(map_box["x"] + map_box["width"]),
+                     int(map_box["y"] + map_box["height"])))  # fmt: skip
+    colours = crop.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 200  # a blank canvas has one colour; points, edges and labels give hundreds
+    assert len(img.getcolors(maxcolors=1 << 20)) > 500
+
+
+def test_canvas2d_fallback_draws_the_same_points(browser, folder, tmp_path):
+    page, log = open_page(browser, folder["result"].path, query="renderer=canvas2d")
+    try:
+        assert page.evaluate("window.explorer.renderer") == "canvas2d"
+        assert page.evaluate("window.explorer.counts.rendered") == folder["n"]
+        shot = tmp_path / "canvas2d.png"
+        page.locator("#map").screenshot(path=str(shot))
+        assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)) > 50
+        i = _isolated_point(page, folder["n"])
+        _hover(page, i)
+        assert page.locator("#tt-id").text_content() == folder["ids"][i]
+        assert log.console_errors == [] and log.page_errors == []
+    finally:
+        page.context.close()
+
+
+def test_notebook_html_is_one_escaped_iframe(folder):
+    from clustering.analysis.explorer import Explorer
+
+    explorer = Explorer.from_output_dir(folder["output"])
+    page = explorer.to_html(embed_budget_bytes=50_000)
+    assert page.startswith("<!doctype html>") and "explorer_files" not in page
+    assert "thumbnails left out" in page  # over budget and no sidecar: the page says so
+    cell = explorer._repr_html_()
+    assert cell.startswith("<iframe") and cell.count("<script") == 0  # the whole page is escaped into srcdoc
+
+
+def test_sidecar_mode_writes_files_that_load(browser, tmp_path):
+    info = write_output_folder(tmp_path, n=120, n_clusters=3, seed=1)
+    result = build_explorer(info["output"], embed_budget_bytes=20_000)
+    files = sorted((info["output"] / "explorer_files").rglob("*.jpg"))
+    assert 0 < result.n_embedded_thumbnails < 10
+    assert result.n_sidecar_thumbnails == len(files) == 120 - result.n_embedded_thumbnails
+    assert result.sidecar_bytes == sum(f.stat().st_size for f in files)
+    page, log = open_page(browser, result.path)
+    try:
+        code = page.evaluate("[...Array(120).keys()].find(i => !window.explorer.thumbnailSrc(i).startsWith('data:'))")
+        assert page.evaluate("i => window.explorer.thumbnailSrc(i)", code).startswith("explorer_files/thumbs/000/")
+        page.evaluate("i => window.explorer.screenPosition(i)", code)
+        page.locator(".cluster-item").first.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gallery img')].filter(i => i.src.startsWith('file:'))"
+            ".some(i => i.complete && i.naturalWidth === 128)"
+        )
+        assert any(u.startswith("file:") and "/explorer_files/thumbs/" in u for u in log.requests)
+        assert log.console_errors == [] and log.network_requests() == []
+    finally:
+        page.context.close()
+    # a rebuild that fits the budget removes the stale sidecar
+    again = build_explorer(info["output"])
+    assert again.n_sidecar_thumbnails == 0 and not (info["output"] / "explorer_files").exists()
+
+
+def test_without_shards_the_page_works_and_says_so(browser, tmp_path):
+    info = write_output_folder(tmp_path, n=80, n_clusters=3, seed=2, thumbnails=False, shards=False)
+    result = build_explorer(info["output"], title="No <images> here")
+    assert result.n_points_with_thumbnail == 0 and "no embedding shards found" in result.notice
+    page, log = open_page(browser, result.path)
+    try:
+        assert page.locator("#notice").is_visible()
+        assert "no embedding shards found" in page.locator("#notice").text_content()
+        assert page.title() == "No <images> here" and page.locator("#title").text_content() == "No <images> here"
+        i = _isolated_point(page, 80)
+        _hover(page, i)
+        assert page.locator("#tooltip").evaluate("t => t.classList.contains('no-image')")
+        assert log.console_errors == [] and log.page_errors == []
+    finally:
+        page.context.close()
+    # shards without a thumbnail column: also one line, also works
+    info = write_output_folder(tmp_path / "b", n=40, n_clusters=2, seed=3, thumbnails=False)
+    assert "no thumbnail column" in build_explorer(info["output"]).notice
+
+
+def test_degenerate_folders_load(browser, tmp_path):
+    for n in (0, 1):
+        out = tmp_path / f"n{n}"
+        out.mkdir()
+        pq.write_table(
+            pa.table(
+                {
+                    "id": pa.array([f"only-{i}" for i in range(n)], pa.string()),
+                    "url": pa.array(["https://x.test/a.jpg"] * n, pa.string()),
+                    "x": pa.array([1.0] * n, pa.float32()),
+                    "y": pa.array([2.0] * n, pa.float32()),
+                    "cluster": pa.array([-1] * n, pa.int32()),
+                }
+            ),
+            out / "assignments.parquet",
+        )
+        result = build_explorer(out)
+        assert result.n_points == n and result.notice
+        page, log = open_page(browser, result.path)
+        try:
+            counts = page.evaluate("window.explorer.counts")
+            assert counts["total"] == counts["drawn"] == n and counts["clusters"] == 0
+            assert page.locator("#empty").is_visible() == (n == 0)
+            assert log.page_errors == [] and log.console_errors == []
+        finally:
+            page.context.close()
+
+
+def _oklab(rgb: np.ndarray) -> np.ndarray:
+    c = rgb / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    to_lms = np.array(
+        [
+            [0.4122214708, 0.2119034982, 0.0883024619],
+            [0.5363325363, 0.6806995451, 0.2817188376],
+            [0.0514459929, 0.1073969566, 0.6299787005],
+        ]
+    )
+    to_lab = np.array(
+        [
+            [0.2104542553, 1.9779984951, 0.0259040371],
+            [0.7936177850, -2.4285922050, 0.7827717662],
+            [-0.0040720468, 0.4505937099, -0.8086757660],
+        ]
+    )
+    return np.cbrt(lin @ to_lms) @ to_lab
+
+
+def test_palette_stays_distinguishable_past_100_clusters(page):
+    page, _ = page
+    colours = np.array(page.evaluate("window.explorer.palette(120)"), float)
+    assert len({tuple(c) for c in colours}) == 120
+    lab = _oklab(colours)
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.eye(120)
+    assert d[:10, :10].min() > 0.09  # the biggest clusters get clearly different colours (OKLab units)
+    assert d.min() > 0.045  # ~ 2x a just-noticeable difference, even at 120 clusters
+    noise_grey = _oklab(np.array([[128.0, 134.0, 143.0]]))
+    assert np.linalg.norm(lab - noise_grey, axis=1).min() > 0.045
+
+
+def test_50k_points_load(browser, tmp_path):
+    n = 50_000
+    rng = np.random.default_rng(5)
+    out = tmp_path / "big"
+    out.mkdir()
+    labels = rng.integers(-1, 120, n).astype(np.int32)
+    centers = rng.uniform(-30, 30, (121, 2))
+    xy = centers[labels + 1] + rng.normal(0, 1, (n, 2))
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"p{i}" for i in range(n)],
+                "url": [f"https://x.test/{i}.jpg" for i in range(n)],
+                "x": pa.array(xy[:, 0], pa.float32()),
+                "y": pa.array(xy[:, 1], pa.float32()),
+                "cluster": pa.array(labels),
+                "probability": pa.array(rng.random(n), pa.float32()),
+                "text": [f"post number {i} about topic {labels[i]}" for i in range(n)],
+            }
+        ),
+        out / "assignments.parquet",
+    )
+    result = build_explorer(out)
+    page, log = open_page(browser, result.path, ready_timeout_ms=30000)
+    try:
+        counts = page.evaluate("window.explorer.counts")
+        assert counts["total"] == counts["rendered"] == n and counts["clusters"] == 120
+        load_ms = page.evaluate("performance.now()")
+        assert load_ms < 20000
+        texts = [f"post number {i} about topic {labels[i]}" for i in range(n)]
+        expected = expected_matches([f"p{i}" for i in range(n)], [""] * n, texts, "topic 7")
+        page.fill("#search", "topic 7")
+        page.wait_for_function("n => window.explorer.counts.shown === n", arg=expected)
+        assert log.page_errors == []
+    finally:
+        page.context.close()
