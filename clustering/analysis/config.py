@@ -1,0 +1,125 @@
+"""Options of the Analyze job: one frozen dataclass, loaded from YAML and overridden by command-line flags.
+
+Every field is declared with :func:`clustering.config.option`, so ``--help``, the YAML keys and the report's parameter
+table never drift apart. :meth:`AnalyzeConfig.__post_init__` validates up front and raises
+:class:`~clustering.config.ConfigError` with a message that names the option and the rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS
+from clustering.analysis.select import DEFAULT_MAX_NOISE
+from clustering.analysis.sweep import parse_grid
+from clustering.config import ConfigError, option, parse_args
+
+__all__ = ["AnalyzeConfig", "load_config"]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _normalise_grid(spec: str | None) -> str | None:
+    """Check a ``--min-cluster-sizes`` spec with the sweep's own parser; None or "auto" keeps the default grid.
+
+    YAML lists arrive stringified by the config machinery ("[5, 10, 20]"), so brackets and spaces are tolerated.
+    """
+    if spec is None:
+        return None
+    text = str(spec).strip().strip("[]()").replace(" ", "")
+    if text.lower() in ("", "auto", "default", "none"):
+        return None
+    parse_grid(text, 0, option=_flag("min_cluster_sizes"), minimum=2)
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeConfig:
+    """Everything `jobs/analyze.py` needs: input, output, reduction, sweep, selection and report options."""
+
+    input: str = option("", "embedding shards: a folder or URI (s3://, gs://, ...) holding part-*.parquet")
+    output: str = option("", "output folder or URI for the analysis (see docs/analysis-outputs.md)")
+    overwrite: bool = option(False, "replace the analysis files of an existing, non-empty output folder")
+    # Reduction
+    cluster_dims: int = option(
+        DEFAULT_CLUSTER_DIMS, "dimensions of the UMAP embedding that HDBSCAN clusters (5-15 keeps noise apart)"
+    )
+    map_method: str = option(
+        "umap",
+        "2-D map for plots and the explorer: umap (shares the kNN graph) or tsne",
+        choices=("umap", "tsne"),
+        flag="--map",
+    )
+    seed: int = option(42, "random seed of every random step (UMAP, t-SNE, silhouette samples)")
+    n_neighbors: int = option(15, "UMAP n_neighbors: size of the local neighbourhood (kNN graph, computed once)")
+    min_dist: float = option(0.0, "UMAP min_dist of the clustering embedding (0 packs clusters densely)")
+    map_min_dist: float = option(0.1, "UMAP min_dist of the 2-D map (larger spreads points for reading)")
+    n_epochs: int | None = option(None, "UMAP optimisation epochs; empty = UMAP's default for the data size")
+    # Sweep and selection
+    min_cluster_sizes: str | None = option(
+        None, "HDBSCAN min_cluster_size grid: list 5,10,20 or range start:stop:step; empty = scaled to the data size"
+    )
+    min_samples: tuple[int, ...] = option((5,), "HDBSCAN min_samples values (comma-separated); one tree per value")
+    max_noise: float = option(
+        DEFAULT_MAX_NOISE, "selection rule: settings labelling more than this fraction as noise lose"
+    )
+    pin_min_cluster_size: int | None = option(None, "use this min_cluster_size instead of the automatic choice")
+    pin_min_samples: int | None = option(None, "use this min_samples instead of the automatic choice")
+    silhouette_sample_size: int = option(10_000, "points sampled (seeded) for each silhouette score")
+    alternatives: int = option(3, "runner-up settings saved as extra label columns in assignments.parquet")
+    # Duplicates, outputs
+    keep_duplicates: bool = option(False, "cluster every exact duplicate (same sha256) instead of one copy each")
+    max_montages: int = option(50, "montages are drawn for this many clusters, largest first")
+    montage_images: int = option(25, "thumbnails per cluster montage, highest membership probability first")
+    explorer: bool = option(True, "build explorer.html at the end of the run")
+    explorer_only: bool = option(False, "only rebuild explorer.html from an existing output folder")
+    progress: bool = option(True, "show tqdm progress bars")
+
+    def __post_init__(self) -> None:
+        if not self.output:
+            raise ConfigError("--output is required (a folder or URI for the analysis)")
+        if not self.input and not self.explorer_only:
+            raise ConfigError("--input is required (a folder or URI holding the embedding shards part-*.parquet)")
+        if self.explorer_only and not self.explorer:
+            raise ConfigError("--explorer-only cannot be combined with --no-explorer")
+        if not 2 <= self.cluster_dims <= 100:
+            raise ConfigError(f"--cluster-dims must be in 2..100, got {self.cluster_dims!r}")
+        if self.n_neighbors < 2:
+            raise ConfigError(f"--n-neighbors must be at least 2, got {self.n_neighbors!r}")
+        for name in ("min_dist", "map_min_dist"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{_flag(name)} must be in 0..1, got {value!r}")
+        if self.n_epochs is not None and self.n_epochs < 1:
+            raise ConfigError(f"--n-epochs must be a positive integer (empty: UMAP's default), got {self.n_epochs!r}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be in 0..4294967295, got {self.seed!r}")
+        object.__setattr__(self, "min_cluster_sizes", _normalise_grid(self.min_cluster_sizes))
+        if not self.min_samples or min(self.min_samples) < 1:
+            raise ConfigError(f"--min-samples: every value must be an integer >= 1, got {list(self.min_samples)}")
+        object.__setattr__(self, "min_samples", tuple(sorted(set(self.min_samples))))
+        if not 0.0 <= self.max_noise <= 1.0:
+            raise ConfigError(f"--max-noise must be a fraction in 0..1, got {self.max_noise!r}")
+        if self.pin_min_cluster_size is not None and self.pin_min_cluster_size < 2:
+            raise ConfigError(f"--pin-min-cluster-size must be at least 2, got {self.pin_min_cluster_size!r}")
+        if self.pin_min_samples is not None and self.pin_min_samples < 1:
+            raise ConfigError(f"--pin-min-samples must be at least 1, got {self.pin_min_samples!r}")
+        if self.silhouette_sample_size < 10:
+            raise ConfigError(f"--silhouette-sample-size must be at least 10, got {self.silhouette_sample_size!r}")
+        for name in ("alternatives", "max_montages", "montage_images"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{_flag(name)} must be zero or more, got {getattr(self, name)!r}")
+        if self.montage_images > 100:
+            raise ConfigError(f"--montage-images must be at most 100, got {self.montage_images!r}")
+
+
+def load_config(argv: list[str] | None = None) -> AnalyzeConfig:
+    """Parse command-line arguments (and ``--config FILE.yaml``) into an :class:`AnalyzeConfig`."""
+    return parse_args(
+        AnalyzeConfig,
+        argv,
+        prog="python jobs/analyze.py",
+        description="Cluster CLIP embedding shards: UMAP, an HDBSCAN sweep, an explained selection, report, explorer.",
+    )

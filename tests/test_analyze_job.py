@@ -1,0 +1,452 @@
+"""The Analyze job end to end: real shards in, the output folder of docs/analysis-outputs.md out.
+
+One module-scoped run on 4 well-separated blobs (with failed rows, exact reposts and hostile post text) feeds most
+assertions; the CLI is exercised in subprocesses for its exit codes and one-line errors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+
+from clustering.analysis import AnalyzeConfig, run_analysis
+from clustering.config import ConfigError
+from tests.test_read import MODEL_META, blobs, write_shards
+
+REPO = Path(__file__).resolve().parents[1]
+N_POINTS = 400
+N_COPIES = 24
+N_FAILED = 12
+GRID = "8,15,30"
+MIN_SAMPLES = (3, 5)
+HOSTILE = "<script>alert('x')</script> & <img src=x onerror=alert(1)>"
+
+
+def fast_config(input_dir: Path, output_dir: Path, **overrides) -> AnalyzeConfig:
+    """Small, quick settings: few epochs, a three-value grid, no explorer unless asked."""
+    values = {
+        "input": str(input_dir),
+        "output": str(output_dir),
+        "min_cluster_sizes": GRID,
+        "min_samples": MIN_SAMPLES,
+        "n_epochs": 30,
+        "silhouette_sample_size": 300,
+        "explorer": False,
+        "progress": False,
+        **overrides,
+    }
+    return AnalyzeConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("analyze") / "shards"
+    X, labels = blobs(N_POINTS, dim=32, clusters=4)
+    texts = [f"post {i}: {HOSTILE}" for i in range(N_POINTS)] + [f"repost {k}" for k in range(N_COPIES)]
+    # Copies of the first N_COPIES points, some copied twice.
+    copies = {N_POINTS + k: k % (N_COPIES // 2) for k in range(N_COPIES)}
+    written = write_shards(root, X, labels=labels, duplicates_of=copies, failed=N_FAILED, texts=texts)
+    return root, written
+
+
+@pytest.fixture(scope="module")
+def analysis(shards, tmp_path_factory):
+    root, written = shards
+    out = tmp_path_factory.mktemp("analyze") / "out"
+    result = run_analysis(fast_config(root, out, max_montages=3, alternatives=2))
+    return result, out, written
+
+
+def test_every_output_file_exists_and_parses(analysis):
+    result, out, _ = analysis
+    for name in (
+        "assignments.parquet",
+        "assignments.csv",
+        "clusters.csv",
+        "sweep.csv",
+        "sweep.json",
+        "metrics.json",
+        "map.png",
+        "sweep.png",
+        "report.md",
+        "report.html",
+    ):
+        assert (out / name).is_file(), name
+    pq.read_table(out / "assignments.parquet")
+    pd.read_csv(out / "assignments.csv")
+    pd.read_csv(out / "clusters.csv")
+    pd.read_csv(out / "sweep.csv")
+    json.loads((out / "sweep.json").read_text())
+    json.loads((out / "metrics.json").read_text())
+    for png in ("map.png", "sweep.png"):
+        assert Image.open(out / png).format == "PNG"
+    montages = sorted((out / "montages").iterdir())
+    assert [m.name for m in montages] == ["cluster_000.jpg", "cluster_001.jpg", "cluster_002.jpg", "outliers.jpg"]
+    assert all(Image.open(m).format == "JPEG" for m in montages)
+    assert result.report_html == str(out / "report.html")
+    assert Path(result.report_html).is_absolute()
+
+
+def test_assignments_follow_the_contract(analysis):
+    _result, out, written = analysis
+    table = pq.read_table(out / "assignments.parquet")
+    assert table.num_rows == written["n_ok"] == N_POINTS + N_COPIES
+    assert sorted(table["id"].to_pylist()) == sorted(written["ok_ids"])
+    fixed = ["id", "url", "x", "y", "cluster", "probability", "outlier_score", "sha256", "duplicate_of"]
+    assert table.column_names[: len(fixed)] == fixed
+    alternatives = [c for c in table.column_names if c.startswith("cluster_mcs")]
+    assert len(alternatives) == 2
+    assert table.column_names[len(fixed) + 2 :] == ["post_text", "account"]
+    types_ = {f.name: f.type for f in table.schema}
+    assert types_["x"] == types_["y"] == types_["probability"] == types_["outlier_score"] == pa.float32()
+    assert types_["cluster"] == pa.int32() and all(types_[c] == pa.int32() for c in alternatives)
+    assert "thumbnail" not in table.column_names and "embedding" not in table.column_names
+    csv = pd.read_csv(out / "assignments.csv")
+    assert len(csv) == table.num_rows and "post_text" in csv.columns
+
+
+def test_assignments_are_sorted_by_cluster_then_probability_noise_last(analysis):
+    _, out, _ = analysis
+    frame = pq.read_table(out / "assignments.parquet").to_pandas()
+    key = list(zip(frame.cluster < 0, frame.cluster, -frame.probability, strict=True))
+    assert key == sorted(key)
+
+
+def test_clusters_recover_the_blobs(analysis):
+    result, out, written = analysis
+    frame = pq.read_table(out / "assignments.parquet").to_pandas()
+    truth = frame.id.map(written["labels"])
+    assert result.n_clusters == 4
+    assert adjusted_rand_score(truth, frame.cluster) > 0.9
+    sizes = frame[frame.cluster >= 0].cluster.value_counts().sort_index().tolist()
+    assert sizes == sorted(sizes, reverse=True)  # clusters are numbered from the largest down
+
+
+def test_duplicates_share_everything_and_are_counted(analysis):
+    result, out, _written = analysis
+    frame = pq.read_table(out / "assignments.parquet").to_pandas().set_index("id")
+    copies = frame[frame.duplicate_of.notna()]
+    assert len(copies) == N_COPIES
+    # The representative is the first copy in shard order (not necessarily the "original" post).
+    groups = frame.groupby("sha256")
+    assert all(group.duplicate_of.isna().sum() == 1 for _, group in groups)
+    assert sum(len(group) - 1 for _, group in groups) == N_COPIES
+    for _, row in copies.iterrows():
+        original = frame.loc[row.duplicate_of]
+        assert pd.isna(original.duplicate_of)
+        for column in ("cluster", "probability", "outlier_score", "x", "y", "sha256"):
+            assert row[column] == original[column], column
+    assert result.n_unique == N_POINTS
+    clusters = pd.read_csv(out / "clusters.csv")
+    assert list(clusters.columns) == [
+        "cluster",
+        "size",
+        "mean_probability",
+        "persistence",
+        "exemplar_ids",
+        "duplicates",
+        "x",
+        "y",
+    ]
+    clustered_copies = copies[copies.cluster >= 0]
+    assert clusters.duplicates.sum() == len(clustered_copies)
+    per_cluster = clustered_copies.cluster.value_counts()
+    for _, row in clusters.iterrows():
+        assert row.duplicates == per_cluster.get(row.cluster, 0)
+        assert row["size"] == (frame.cluster == row.cluster).sum()
+        exemplars = row.exemplar_ids.split(";")
+        assert 1 <= len(exemplars) <= 8
+        assert frame.loc[exemplars].duplicate_of.isna().all()  # exemplars are distinct images
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_rows"] == N_POINTS + N_COPIES and metrics["n_unique"] == N_POINTS
+    assert metrics["n_duplicates"] == N_COPIES
+    html = (out / "report.html").read_text()
+    assert "reposts" in html and f"{N_COPIES} exact reposts" in html
+
+
+def test_sweep_has_one_row_per_setting(analysis):
+    _, out, _ = analysis
+    sweep = pd.read_csv(out / "sweep.csv")
+    expected = {(m, s) for m in (8, 15, 30) for s in MIN_SAMPLES}
+    assert len(sweep) == len(expected)
+    assert set(zip(sweep.min_cluster_size, sweep.min_samples, strict=True)) == expected
+    rows = json.loads((out / "sweep.json").read_text())
+    assert len(rows) == len(expected)
+
+
+def test_metrics_json_records_the_choice(analysis):
+    result, out, _ = analysis
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = json.loads((out / "sweep.json").read_text())
+    index = metrics["selection"]["index"]
+    assert metrics["chosen"] == rows[index]
+    assert metrics["chosen"]["min_cluster_size"] == result.chosen["min_cluster_size"]
+    assert {"rule", "reason", "pinned"} <= set(metrics["selection"])
+    assert metrics["selection"]["pinned"] is False
+    assert metrics["model"] == MODEL_META["model"]
+    assert metrics["input"] == str(Path(metrics["input"]).resolve())
+    first = metrics["alternatives"][0]
+    assert first["column"] == "cluster"
+    assert (first["min_cluster_size"], first["min_samples"]) == (
+        metrics["chosen"]["min_cluster_size"],
+        metrics["chosen"]["min_samples"],
+    )
+    table = pq.read_table(out / "assignments.parquet")
+    for alternative in metrics["alternatives"][1:]:
+        assert alternative["column"] == f"cluster_mcs{alternative['min_cluster_size']}_ms{alternative['min_samples']}"
+        assert alternative["column"] in table.column_names
+        assert alternative["noise_fraction"] == pytest.approx(
+            float(np.mean(table[alternative["column"]].to_numpy() < 0))
+        )
+    assert all(r in rows for r in metrics["runner_ups"])
+    for step in ("read", "duplicates", "reduce", "sweep", "metrics", "outputs", "plots", "montages", "report"):
+        assert step in metrics["timings"], step
+    assert metrics["timings"]["total"] >= metrics["timings"]["reduce"]
+    assert metrics["metric_docs"]
+
+
+def test_report_references_only_files_that_exist(analysis):
+    _, out, _ = analysis
+    html = (out / "report.html").read_text()
+    targets = re.findall(r'(?:src|href)="([^"#]+)"', html)
+    assert "map.png" in targets and "sweep.png" in targets and "montages/cluster_000.jpg" in targets
+    for target in targets:
+        assert "://" not in target and not target.startswith("/"), target
+        assert (out / target).exists(), target
+    markdown = (out / "report.md").read_text()
+    for target in re.findall(r"\]\(([^)#]+)\)", markdown):
+        assert (out / target).exists(), target
+
+
+def test_report_escapes_passthrough_text(analysis):
+    _, out, _ = analysis
+    html = (out / "report.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(" in html
+    markdown = (out / "report.md").read_text()
+    assert "<script>" not in markdown and "<img" not in markdown
+
+
+def test_report_states_model_parameters_and_selection(analysis):
+    _result, out, _ = analysis
+    html = (out / "report.html").read_text()
+    assert MODEL_META["model"] in html
+    assert "Rule:" in html and "Why:" in html
+    assert "min_cluster_size" in html and "config.n_neighbors" in html
+    assert "What the metrics mean" in html
+    assert "montages are drawn for the 3 largest of 4 clusters" in html
+
+
+def test_summary_lines_end_with_the_report_path(analysis):
+    result, out, _ = analysis
+    lines = result.summary_lines()
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    assert any(line.startswith("chosen: min_cluster_size=") for line in lines)
+
+
+def test_existing_output_is_refused_then_overwritten(analysis, shards, tmp_path):
+    root, _ = shards
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("user file")
+    with pytest.raises(ConfigError, match="--overwrite"):
+        run_analysis(fast_config(root, out))
+    (out / "montages").mkdir()
+    (out / "montages" / "cluster_999.jpg").write_bytes(b"stale")
+    result = run_analysis(fast_config(root, out, overwrite=True, min_cluster_sizes="15", min_samples=(5,)))
+    assert (out / "keep.txt").read_text() == "user file"  # only the job's own files are replaced
+    assert not (out / "montages" / "cluster_999.jpg").exists()
+    assert result.n_rows == N_POINTS + N_COPIES
+
+
+def test_pinned_setting_is_chosen_and_added_to_the_grid(shards, tmp_path):
+    root, _ = shards
+    result = run_analysis(
+        fast_config(
+            root,
+            tmp_path / "out",
+            min_cluster_sizes="8,30",
+            min_samples=(5,),
+            pin_min_cluster_size=12,
+            pin_min_samples=4,
+        )
+    )
+    assert (result.chosen["min_cluster_size"], result.chosen["min_samples"]) == (12, 4)
+    assert result.selection["pinned"] is True
+    sweep = pd.read_csv(tmp_path / "out" / "sweep.csv")
+    assert len(sweep) == 3 * 2  # {8, 12, 30} x {4, 5}
+
+
+def test_keep_duplicates_clusters_every_copy(shards, tmp_path):
+    root, written = shards
+    result = run_analysis(fast_config(root, tmp_path / "out", keep_duplicates=True, min_samples=(5,)))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["keep_duplicates"] is True
+    assert result.n_rows == written["n_ok"]
+    frame = pq.read_table(tmp_path / "out" / "assignments.parquet").to_pandas()
+    assert frame.duplicate_of.notna().sum() == N_COPIES  # still flagged as reposts
+    assert "every copy was clustered" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_explorer_is_built_at_the_end_and_can_be_rebuilt_alone(shards, tmp_path, monkeypatch):
+    root, _ = shards
+    calls = []
+
+    def build_explorer(output_dir, **_):
+        calls.append(output_dir)
+        assignments = pq.read_table(Path(output_dir) / "assignments.parquet")
+        metrics = json.loads((Path(output_dir) / "metrics.json").read_text())
+        (Path(output_dir) / "explorer.html").write_text(f"{assignments.num_rows} {metrics['model']}")
+
+    fake = types.ModuleType("clustering.analysis.explorer")
+    fake.build_explorer = build_explorer
+    monkeypatch.setitem(sys.modules, "clustering.analysis.explorer", fake)
+    out = tmp_path / "out"
+    result = run_analysis(fast_config(root, out, explorer=True, min_samples=(5,)))
+    assert calls == [str(out)] and result.explorer_html == str(out / "explorer.html")
+    assert 'href="explorer.html"' in (out / "report.html").read_text()
+    report_before = (out / "report.html").read_bytes()
+    (out / "explorer.html").unlink()
+    rebuilt = run_analysis(AnalyzeConfig(output=str(out), explorer_only=True))
+    assert len(calls) == 2 and (out / "explorer.html").exists()
+    assert rebuilt.n_rows == result.n_rows and rebuilt.chosen == result.chosen
+    assert (out / "report.html").read_bytes() == report_before
+
+
+def test_missing_explorer_module_is_one_warning(shards, tmp_path, monkeypatch, caplog):
+    root, _ = shards
+    monkeypatch.setitem(sys.modules, "clustering.analysis.explorer", None)  # import fails as if the file were absent
+    result = run_analysis(fast_config(root, tmp_path / "out", explorer=True, min_samples=(5,)))
+    assert result.explorer_html is None
+    assert any("explorer: not built" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------- CLI
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "analyze.py"), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def load_job():
+    spec = importlib.util.spec_from_file_location("analyze_job", REPO / "jobs" / "analyze.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--output", "OUT"), "--input is required"),
+        (("--input", "SHARDS", "--output", "OUT", "--min-samples", "0"), "--min-samples"),
+        (("--input", "SHARDS", "--output", "OUT", "--min-cluster-sizes", "9:3"), "--min-cluster-sizes"),
+        (("--input", "SHARDS", "--output", "OUT", "--max-noise", "2"), "--max-noise"),
+        (("--input", "SHARDS", "--output", "OUT", "--n-neighbors", "many"), "n_neighbors"),
+        (("--input", "MISSING", "--output", "OUT"), "no embedding shards"),
+        (("--input", "SHARDS", "--output", "EXISTING"), "--overwrite"),
+        (("--output", "OUT", "--explorer-only"), "run the analysis first"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(shards, tmp_path, capsys, args, message):
+    root, _ = shards
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "something").write_text("x")
+    paths = {
+        "SHARDS": str(root),
+        "OUT": str(tmp_path / "out"),
+        "MISSING": str(tmp_path / "missing"),
+        "EXISTING": str(existing),
+    }
+    code = load_job().main([paths.get(a, a) for a in args])
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("analyze.py: error:") and message in lines[0]
+
+
+def test_cli_error_in_a_real_process_is_one_line_without_traceback(tmp_path):
+    done = run_cli("--input", str(tmp_path / "missing"), "--output", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"analyze.py: error: --input {tmp_path / 'missing'}: no embedding shards (part-*.parquet) found; "
+        "run jobs/embed.py first or check the path"
+    ]
+    assert done.stdout == ""
+
+
+def test_job_runs_from_yaml_with_flag_overrides(shards, tmp_path, capsys, caplog):
+    root, written = shards
+    config = tmp_path / "analyze.yaml"
+    config.write_text(
+        f"input: {root}\noutput: {tmp_path / 'out'}\nmin-cluster-sizes: [8, 30]\nmin_samples: 5\n"
+        "n_epochs: 30\nexplorer: false\nprogress: false\nalternatives: 3\n"
+    )
+    caplog.set_level(logging.INFO)
+    code = load_job().main(["--config", str(config), "--alternatives", "1"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'}"
+    assert any(line.startswith("chosen: min_cluster_size=") for line in lines)
+    logged = [r.getMessage() for r in caplog.records]
+    for step in ("read:", "duplicates:", "reduce:", "sweep:", "metrics:", "outputs:", "plots:", "montages:", "report:"):
+        assert any(m.startswith(step) for m in logged), step  # one log line per step, with its time
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["params"]["sweep"]["min_cluster_sizes"] == [8, 30]
+    assert len(metrics["alternatives"]) == 2  # the flag overrode the YAML's 3
+    assert metrics["n_rows"] == written["n_ok"]
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        load_job().main(["--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in (
+        "--input",
+        "--output",
+        "--cluster-dims",
+        "--map",
+        "--seed",
+        "--n-neighbors",
+        "--min-dist",
+        "--map-min-dist",
+        "--n-epochs",
+        "--min-cluster-sizes",
+        "--min-samples",
+        "--max-noise",
+        "--pin-min-cluster-size",
+        "--pin-min-samples",
+        "--silhouette-sample-size",
+        "--alternatives",
+        "--keep-duplicates",
+        "--explorer-only",
+        "--no-explorer",
+        "--overwrite",
+        "--config",
+    ):
+        assert flag in help_text, flag
+
+
+def test_thumbnail_montage_shows_cluster_members(analysis):
+    _, out, _written = analysis
+    image = Image.open(io.BytesIO((out / "montages" / "cluster_000.jpg").read_bytes()))
+    assert image.size[0] > 100 and image.size[1] > 100

@@ -1,0 +1,171 @@
+"""Degenerate input gives a valid result: every output written, the situation stated, never a traceback.
+
+Like fast_hdbscan's test_edge_cases.py: no ok row, a handful of points, fewer points than min_cluster_size, one
+homogeneous group, everything noise, all duplicates, no thumbnail column, random-weight test models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from clustering.analysis import run_analysis
+from tests.test_analyze_job import fast_config
+from tests.test_read import blobs, write_shards
+
+ALWAYS = (
+    "assignments.parquet",
+    "assignments.csv",
+    "clusters.csv",
+    "sweep.csv",
+    "sweep.json",
+    "metrics.json",
+    "map.png",
+    "sweep.png",
+    "report.md",
+    "report.html",
+)
+
+
+def check_valid(out: Path, n_rows: int) -> dict:
+    """Every output exists and parses, assignments has ``n_rows`` rows, the report links resolve."""
+    for name in ALWAYS:
+        assert (out / name).is_file(), name
+    assert pq.read_table(out / "assignments.parquet").num_rows == n_rows
+    assert Image.open(out / "map.png").format == "PNG"
+    assert Image.open(out / "sweep.png").format == "PNG"
+    json.loads((out / "sweep.json").read_text())
+    html = (out / "report.html").read_text()
+    for target in re.findall(r'(?:src|href)="([^"#]+)"', html):
+        assert (out / target).exists(), target
+    return json.loads((out / "metrics.json").read_text())
+
+
+def notes_text(out: Path) -> str:
+    return " ".join(json.loads((out / "metrics.json").read_text())["notes"])
+
+
+def test_no_ok_rows(tmp_path):
+    write_shards(tmp_path / "s", np.zeros((0, 16), np.float32), failed=9, dim=16)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out"))
+    metrics = check_valid(tmp_path / "out", 0)
+    assert result.n_rows == 0 and result.n_clusters == 0 and result.chosen is None
+    assert metrics["n_total_rows"] == 9 and "ok" not in metrics["status_counts"]
+    assert "none of the 9 rows has status ok" in notes_text(tmp_path / "out")
+    assert "none of the 9 rows has status ok" in (tmp_path / "out" / "report.html").read_text()
+    assert any("none of the 9 rows" in line for line in result.summary_lines())
+
+
+def test_shards_without_any_row(tmp_path):
+    write_shards(tmp_path / "s", np.zeros((0, 16), np.float32), dim=16)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out"))
+    check_valid(tmp_path / "out", 0)
+    assert "no rows at all" in notes_text(tmp_path / "out")
+    assert result.n_rows == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_too_few_points_to_cluster(tmp_path, n):
+    X, labels = blobs(n, dim=16)
+    write_shards(tmp_path / "s", X, labels=labels, failed=1)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out"))
+    check_valid(tmp_path / "out", n)
+    assert result.n_clusters == 0 and result.noise_fraction == 1.0
+    assert f"only {n} distinct image" in notes_text(tmp_path / "out")
+    frame = pq.read_table(tmp_path / "out" / "assignments.parquet").to_pandas()
+    assert (frame.cluster == -1).all() and np.isfinite(frame[["x", "y"]].to_numpy()).all()
+
+
+def test_fewer_points_than_min_cluster_size(tmp_path):
+    X, labels = blobs(12, dim=16, clusters=2)
+    write_shards(tmp_path / "s", X, labels=labels)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="20,40", min_samples=(3,)))
+    metrics = check_valid(tmp_path / "out", 12)
+    assert result.n_clusters == 0
+    assert "fewer than the smallest min_cluster_size (20)" in notes_text(tmp_path / "out")
+    assert len(metrics["params"]["sweep"]["min_cluster_sizes"]) == 2
+
+
+def test_one_homogeneous_group(tmp_path):
+    X, labels = blobs(80, dim=16, clusters=1, spread=0.05)
+    write_shards(tmp_path / "s", X, labels=labels)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="30,60", min_samples=(5,)))
+    check_valid(tmp_path / "out", 80)
+    # HDBSCAN (without allow_single_cluster) calls one blob either noise or several parts; either way it is stated.
+    notes = notes_text(tmp_path / "out")
+    if result.n_clusters == 0:
+        assert "every row as noise" in notes
+    elif result.n_clusters == 1:
+        assert "only one cluster" in notes
+
+
+def test_everything_noise(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    write_shards(tmp_path / "s", X)
+    # Two clusters of >= 40 points cannot exist among 50, and HDBSCAN never picks the root: all noise, guaranteed.
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="40", min_samples=(5,)))
+    metrics = check_valid(tmp_path / "out", 50)
+    assert result.n_clusters == 0 and result.noise_fraction == 1.0
+    assert metrics["chosen"] is not None
+    assert "every row as noise" in notes_text(tmp_path / "out")
+    assert (tmp_path / "out" / "clusters.csv").read_text().startswith("cluster,size")
+    assert "No clusters were found" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_all_duplicates(tmp_path):
+    X, _ = blobs(1, dim=16)
+    write_shards(tmp_path / "s", X, duplicates_of=dict.fromkeys(range(1, 30), 0))
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out"))
+    metrics = check_valid(tmp_path / "out", 30)
+    assert result.n_unique == 1 and metrics["n_duplicates"] == 29
+    assert "all 30 rows are copies of one image" in notes_text(tmp_path / "out")
+    frame = pq.read_table(tmp_path / "out" / "assignments.parquet").to_pandas()
+    assert frame.duplicate_of.notna().sum() == 29
+
+
+def test_all_duplicates_kept(tmp_path):
+    X, _ = blobs(1, dim=16)
+    write_shards(tmp_path / "s", X, duplicates_of=dict.fromkeys(range(1, 30), 0))
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", keep_duplicates=True, min_samples=(5,)))
+    check_valid(tmp_path / "out", 30)
+    assert result.n_rows == 30
+
+
+def test_missing_thumbnail_column(tmp_path):
+    X, labels = blobs(120, dim=16, clusters=3)
+    write_shards(tmp_path / "s", X, labels=labels, with_thumbnails=False)
+    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_samples=(5,)))
+    check_valid(tmp_path / "out", 120)
+    assert "no thumbnail column" in notes_text(tmp_path / "out")
+    assert "no thumbnail column" in (tmp_path / "out" / "report.html").read_text()
+    assert not (tmp_path / "out" / "montages").exists()
+    assert result.n_clusters >= 2
+
+
+def test_random_weight_model_is_stated(tmp_path):
+    X, labels = blobs(60, dim=16, clusters=2)
+    write_shards(tmp_path / "s", X, labels=labels, metadata={"model": "/tmp/tiny-clip", "random_weights": True})
+    run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="10", min_samples=(5,)))
+    metrics = check_valid(tmp_path / "out", 60)
+    assert metrics["model"] == "/tmp/tiny-clip" and metrics["model_random_weights"] is True
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "random-weight test model" in html
+
+
+def test_shards_without_metadata_say_model_unknown(tmp_path):
+    X, labels = blobs(30, dim=16, clusters=2)
+    write_shards(tmp_path / "s", X, labels=labels)
+    for path in (tmp_path / "s").glob("part-*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.replace_schema_metadata(None), path)
+    run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="5", min_samples=(3,)))
+    metrics = check_valid(tmp_path / "out", 30)
+    assert metrics["model"].startswith("unknown")

@@ -1,0 +1,224 @@
+"""Report rendering and figures, without running a clustering: plain data in, HTML/Markdown/images out."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clustering.analysis import plots
+from clustering.analysis.report import TEMPLATES, ClusterSummary, ReportData, render_report
+
+EVIL = '<script>alert("x")</script>'
+
+
+def report_data(**overrides) -> ReportData:
+    rows = (
+        {
+            "min_cluster_size": 10,
+            "min_samples": 5,
+            "clusters": 12,
+            "noise_fraction": 0.25,
+            "dbcv": 0.41,
+            "silhouette_reduced": 0.61,
+            "silhouette_cosine": 0.22,
+        },
+        {
+            "min_cluster_size": 20,
+            "min_samples": 5,
+            "clusters": 7,
+            "noise_fraction": 0.31,
+            "dbcv": 0.52,
+            "silhouette_reduced": 0.64,
+            "silhouette_cosine": float("nan"),
+        },
+    )
+    values = {
+        "title": "Image clusters",
+        "created": "2026-01-01 00:00 UTC",
+        "input": "s3://bucket/shards",
+        "output": "/data/out",
+        "model": "openai/clip-vit-base-patch32",
+        "model_note": None,
+        "n_total": 1200,
+        "status_counts": {"ok": 1000, "http_error": 150, "timeout": 50},
+        "n_rows": 1000,
+        "n_unique": 900,
+        "n_copies": 100,
+        "keep_duplicates": False,
+        "n_clusters": 7,
+        "noise_fraction": 0.31,
+        "notes": (f"a note with {EVIL}",),
+        "params": {"reduction.n_neighbors": "15", "config.seed": "42"},
+        "timings": {"read": 0.5, "reduce": 61.0, "total": 70.2},
+        "sweep_columns": tuple(rows[0]),
+        "sweep_rows": rows,
+        "chosen_index": 1,
+        "runner_up_indices": (0,),
+        "selection": {"rule": "max DBCV under max_noise", "reason": f"because {EVIL}", "pinned": False},
+        "alternatives": (
+            {
+                "column": "cluster",
+                "min_cluster_size": 20,
+                "min_samples": 5,
+                "clusters": 7,
+                "noise_fraction": 0.31,
+                "label": "chosen: min_cluster_size=20, min_samples=5",
+            },
+        ),
+        "metric_docs": {"dbcv": "density-based cluster validity, higher is better"},
+        "clusters": (
+            ClusterSummary(0, 300, 280, 20, 0.9, 0.12, "montages/cluster_000.jpg", (f"post {EVIL}", "a | b * c")),
+            ClusterSummary(1, 100, 100, 0, 0.8, math.nan, None, ()),
+        ),
+        "montage_note": "montages are drawn for the 1 largest of 2 clusters",
+        "outliers_montage": "montages/outliers.jpg",
+        "outliers": ({"id": f"id-{EVIL}", "outlier_score": 0.97, "cluster": -1, "text": EVIL},),
+        "text_column": "post_text",
+        "map_png": "map.png",
+        "sweep_png": "sweep.png",
+        "explorer": None,
+    }
+    values.update(overrides)
+    return ReportData(**values)
+
+
+def test_html_escapes_every_data_derived_text():
+    page = render_report(report_data()).html
+    assert "<script>" not in page
+    assert page.count("&lt;script&gt;") >= 5  # note, reason, example, outlier id, outlier text
+
+
+def test_markdown_makes_data_text_inert():
+    markdown = render_report(report_data()).markdown
+    assert "<script>" not in markdown
+    assert "a \\| b \\* c" in markdown  # table pipes and emphasis escaped in data text
+
+
+def test_report_shows_the_run():
+    rendered = render_report(report_data())
+    for text in (
+        "openai/clip-vit-base-patch32",
+        "1,200",
+        "http_error",
+        "900 distinct images",
+        "100 exact reposts",
+        "max DBCV under max_noise",
+        "density-based cluster validity",
+        "montages/cluster_000.jpg",
+        "montages/outliers.jpg",
+        "map.png",
+        "sweep.png",
+        "1 min 1 s",
+        "montages are drawn for the 1",
+    ):
+        assert text in rendered.html, text
+        assert text in rendered.markdown, text
+    assert 'class="chosen"' in rendered.html
+
+
+def test_images_are_relative_and_the_page_is_self_contained():
+    page = render_report(report_data()).html
+    for target in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert "://" not in target and not target.startswith("/"), target
+    assert "<link" not in page and "<script" not in page  # no external stylesheet or script
+
+
+def test_random_weights_and_explorer_link():
+    rendered = render_report(report_data(model_note="random-weight test model", explorer="explorer.html"))
+    assert "random-weight test model" in rendered.html and 'href="explorer.html"' in rendered.html
+    assert "random-weight test model" in rendered.markdown
+
+
+def test_empty_run_renders():
+    empty = report_data(
+        n_total=0,
+        status_counts={},
+        n_rows=0,
+        n_unique=0,
+        n_copies=0,
+        n_clusters=0,
+        noise_fraction=math.nan,
+        sweep_columns=(),
+        sweep_rows=(),
+        chosen_index=None,
+        runner_up_indices=(),
+        selection=None,
+        alternatives=(),
+        metric_docs={},
+        clusters=(),
+        montage_note=None,
+        outliers_montage=None,
+        outliers=(),
+        text_column=None,
+        sweep_png=None,
+    )
+    rendered = render_report(empty)
+    assert "No clusters were found" in rendered.html and "No settings were swept" in rendered.markdown
+
+
+def test_every_report_field_is_used_by_the_html_template():
+    text = (TEMPLATES / "report.html.j2").read_text()
+    unused = [f.name for f in dataclasses.fields(ReportData) if f"r.{f.name}" not in text and f.name != "title"]
+    assert not unused, unused
+
+
+# ----------------------------------------------------------------------------------------------------------- plots
+def test_map_figure_with_many_clusters_and_noise():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(150), 20)
+    labels[::7] = -1
+    coords = rng.standard_normal((len(labels), 2)) + np.repeat(rng.uniform(-30, 30, (150, 2)), 20, axis=0)
+    png = plots.figure_to_png(plots.map_figure(coords, labels, title="map"))
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size[0] > 500
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_map_figure_degenerate(n):
+    png = plots.figure_to_png(plots.map_figure(np.zeros((n, 2)), np.full(n, -1)))
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+
+
+def test_cluster_colors_stay_apart():
+    colors = plots.cluster_colors(120)
+    assert colors.shape == (120, 3) and (colors >= 0).all() and (colors <= 1).all()
+    # Neighbouring labels (often neighbours on the map too) never get near-identical colours.
+    assert np.linalg.norm(np.diff(colors, axis=0), axis=1).min() > 0.15
+    assert len({tuple(np.round(c, 3)) for c in colors}) == 120
+
+
+def test_sweep_figure_marks_the_chosen_setting():
+    rows = [
+        {
+            "min_cluster_size": m,
+            "min_samples": s,
+            "clusters": 100 // m,
+            "noise_fraction": 0.1 * s / 5,
+            "dbcv": 0.3 + m / 100,
+            "silhouette_reduced": 0.5,
+            "silhouette_cosine": float("nan"),
+        }
+        for s in (3, 5)
+        for m in (5, 10, 20, 40, 80)
+    ]
+    figure = plots.sweep_figure(rows, chosen=3)
+    titles = {ax.get_title() for ax in figure.axes if ax.get_visible()}
+    assert {"clusters", "noise fraction", "silhouette, clustering space", "silhouette, cosine on embeddings"} <= titles
+    assert any(line.get_label() == "chosen" for ax in figure.axes for line in ax.lines)
+    assert Image.open(io.BytesIO(plots.figure_to_png(figure))).format == "PNG"
+    assert Image.open(io.BytesIO(plots.figure_to_png(plots.sweep_figure([], None)))).format == "PNG"
+
+
+def test_montage_tolerates_missing_and_corrupt_thumbnails():
+    good = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 10, 10)).save(good, format="PNG")
+    blob = plots.montage([good.getvalue(), None, b"not an image"], captions=["p=1.00", "", "x"], columns=2, tile=64)
+    image = Image.open(io.BytesIO(blob))
+    assert image.format == "JPEG" and image.size == (2 * 68 + 4, 2 * 68 + 4)
+    assert Image.open(io.BytesIO(plots.montage([]))).format == "JPEG"
