@@ -32,6 +32,7 @@ from typing import Any
 import jinja2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -138,7 +139,7 @@ def detect_text_column(table: pa.Table, candidates: list[str]) -> str | None:
         values = table.column(name).drop_null()
         if len(values) == 0:
             continue
-        mean_len = float(pa.compute.mean(pa.compute.utf8_length(values.cast(pa.large_string()))).as_py() or 0.0)
+        mean_len = float(pc.mean(pc.utf8_length(values.cast(pa.large_string()))).as_py() or 0.0)
         if mean_len > best_len:
             best, best_len = name, mean_len
     return best
@@ -191,7 +192,9 @@ class Explorer:
         return int(self.payload["n"])
 
     @classmethod
-    def from_output_dir(cls, output_dir: str | Path, *, shards: str | None = None, title: str | None = None):
+    def from_output_dir(
+        cls, output_dir: str | Path, *, shards: str | None = None, title: str | None = None
+    ) -> Explorer:
         """Read an analysis output folder (see ``docs/analysis-outputs.md``) into an :class:`Explorer`.
 
         Parameters
@@ -239,7 +242,7 @@ class Explorer:
         """
         _check_budget(embed_budget_bytes)
         if filesystem is None:
-            fs, page = _resolve_file(path)
+            fs, page = _resolve_dir(path)
         else:
             fs, page = filesystem, str(path)
         parent, name = posixpath.split(page)
@@ -593,14 +596,11 @@ def _csp_hash(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------- storage
 def _resolve_dir(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """Filesystem and absolute path for a local path (made absolute) or a URI."""
     text = str(uri)
     if "://" not in text:
         text = str(Path(text).expanduser().resolve())
     return cio.resolve(text)
-
-
-def _resolve_file(uri: str | Path) -> tuple[pafs.FileSystem, str]:
-    return _resolve_dir(uri)
 
 
 def _write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
