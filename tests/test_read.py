@@ -223,3 +223,32 @@ def test_file_uri_reads_like_a_path(small_shards):
     root, _, written = small_shards
     data = read_ok_rows(root.resolve().as_uri())
     assert data.n_rows == written["n_ok"]
+
+
+def test_variable_length_list_embeddings_are_read_too(tmp_path):
+    (tmp_path / "s").mkdir()
+    table = pa.table(
+        {
+            schema.ID: ["a", "b", "c"],
+            schema.STATUS: ["ok", "timeout", "ok"],
+            schema.EMBEDDING: pa.array([[1.0, 0.0], None, [0.0, 1.0]], pa.list_(pa.float32())),
+        }
+    )
+    pq.write_table(table, tmp_path / "s" / "part-00000.parquet")
+    data = read_ok_rows(str(tmp_path / "s"))
+    np.testing.assert_array_equal(data.embeddings, [[1.0, 0.0], [0.0, 1.0]])
+    assert not data.has_thumbnails and data.metadata == {}
+
+
+def test_ok_row_without_embedding_is_named(tmp_path):
+    (tmp_path / "s").mkdir()
+    table = pa.table(
+        {
+            schema.ID: ["a", "b"],
+            schema.STATUS: ["ok", "ok"],
+            schema.EMBEDDING: pa.array([[1.0, 0.0], None], pa.list_(pa.float32(), 2)),
+        }
+    )
+    pq.write_table(table, tmp_path / "s" / "part-00000.parquet")
+    with pytest.raises(InputError, match=r"part-00000\.parquet: 1 rows with status ok have no embedding"):
+        read_ok_rows(str(tmp_path / "s"))

@@ -263,17 +263,6 @@ class _Clustering:
     notes: tuple[str, ...]
 
 
-def _pca_map(X: np.ndarray) -> np.ndarray:
-    """A 2-D map for a handful of points (too few for UMAP): the first two principal axes, zero-padded."""
-    coords = np.zeros((len(X), 2), dtype=np.float32)
-    if len(X) > 1:
-        centred = X - X.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        projected = centred @ vt[:2].T
-        coords[:, : projected.shape[1]] = projected
-    return coords
-
-
 def _grid(config: AnalyzeConfig, n_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     from clustering.analysis.sweep import parse_grid
 
@@ -288,24 +277,17 @@ def _grid(config: AnalyzeConfig, n_points: int) -> tuple[tuple[int, ...], tuple[
 
 def _cluster(X: np.ndarray, config: AnalyzeConfig, steps: _Steps) -> _Clustering:
     """Reduce, sweep, score and select on the distinct images ``X`` (float32, unit rows)."""
-    n = len(X)
-    notes: list[str] = []
-    if n < MIN_POINTS_TO_CLUSTER:
-        notes.append(
-            f"only {n} distinct image{'s' if n != 1 else ''} to analyse: too few to cluster "
-            f"(at least {MIN_POINTS_TO_CLUSTER} are needed); every row is labelled noise, the map is a PCA projection"
-        )
-        with steps.step("reduce"):
-            coords = _pca_map(X)
-        return _Clustering(coords, [], [], None, {"map_method": "pca"}, tuple(notes))
-
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.reduce import reduce
     from clustering.analysis.select import select
     from clustering.analysis.sweep import sweep
 
+    n = len(X)
+    notes: list[str] = []
+    if n == 0:  # nothing to reduce (the situation is stated by the caller)
+        return _Clustering(np.zeros((0, 2), np.float32), [], [], None, {}, ())
     with steps.step("reduce"):
-        reduction = reduce(
+        reduction = reduce(  # below 4 points reduce() itself falls back to PCA and says so in params["fallback"]
             X,
             cluster_dims=config.cluster_dims,
             map_method=config.map_method,
@@ -321,13 +303,22 @@ def _cluster(X: np.ndarray, config: AnalyzeConfig, steps: _Steps) -> _Clustering
         steps.timings[f"reduce: {part}"] = float(seconds)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in reduction.timings.items())
     log.info(
-        "reduce: %d points to %d-D for clustering and 2-D (%s) for the map: %s (%s)",
-        n,
+        "reduce: %s points to %d-D for clustering and 2-D (%s) for the map: %s (%s)",
+        f"{n:,}",
         config.cluster_dims,
         config.map_method,
         detail or "-",
         steps.last("reduce"),
     )
+    params = {"reduction": dict(reduction.params)}
+    if n < MIN_POINTS_TO_CLUSTER:
+        notes.append(
+            f"only {n} distinct image{'s' if n != 1 else ''} to analyse: too few to cluster "
+            f"(at least {MIN_POINTS_TO_CLUSTER} are needed); every row is labelled noise"
+        )
+        return _Clustering(reduction.map_coords, [], [], None, params, tuple(notes))
+    if reduction.params.get("fallback"):
+        notes.append(f"reduction: {reduction.params['fallback']}")
 
     sizes, samples = _grid(config, n)
     if min(sizes) > n:
@@ -360,8 +351,15 @@ def _cluster(X: np.ndarray, config: AnalyzeConfig, steps: _Steps) -> _Clustering
             pin_min_cluster_size=config.pin_min_cluster_size,
             pin_min_samples=config.pin_min_samples,
         )
-    params = {
-        "reduction": dict(reduction.params),
+    chosen = rows[selection.index]
+    log.info(
+        "selection: min_cluster_size=%d, min_samples=%d%s: %s",
+        chosen["min_cluster_size"],
+        chosen["min_samples"],
+        " (pinned)" if selection.pinned else "",
+        selection.reason,
+    )
+    params |= {
         "sweep": {"min_cluster_sizes": list(sizes), "min_samples": list(samples)},
         "selection": {
             "max_noise": config.max_noise,
@@ -519,8 +517,7 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
     if config.explorer:
         with steps.step("explorer"):
             explorer_path = _build_explorer(out)
-        if explorer_path:
-            log.info("explorer: %s (%s)", explorer_path, steps.last("explorer"))
+        log.info("explorer: %s (%s)", explorer_path, steps.last("explorer"))
 
     # The report comes last so it can show every step's time; metrics.json is rewritten with the final timings.
     with steps.step("report"):
@@ -1044,18 +1041,13 @@ def _param_text(value) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- explorer
-def _build_explorer(out: _Output) -> str | None:
-    """Build explorer.html; returns its path, or None (with one warning line) while explorer.py has not landed."""
-    try:
-        from clustering.analysis import explorer
-    except ModuleNotFoundError as exc:
-        # TODO: remove this fallback once clustering/analysis/explorer.py is committed; a missing explorer must then
-        # be an error like any other broken import.
-        if exc.name != "clustering.analysis.explorer":
-            raise
-        log.warning("explorer: not built (clustering.analysis.explorer is not available in this checkout yet)")
-        return None
-    explorer.build_explorer(out.uri)
+def _build_explorer(out: _Output) -> str:
+    """Build explorer.html (and explorer_files/ when needed) from the files written so far; returns its path."""
+    from clustering.analysis import explorer  # lazily: the page's templates and JSON encoding load only when used
+
+    result = explorer.build_explorer(out.uri)
+    if result.notice:
+        log.info("explorer: %s", result.notice)
     return out.display(EXPLORER_HTML)
 
 
@@ -1064,15 +1056,9 @@ def _explorer_only(config: AnalyzeConfig) -> AnalysisResult:
     out = _Output(config.output)
     if not io.exists(out.fs, out.path(ASSIGNMENTS)):
         raise InputError(f"--output {out.uri} holds no {ASSIGNMENTS}; run the analysis first (without --explorer-only)")
-    try:
-        from clustering.analysis import explorer
-    except ModuleNotFoundError as exc:
-        if exc.name != "clustering.analysis.explorer":
-            raise
-        raise InputError("--explorer-only: clustering.analysis.explorer is not available in this checkout") from None
     steps = _Steps()
     with steps.step("explorer"):
-        explorer.build_explorer(out.uri)
+        _build_explorer(out)
     metrics = {}
     if io.exists(out.fs, out.path(METRICS_JSON)):
         metrics = json.loads(io.read_text(out.fs, out.path(METRICS_JSON)))
