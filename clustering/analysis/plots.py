@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import patheffects, ticker
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
@@ -93,12 +93,15 @@ def map_figure(
         sizes = {int(c): int((labels == c).sum()) for c in cluster_ids}
         labelled = sorted(sizes, key=lambda c: -sizes[c])[:MAX_MAP_LABELS]
         fontsize = 9 if len(labelled) <= 60 else 7 if len(labelled) <= 150 else 5
-        outline = [patheffects.withStroke(linewidth=2.2, foreground="white")]
         for cluster in labelled:
             if centroids and cluster in centroids:
                 x, y = centroids[cluster]
             else:
                 x, y = np.median(coords[labels == cluster], axis=0)
+            # The number sits on a chip of the cluster's own colour: tight clusters shrink to a few pixels on a large
+            # map, and the chip keeps each one findable and its colour readable.
+            colour = palette[cluster]
+            dark = float(colour @ (0.299, 0.587, 0.114)) < 0.55
             ax.text(
                 x,
                 y,
@@ -107,8 +110,14 @@ def map_figure(
                 ha="center",
                 va="center",
                 weight="bold",
-                color="black",
-                path_effects=outline,
+                color="white" if dark else "black",
+                bbox={
+                    "boxstyle": "round,pad=0.18",
+                    "facecolor": colour,
+                    "edgecolor": "white",
+                    "linewidth": 0.6,
+                    "alpha": 0.8,
+                },
             )
     n_clusters = len(cluster_ids)
     noise_share = noise.mean() if n else 0.0
