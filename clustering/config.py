@@ -74,9 +74,16 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         raise ConfigError(f"{name}: expected {type_name}, got {value!r}") from None
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line naming it (and a pointer to --help), not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(cls: type, *, prog: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with one flag per config field plus ``--config FILE.yaml``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of options; flags given here override it")

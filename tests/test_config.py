@@ -63,3 +63,12 @@ def test_help_documents_every_field():
     text = build_parser(IngestConfig, prog="embed", description="d").format_help()
     for field in dataclasses.fields(IngestConfig):
         assert "--" + field.name.replace("_", "-") in text
+
+
+def test_bad_flags_get_one_line_and_status_2(capsys):
+    for argv in ([*ARGS, "--colour", "red"], [*ARGS, "--batch-size"]):
+        with pytest.raises(SystemExit) as exit_info:
+            parse(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("embed: error:")
