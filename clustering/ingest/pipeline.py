@@ -28,13 +28,13 @@ DECODE_CPUS = 0.5
 EMBED_CPUS = 1  # feeds a GPU, or is the compute itself on CPU-only machines
 # One download actor per 8 cluster CPUs: each runs --max-in-flight requests at once, which is what saturates links.
 CPUS_PER_DOWNLOAD_ACTOR = 8
-# A node lost mid-job (spot reclaim, a crash) must cost time, not rows. Ray Data 2.60 already restarts actors and
-# retries actor tasks and plain tasks without limit (ActorPoolMapOperator._apply_default_remote_args,
-# remote_fn.cached_remote_fn); stated here so a change of those defaults cannot silently make the job fragile. Only
-# system failures (a dead worker or node) are retried: every stage catches per-row errors itself. Results a retried
-# task delivers twice are dropped by the driver (write.ShardAssembler keys them by work id).
-ACTOR_FAULT_TOLERANCE = {"max_restarts": -1, "max_task_retries": -1}
-TASK_FAULT_TOLERANCE = {"max_retries": -1}
+# A node lost mid-job (spot reclaim, a crash) must cost time, not rows. Ray Data 2.60 restarts actors and retries actor
+# tasks and plain tasks without limit by default (ActorPoolMapOperator._apply_default_remote_args,
+# remote_fn.cached_remote_fn: max_restarts = max_task_retries = max_retries = -1). They are not repeated below because
+# map_batches(**ray_remote_args) is deprecated in 2.60 (removed in 2.64); tests/test_cluster.py pins these defaults, so
+# a Ray upgrade that changes them fails a test instead of making the job fragile. Only system failures (a dead worker
+# or node) are retried: every stage catches per-row errors itself. Results a retried task delivers twice are dropped by
+# the driver (write.ShardAssembler keys them by work id).
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,6 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         batch_size=step,
         compute=ActorPoolStrategy(min_size=1, max_size=sizes.download_actors),
         num_cpus=DOWNLOAD_CPUS,
-        **ACTOR_FAULT_TOLERANCE,
     )
     ds = ds.map_batches(
         decode_batch,
@@ -150,7 +149,6 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         batch_size=config.batch_size,
         num_cpus=DECODE_CPUS,
         compute=TaskPoolStrategy(size=sizes.decode_tasks),
-        **TASK_FAULT_TOLERANCE,
     )
     return ds.map_batches(
         ClipEmbedder,
@@ -164,7 +162,6 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
         num_gpus=sizes.gpus_per_embed_actor,
         num_cpus=EMBED_CPUS,
         compute=ActorPoolStrategy(size=sizes.embed_actors),
-        **ACTOR_FAULT_TOLERANCE,
     )
 
 

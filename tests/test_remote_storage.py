@@ -1,0 +1,121 @@
+"""Shards on object storage: an s3:// bucket served by moto on 127.0.0.1, through the path users take.
+
+Users point the job at S3-compatible storage with the standard AWS variables (``AWS_ENDPOINT_URL`` for MinIO, Ceph,
+R2...; credentials from the environment) or per URI (``s3://bucket/path?endpoint_override=...``). Both go through
+``clustering.io.resolve`` (pyarrow's ``FileSystem.from_uri``), as the ingest job and the shard reader do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from clustering import io as cio
+from clustering.config import IngestConfig
+from clustering.ingest.pipeline import run_ingest
+from tests.fixtures_images import EXPECTED_STATUS, FAST_DOWNLOAD
+
+pytestmark = pytest.mark.integration
+BUCKET = "clipcluster-test"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Never ask the EC2 metadata service (169.254.169.254) for credentials or a region.
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 in server mode on 127.0.0.1 (a real HTTP endpoint, as MinIO would be), with an empty bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in CREDENTIALS.items():
+            mp.setenv(name, value)
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            mp.delenv(name, raising=False)
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield endpoint, client
+    server.stop()
+
+
+@pytest.fixture
+def url_table(image_server, tmp_path):
+    rows = [{"url": image_server.url(name), "caption": f"file {name}"} for name in EXPECTED_STATUS]
+    rows.append({"url": image_server.url("bad/404"), "caption": "gone"})
+    path = tmp_path / "urls.csv"
+    pacsv.write_csv(pa.Table.from_pylist(rows), path)
+    expected = [*EXPECTED_STATUS.values(), "http_error"]
+    return path, expected
+
+
+def keys(client, prefix: str) -> dict[str, str]:
+    """Object key -> ETag under ``prefix`` (a rewritten object gets a new ETag and LastModified)."""
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return {o["Key"]: (o["ETag"], o["LastModified"]) for o in listing.get("Contents", [])}
+
+
+def job(input_path, output: str, model: str) -> IngestConfig:
+    fast = {k: v for k, v in FAST_DOWNLOAD.items() if k != "backoff_base"}
+    return IngestConfig(input=str(input_path), output=output, model=model, rows_per_shard=5, progress=False, **fast)
+
+
+def test_shards_written_to_and_read_back_from_s3_with_resume(
+    ray_local, s3_endpoint, url_table, tiny_model_dir, monkeypatch
+):
+    endpoint, client = s3_endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # what a MinIO/Ceph/R2 user exports
+    input_path, expected = url_table
+    uri = f"s3://{BUCKET}/runs/first/shards"
+    config = job(input_path, uri, tiny_model_dir)
+
+    result = run_ingest(config)
+    n_shards = -(-len(expected) // config.rows_per_shard)
+    assert result.shards_written == n_shards
+    objects = keys(client, "runs/first/shards/")
+    names = sorted(k.rsplit("/", 1)[1] for k in objects if not k.endswith("/"))
+    assert names == sorted([cio.shard_name(i) for i in range(n_shards)] + ["manifest.json", "stats.json"])
+
+    table = cio.read_shards(uri)  # the reader users (and the analysis job) call
+    assert table.num_rows == len(expected) and table["status"].to_pylist() == expected
+    assert table["caption"].to_pylist()[-1] == "gone"
+    assert result.stats["status_counts"]["ok"] == expected.count("ok")
+
+    again = run_ingest(config)  # resume: everything is done, no shard (nor the stats) is rewritten
+    assert again.shards_written == 0
+    kept = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k or k.endswith("stats.json")}
+    assert {k: v for k, v in keys(client, "runs/first/shards/").items() if k in kept} == kept
+
+    victim = f"runs/first/shards/{cio.shard_name(1)}"
+    client.delete_object(Bucket=BUCKET, Key=victim)
+    resumed = run_ingest(config)
+    assert resumed.shards_written == 1
+    after = keys(client, "runs/first/shards/")
+    shards = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k}
+    assert {k: after[k] for k in shards if k != victim} == {k: v for k, v in shards.items() if k != victim}
+    assert cio.read_shards(uri)["status"].to_pylist() == expected
+
+
+def test_endpoint_given_in_the_uri_and_input_on_s3_too(ray_local, s3_endpoint, url_table, tiny_model_dir):
+    endpoint, client = s3_endpoint
+    input_path, expected = url_table
+    client.upload_file(str(input_path), BUCKET, "inputs/urls.csv")
+    query = f"?endpoint_override={endpoint}"  # no AWS_ENDPOINT_URL in the environment for this one
+    config = job(f"s3://{BUCKET}/inputs/urls.csv{query}", f"s3://{BUCKET}/runs/second{query}", tiny_model_dir)
+    n_shards = -(-len(expected) // config.rows_per_shard)
+    assert run_ingest(config).shards_written == n_shards
+    assert cio.read_shards(config.output)["status"].to_pylist() == expected
+    assert run_ingest(config).shards_written == 0
+    assert len([k for k in keys(client, "runs/second/") if cio.SHARD_GLOB_PREFIX in k]) == n_shards
