@@ -1,0 +1,119 @@
+"""score_setting: values equal scikit-learn / hdbscan on small inputs, sampling is stated and seeded, never raises."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import calinski_harabasz_score, silhouette_score
+
+from clustering.analysis.metrics import METRIC_DOCS, score_setting
+from clustering.analysis.sweep import SettingResult, sweep
+
+
+@pytest.fixture(scope="module")
+def scored_input(sphere_blobs, sphere_reduction):
+    result = sweep(sphere_reduction.cluster_coords, [15], [5], progress=False)[0]
+    assert result.n_clusters >= 2 and (result.labels == -1).any()  # a useful case: clusters and noise
+    return result, sphere_reduction.cluster_coords, sphere_blobs.X
+
+
+def test_row_has_every_documented_column_in_order(scored_input):
+    row = score_setting(*scored_input)
+    assert list(row) == list(METRIC_DOCS)
+    assert all(isinstance(text, str) and text for text in METRIC_DOCS.values())
+
+
+def test_exact_values_match_sklearn_and_hdbscan(scored_input, reference_hdbscan):
+    result, coords, X = scored_input
+    row = score_setting(result, coords, X, sample_size=10_000)
+    ref = reference_hdbscan(coords, 15, 5)
+    keep = ref.labels_ >= 0
+
+    assert row["silhouette_exact"] is True and row["silhouette_sample_size"] == keep.sum()
+    assert row["clusters"] == ref.labels_.max() + 1
+    assert row["noise_fraction"] == pytest.approx((~keep).mean())
+    assert row["mean_persistence"] == pytest.approx(ref.cluster_persistence_.mean())
+    assert row["median_persistence"] == pytest.approx(np.median(ref.cluster_persistence_))
+    assert row["dbcv"] == ref.relative_validity_
+    assert row["silhouette_reduced"] == pytest.approx(silhouette_score(coords[keep], ref.labels_[keep]))
+    assert row["silhouette_cosine"] == pytest.approx(silhouette_score(X[keep], ref.labels_[keep], metric="cosine"))
+    assert row["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(coords[keep], ref.labels_[keep]))
+    assert row["largest_cluster_share"] == pytest.approx(np.bincount(ref.labels_[keep]).max() / len(X))
+    assert row["n"] == len(X) and row["min_cluster_size"] == 15 and row["min_samples"] == 5
+    assert row["metric_seconds"] >= 0 and row["sweep_seconds"] == result.seconds
+
+
+def test_sampled_silhouette_is_seeded_and_stated(scored_input):
+    result, coords, X = scored_input
+    a = score_setting(result, coords, X, sample_size=200, seed=3)
+    b = score_setting(result, coords, X, sample_size=200, seed=3)
+    c = score_setting(result, coords, X, sample_size=200, seed=4)
+    assert a["silhouette_exact"] is False and a["silhouette_sample_size"] == 200 and a["silhouette_seed"] == 3
+    assert a["silhouette_cosine"] == b["silhouette_cosine"] and a["silhouette_reduced"] == b["silhouette_reduced"]
+    assert a["silhouette_cosine"] != c["silhouette_cosine"]
+
+    # The sample is a seeded draw from the non-noise points; the score is scikit-learn's on that sample.
+    clustered = np.flatnonzero(result.labels >= 0)
+    sample = np.sort(np.random.default_rng(3).choice(clustered, 200, replace=False))
+    expected = silhouette_score(X[sample], result.labels[sample], metric="cosine")
+    assert a["silhouette_cosine"] == pytest.approx(expected)
+    # Calinski-Harabasz stays exact on all non-noise points.
+    assert a["calinski_harabasz"] == pytest.approx(score_setting(result, coords, X)["calinski_harabasz"])
+
+
+def _result(labels, persistence=(), dbcv=0.0) -> SettingResult:
+    labels = np.asarray(labels)
+    n = labels.size
+    return SettingResult(5, 5, labels, np.zeros(n), np.zeros(n), np.asarray(persistence, float), dbcv, 0.01)
+
+
+UNDEFINED_WITH_ONE_CLUSTER = ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz")
+
+
+@pytest.mark.parametrize(
+    ("labels", "persistence", "clusters"),
+    [
+        ([-1] * 10, (), 0),  # all noise
+        ([0] * 6 + [-1] * 4, (0.5,), 1),  # one cluster
+        ([0, 1], (0.2, 0.3), 2),  # two clusters of one point: silhouette undefined (n_labels > n - 1)
+        ([0], (1.0,), 1),  # a single point
+        ([], (), 0),  # nothing at all
+    ],
+)
+def test_degenerate_clusterings_give_nan_not_errors(labels, persistence, clusters):
+    rng = np.random.default_rng(0)
+    n = len(labels)
+    row = score_setting(_result(labels, persistence), rng.normal(size=(n, 3)), rng.normal(size=(n, 8)))
+    assert row["clusters"] == clusters
+    for key in UNDEFINED_WITH_ONE_CLUSTER:
+        assert math.isnan(row[key]), key
+    if not persistence:
+        assert math.isnan(row["mean_persistence"]) and math.isnan(row["median_persistence"])
+        assert row["largest_cluster_share"] == 0.0
+    if n == 0:
+        assert math.isnan(row["noise_fraction"])
+
+
+def test_two_real_clusters_are_scored():
+    labels = np.array([0] * 5 + [1] * 5 + [-1] * 2)
+    coords = np.vstack([np.zeros((5, 2)), np.ones((5, 2)) * 10, [[5.0, 5.0], [6.0, 5.0]]])
+    coords += np.random.default_rng(0).normal(scale=0.1, size=coords.shape)
+    row = score_setting(_result(labels, (0.4, 0.6)), coords, coords)
+    assert row["clusters"] == 2 and row["noise_fraction"] == pytest.approx(2 / 12)
+    assert row["silhouette_reduced"] > 0.9
+    assert row["largest_cluster_share"] == pytest.approx(5 / 12)
+
+
+@pytest.mark.parametrize(
+    ("coords_shape", "emb_shape", "sample_size", "message"),
+    [
+        ((9, 2), (10, 4), 100, "cluster_coords must have shape"),
+        ((10, 2), (10,), 100, "embeddings must have shape"),
+        ((10, 2), (10, 4), 1, "sample_size must be an integer >= 2"),
+    ],
+)
+def test_validation_names_the_parameter(coords_shape, emb_shape, sample_size, message):
+    with pytest.raises(ValueError, match=message):
+        score_setting(_result([0] * 10), np.zeros(coords_shape), np.zeros(emb_shape), sample_size=sample_size)

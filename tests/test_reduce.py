@@ -1,0 +1,148 @@
+"""reduce: one kNN graph, a cluster space that keeps the structure, a 2-D map, small inputs that never crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
+
+from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, Reduction, knn_graph, reduce
+from clustering.analysis.sweep import sweep
+
+
+def test_shapes_dtypes_timings_and_params(sphere_blobs, sphere_reduction):
+    r = sphere_reduction
+    n = len(sphere_blobs.X)
+    assert isinstance(r, Reduction)
+    assert r.cluster_coords.shape == (n, 5) and r.cluster_coords.dtype == np.float32
+    assert r.map_coords.shape == (n, 2) and r.map_coords.dtype == np.float32
+    assert np.isfinite(r.cluster_coords).all() and np.isfinite(r.map_coords).all()
+    assert set(r.timings) == {"knn", "umap_cluster", "map"} and all(t >= 0 for t in r.timings.values())
+    p = r.params
+    assert (p["cluster_dims"], p["map_method"], p["n_neighbors"], p["seed"], p["metric"]) == (
+        5,
+        "umap",
+        15,
+        0,
+        "cosine",
+    )
+    assert p["min_dist"] == 0.0 and p["map_min_dist"] == 0.1 and p["knn"] == "exact" and p["fallback"] is None
+    assert "umap-learn" in p["versions"]
+
+
+def test_cluster_space_keeps_the_known_clusters(sphere_blobs, sphere_reduction):
+    # Scored on true cluster members: UMAP pulls this generator's background into the clusters (see bench/sweep.py).
+    result = sweep(sphere_reduction.cluster_coords, [20], [5], progress=False)[0]
+    fg = sphere_blobs.labels >= 0
+    assert adjusted_rand_score(sphere_blobs.labels[fg], result.labels[fg]) > 0.8
+
+
+def test_the_map_is_a_separate_fit_from_the_cluster_space(sphere_reduction):
+    # Different dims and min_dist: the map must not be a slice of the cluster coordinates.
+    assert not np.allclose(sphere_reduction.map_coords, sphere_reduction.cluster_coords[:, :2])
+
+
+def test_same_seed_same_coordinates(sphere_blobs):
+    X = sphere_blobs.X[:150]
+    a = reduce(X, cluster_dims=3, seed=7, n_epochs=30)
+    b = reduce(X, cluster_dims=3, seed=7, n_epochs=30)
+    assert np.array_equal(a.cluster_coords, b.cluster_coords) and np.array_equal(a.map_coords, b.map_coords)
+
+
+def test_two_dims_with_equal_min_dist_reuses_the_cluster_fit(sphere_blobs):
+    r = reduce(sphere_blobs.X[:120], cluster_dims=2, min_dist=0.1, map_min_dist=0.1, n_epochs=30)
+    assert np.array_equal(r.cluster_coords, r.map_coords)
+
+
+def test_tsne_map_from_the_same_graph(sphere_blobs):
+    r = reduce(sphere_blobs.X[:200], cluster_dims=4, map_method="tsne", tsne_perplexity=10, n_epochs=30)
+    assert r.map_coords.shape == (200, 2) and np.isfinite(r.map_coords).all()
+    assert r.params["map_method"] == "tsne" and r.params["knn_k"] == 31  # 3 * perplexity + 1, self included
+    assert r.params["tsne_perplexity_effective"] == 10
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_too_few_points_fall_back_to_pca_and_say_so(n):
+    X = np.random.default_rng(n).normal(size=(n, 16)).astype(np.float32)
+    r = reduce(X, cluster_dims=5)
+    assert r.cluster_coords.shape == (n, 5) and r.map_coords.shape == (n, 2)
+    assert np.isfinite(r.cluster_coords).all()
+    assert "PCA" in r.params["fallback"]
+
+
+@pytest.mark.parametrize(("n", "method"), [(4, "umap"), (9, "umap"), (9, "tsne")])
+def test_small_inputs_shrink_n_neighbors_and_say_so(n, method):
+    X = np.random.default_rng(n).normal(size=(n, 16)).astype(np.float32)
+    r = reduce(X, cluster_dims=5, map_method=method, n_epochs=20)
+    assert r.params["n_neighbors"] == n - 1 and r.params["n_neighbors_requested"] == 15
+    assert "shrunk" in r.params["fallback"]
+    assert r.cluster_coords.shape == (n, 5) and np.isfinite(r.cluster_coords).all()
+    assert np.isfinite(r.map_coords).all()
+
+
+def test_exact_graph_matches_brute_force_and_puts_self_first():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 24)).astype(np.float32)
+    X[10] = X[11] = X[12]  # exact duplicates tie at distance 0 with the point itself
+    g = knn_graph(X, n_neighbors=8, metric="cosine")
+    assert g.method == "exact" and g.search_index is None
+    assert np.array_equal(g.indices[:, 0], np.arange(300)) and (g.distances[:, 0] == 0).all()
+    assert set(g.indices[10, 1:3]) == {11, 12} and np.allclose(g.distances[10, 1:3], 0, atol=1e-6)
+    dist, idx = NearestNeighbors(n_neighbors=8, metric="cosine", algorithm="brute").fit(X).kneighbors(X)
+    clean = np.setdiff1d(np.arange(300), [10, 11, 12])
+    assert (np.sort(g.indices[clean], 1) == np.sort(idx[clean], 1)).mean() > 0.99
+    assert np.allclose(np.sort(g.distances[clean], 1), np.sort(dist[clean], 1), atol=1e-5)
+    assert (np.diff(g.distances, axis=1) >= -1e-6).all()
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "correlation", "manhattan"])
+def test_exact_graph_for_other_metrics(metric):
+    X = np.random.default_rng(1).normal(size=(120, 6))
+    g = knn_graph(X, n_neighbors=5, metric=metric)
+    _, idx = NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(X).kneighbors(X)
+    assert (np.sort(g.indices, 1) == np.sort(idx, 1)).mean() > 0.99
+
+
+@pytest.mark.slow
+def test_pynndescent_graph_is_reproducible_and_close_to_exact(sphere_blobs):
+    X = sphere_blobs.X
+    a = knn_graph(X, n_neighbors=10, method="pynndescent", seed=3)
+    b = knn_graph(X, n_neighbors=10, method="pynndescent", seed=3)
+    exact = knn_graph(X, n_neighbors=10, method="exact")
+    assert a.method == "pynndescent" and np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.indices[:, 0], np.arange(len(X)))
+    assert (np.sort(a.indices, 1) == np.sort(exact.indices, 1)).mean() > 0.95
+
+
+def test_default_cluster_dims_is_a_clustering_space():
+    assert 2 <= DEFAULT_CLUSTER_DIMS <= 15
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cluster_dims": 0}, "cluster_dims must be an integer >= 1"),
+        ({"map_method": "pca"}, "map_method must be one of"),
+        ({"n_neighbors": 1}, "n_neighbors must be an integer >= 2"),
+        ({"min_dist": -0.1}, "min_dist must be in"),
+        ({"map_min_dist": 2.0}, "map_min_dist must be in"),
+        ({"metric": "hamming"}, "metric must be one of"),
+        ({"seed": -1}, "seed must be a non-negative integer or None"),
+        ({"n_epochs": 0}, "n_epochs must be a positive integer or None"),
+        ({"knn": "faiss"}, "knn must be one of"),
+        ({"tsne_perplexity": 0}, "tsne_perplexity must be > 0"),
+    ],
+)
+def test_validation_names_the_parameter(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        reduce(np.zeros((10, 4), dtype=np.float32), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [(np.zeros(5), "2-D array"), (np.array([[np.nan, 1.0]] * 5), "finite"), (np.zeros((5, 0)), "at least one column")],
+)
+def test_bad_embeddings_are_rejected(X, message):
+    with pytest.raises(ValueError, match=message):
+        reduce(X)
