@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
-from clustering.analysis.metrics import METRIC_DOCS, score_setting
+from clustering.analysis.metrics import METRIC_DOCS, cosine_silhouette, score_setting
 from clustering.analysis.sweep import SettingResult, sweep
 
 
@@ -50,17 +50,37 @@ def test_sampled_silhouette_is_seeded_and_stated(scored_input):
     a = score_setting(result, coords, X, sample_size=200, seed=3)
     b = score_setting(result, coords, X, sample_size=200, seed=3)
     c = score_setting(result, coords, X, sample_size=200, seed=4)
+    exact = score_setting(result, coords, X)
     assert a["silhouette_exact"] is False and a["silhouette_sample_size"] == 200 and a["silhouette_seed"] == 3
-    assert a["silhouette_cosine"] == b["silhouette_cosine"] and a["silhouette_reduced"] == b["silhouette_reduced"]
-    assert a["silhouette_cosine"] != c["silhouette_cosine"]
+    assert a["silhouette_reduced"] == b["silhouette_reduced"] != c["silhouette_reduced"]
 
     # The sample is a seeded draw from the non-noise points; the score is scikit-learn's on that sample.
     clustered = np.flatnonzero(result.labels >= 0)
     sample = np.sort(np.random.default_rng(3).choice(clustered, 200, replace=False))
-    expected = silhouette_score(X[sample], result.labels[sample], metric="cosine")
-    assert a["silhouette_cosine"] == pytest.approx(expected)
-    # Calinski-Harabasz stays exact on all non-noise points.
-    assert a["calinski_harabasz"] == pytest.approx(score_setting(result, coords, X)["calinski_harabasz"])
+    expected = silhouette_score(coords[sample], result.labels[sample])
+    assert a["silhouette_reduced"] == pytest.approx(expected)
+    # The cosine silhouette and Calinski-Harabasz stay exact on all non-noise points.
+    assert a["silhouette_cosine"] == c["silhouette_cosine"] == exact["silhouette_cosine"]
+    assert a["calinski_harabasz"] == pytest.approx(exact["calinski_harabasz"])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_closed_form_cosine_silhouette_equals_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    n, d, k = int(rng.integers(8, 300)), int(rng.integers(2, 30)), int(rng.integers(2, 7))
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 5.0, size=(n, 1))).astype(np.float32)  # lengths must not matter
+    X[1:4] = X[0]  # exact duplicates
+    X[5] = 0.0  # an all-zero row: distance 1 to everything
+    labels = rng.integers(0, k, n)
+    labels[6] = k  # a singleton cluster scores 0
+    expected = silhouette_score(X, labels, metric="cosine")
+    assert cosine_silhouette(X, labels, chunk=17) == pytest.approx(expected, abs=1e-6)
+
+
+def test_closed_form_cosine_silhouette_is_nan_when_undefined():
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    assert math.isnan(cosine_silhouette(X, np.zeros(5, dtype=int)))
+    assert math.isnan(cosine_silhouette(X, np.arange(5)))
 
 
 def _result(labels, persistence=(), dbcv=0.0) -> SettingResult:

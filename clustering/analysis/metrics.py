@@ -1,10 +1,15 @@
 """Scores for one sweep setting: one flat dict per setting, i.e. one row of sweep.csv.
 
-Silhouette is quadratic in the number of points (26-54 s per setting at 40k points, DESIGN), so it is computed on a
-seeded random sample of the non-noise points when there are more than ``sample_size`` of them, and the row says
-which (``silhouette_sample_size``, ``silhouette_exact``, ``silhouette_seed``). It is reported twice on the same
-sample and labels: in the reduced space HDBSCAN saw (flatters the clustering: UMAP packs clusters) and in cosine
-distance on the original embeddings (what the clusters mean; DESIGN measured 0.93 vs 0.38 for the same labels).
+Silhouette is reported twice for the same labels (non-noise points only): in the reduced space HDBSCAN saw (flatters
+the clustering in absolute terms: UMAP packs clusters) and in cosine distance on the original embeddings (what the
+clusters mean; DESIGN measured 0.93 vs 0.38 for the same labels).
+
+- The reduced-space silhouette is quadratic in the number of points (26-54 s per setting at 40k points, DESIGN), so
+  it is computed on a seeded random sample of the non-noise points when there are more than ``sample_size`` of them;
+  the row says which (``silhouette_sample_size``, ``silhouette_exact``, ``silhouette_seed``).
+- The cosine silhouette is always exact, on every non-noise point: with rows scaled to unit length the mean cosine
+  distance from a point to a cluster is ``1 - u . S / |C|`` (``S`` the sum of the cluster's unit vectors), so it costs
+  O(n * clusters * dim) instead of O(n^2 * dim): 0.05 s instead of 2.2 s for a 10,000-point sample in 512-D.
 """
 
 from __future__ import annotations
@@ -30,17 +35,18 @@ METRIC_DOCS: dict[str, str] = {
     "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points only; "
     "flattering in absolute terms (UMAP packs clusters) but the best ranker of settings on data with known labels (the "
     "default selection score); nan with < 2 clusters.",
-    "silhouette_cosine": "Silhouette (cosine) on the original embeddings, same points and labels as "
-    "silhouette_reduced; how well the clusters separate in meaning; nan with < 2 clusters.",
+    "silhouette_cosine": "Silhouette (cosine) on the original embeddings, every non-noise point (exact, closed form); "
+    "how well the clusters separate in meaning; nan with < 2 clusters.",
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
     "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters.",
     "largest_cluster_share": "Size of the largest cluster as a share of all points (a catch-all cluster shows up "
     "here); 0 with no cluster.",
     "sweep_seconds": "Seconds HDBSCAN spent on this setting (its share of the shared tree plus its own selection).",
     "metric_seconds": "Seconds spent computing this row's metrics.",
-    "silhouette_sample_size": "Non-noise points both silhouettes were computed on (all of them when exact).",
-    "silhouette_exact": "True when silhouettes used every non-noise point, False when sampled.",
-    "silhouette_seed": "Seed of the silhouette sample (numpy default_rng).",
+    "silhouette_sample_size": "Non-noise points silhouette_reduced was computed on (all of them when exact).",
+    "silhouette_exact": "True when silhouette_reduced used every non-noise point, False when sampled "
+    "(silhouette_cosine is always exact).",
+    "silhouette_seed": "Seed of the silhouette_reduced sample (numpy default_rng).",
 }
 
 
@@ -63,7 +69,8 @@ def score_setting(
     embeddings : np.ndarray
         ``(n, d)`` original embeddings (cosine silhouette).
     sample_size : int, default 10_000
-        Maximum number of non-noise points for the silhouettes; exact when there are at most this many.
+        Maximum number of non-noise points for the reduced-space silhouette; exact when there are at most this many.
+        The cosine silhouette is always exact.
     seed : int, default 0
         Seed of the silhouette sample (the same seed gives the same sample for the same labels).
 
@@ -91,8 +98,9 @@ def score_setting(
 
     exact = clustered.size <= sample_size
     sample = clustered if exact else np.sort(np.random.default_rng(seed).choice(clustered, sample_size, replace=False))
-    sil_reduced = _silhouette(cluster_coords[sample], labels[sample], "euclidean")
-    sil_cosine = _silhouette(embeddings[sample], labels[sample], "cosine")
+    # float64: scikit-learn's float32 euclidean path upcasts block by block, 3x slower for the same numbers.
+    sil_reduced = _silhouette(cluster_coords[sample].astype(np.float64), labels[sample], "euclidean")
+    sil_cosine = cosine_silhouette(embeddings[clustered], labels[clustered])
     ch = _calinski_harabasz(cluster_coords[clustered], labels[clustered])
 
     return {
@@ -124,6 +132,64 @@ def _silhouette(X: np.ndarray, labels: np.ndarray, metric: str) -> float:
     if not 2 <= n_labels <= labels.size - 1:
         return math.nan
     return float(silhouette_score(X, labels, metric=metric))
+
+
+def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, chunk: int = 8192) -> float:
+    """Exact mean silhouette under cosine distance, in O(n * clusters * dim).
+
+    Equals ``sklearn.metrics.silhouette_score(X, labels, metric="cosine")`` (to rounding) without the n x n distance
+    matrix: rows are scaled to unit length (cosine distance ignores length), so the summed distance from ``u`` to a
+    cluster ``C`` is ``|C| - u . S_C`` with ``S_C`` the sum of its unit vectors; the own-cluster sum leaves out ``u``
+    itself, and points alone in their cluster score 0, as in scikit-learn.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        ``(n, d)`` vectors (any length; all-zero rows are at distance 1 from everything, as in scikit-learn).
+    labels : np.ndarray
+        ``(n,)`` cluster labels (no noise label: pass non-noise points only).
+    chunk : int, default 8192
+        Rows per block (bounds memory to ``chunk * (d + clusters)`` doubles).
+
+    Returns
+    -------
+    float
+        Mean silhouette, or nan when undefined (needs 2 <= clusters <= n - 1).
+    """
+    labels = np.asarray(labels)
+    n = labels.size
+    uniq, codes = np.unique(labels, return_inverse=True)
+    k = uniq.size
+    if not 2 <= k <= n - 1:
+        return math.nan
+    sizes = np.bincount(codes, minlength=k).astype(np.float64)
+    sums = np.zeros((k, X.shape[1]))
+    for start in range(0, n, chunk):
+        U, c = _unit_rows(X[start : start + chunk]), codes[start : start + chunk]
+        order = np.argsort(c, kind="stable")
+        heads = np.flatnonzero(np.r_[True, c[order][1:] != c[order][:-1]])
+        sums[c[order][heads]] += np.add.reduceat(U[order], heads, axis=0)
+    total = 0.0
+    for start in range(0, n, chunk):
+        U, c = _unit_rows(X[start : start + chunk]), codes[start : start + chunk]
+        rows = np.arange(c.size)
+        dist_sums = sizes[None, :] - U @ sums.T  # summed cosine distance to every cluster, the point itself included
+        own = dist_sums[rows, c] - (1.0 - np.einsum("ij,ij->i", U, U))  # ... minus its distance to itself
+        own_size = sizes[c]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = own / (own_size - 1.0)
+            means = dist_sums / sizes[None, :]
+            means[rows, c] = np.inf
+            b = means.min(axis=1)
+            sil = np.nan_to_num((b - a) / np.maximum(a, b))
+        total += float(np.where(own_size > 1, sil, 0.0).sum())
+    return total / n
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    U = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(U, axis=1, keepdims=True)
+    return U / np.where(norms == 0, 1.0, norms)
 
 
 def _calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> float:

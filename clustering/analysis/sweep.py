@@ -10,7 +10,10 @@ persistence, GLOSH scores and the DBCV approximation are bit-identical to::
     hdbscan.HDBSCAN(min_cluster_size=m, min_samples=s, gen_min_span_tree=True).fit(X)
 
 (tests/test_sweep.py asserts it, including data with exact duplicates, where spanning trees from different
-algorithms can differ on ties). Measured on 40k 2-D points, 40 settings: refits 53.6 s, one tree 4.75 s.
+algorithms can differ on ties). The per-setting selection runs in a numba port of hdbscan's tree code (hdbscan's own
+functions remain available as ``engine="hdbscan"``). bench/sweep.py, 20,000 points, 40 settings (2 cores): refits
+24.6 s vs sweep 0.42 s in 2-D (58x), 55.6 s vs 2.46 s in 10-D (23x, the tree build dominates), labels identical for
+40 of 40 settings in both.
 """
 
 from __future__ import annotations
