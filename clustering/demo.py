@@ -90,17 +90,12 @@ def run_demo(output: Path, *, n_images: int) -> int:
 
 
 def run_analysis_step(shards: Path, outdir: Path) -> int:
-    try:
-        from clustering.analysis.config import AnalyzeConfig
-        from clustering.analysis.pipeline import run_analysis
-    except ImportError:  # the analysis stage is optional until it lands
-        print("analysis: not available yet")
-        return 0
+    from clustering.analysis.config import AnalyzeConfig
+    from clustering.analysis.pipeline import run_analysis
+
     result = run_analysis(AnalyzeConfig(input=str(shards), output=str(outdir), overwrite=True))
+    print(f"explorer: {(outdir / 'explorer.html').resolve()}")
     print(f"report: {Path(result.report_html).resolve()}")
-    explorer = outdir / "explorer.html"
-    if explorer.exists():
-        print(f"explorer: {explorer.resolve()}")
     return 0
 
 

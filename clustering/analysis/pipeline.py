@@ -802,10 +802,8 @@ def _write_tables(
 
 
 def _metric_docs() -> dict:
-    try:
-        from clustering.analysis.metrics import METRIC_DOCS
-    except ImportError:
-        return {}
+    from clustering.analysis.metrics import METRIC_DOCS
+
     return dict(METRIC_DOCS)
 
 
