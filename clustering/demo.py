@@ -11,6 +11,7 @@ import csv
 import logging
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -22,9 +23,20 @@ log = logging.getLogger("clustering.demo")
 BAD_ROUTES = {"bad/404": "http_error", "bad/html": "not_image"}
 
 
+def hub_reachable(host: str = "huggingface.co") -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
 def pick_model(workdir: Path) -> str:
     """The real default model if it loads (cached or downloadable), else a locally generated random-weight CLIP."""
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    if not hub_reachable():
+        # Offline: use the local Hugging Face cache only, instead of five retried lookups that cannot succeed.
+        os.environ["HF_HUB_OFFLINE"] = "1"
     from clustering.ingest.embed import model_info
 
     try:
