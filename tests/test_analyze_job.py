@@ -27,6 +27,19 @@ from clustering.analysis import AnalyzeConfig, run_analysis
 from clustering.config import ConfigError
 from tests.test_read import MODEL_META, blobs, write_shards
 
+ALWAYS = (
+    "assignments.parquet",
+    "assignments.csv",
+    "clusters.csv",
+    "sweep.csv",
+    "sweep.json",
+    "metrics.json",
+    "map.png",
+    "sweep.png",
+    "report.md",
+    "report.html",
+)
+
 REPO = Path(__file__).resolve().parents[1]
 N_POINTS = 400
 N_COPIES = 24
@@ -73,18 +86,7 @@ def analysis(shards, tmp_path_factory):
 
 def test_every_output_file_exists_and_parses(analysis):
     result, out, _ = analysis
-    for name in (
-        "assignments.parquet",
-        "assignments.csv",
-        "clusters.csv",
-        "sweep.csv",
-        "sweep.json",
-        "metrics.json",
-        "map.png",
-        "sweep.png",
-        "report.md",
-        "report.html",
-    ):
+    for name in ALWAYS:
         assert (out / name).is_file(), name
     pq.read_table(out / "assignments.parquet")
     pd.read_csv(out / "assignments.csv")

@@ -16,21 +16,8 @@ import pytest
 from PIL import Image
 
 from clustering.analysis import run_analysis
-from tests.test_analyze_job import fast_config
+from tests.test_analyze_job import ALWAYS, fast_config
 from tests.test_read import blobs, write_shards
-
-ALWAYS = (
-    "assignments.parquet",
-    "assignments.csv",
-    "clusters.csv",
-    "sweep.csv",
-    "sweep.json",
-    "metrics.json",
-    "map.png",
-    "sweep.png",
-    "report.md",
-    "report.html",
-)
 
 
 def check_valid(out: Path, n_rows: int) -> dict:
