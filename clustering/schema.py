@@ -73,3 +73,9 @@ def read_metadata(schema: pa.Schema) -> dict:
     """The run metadata (model id, dim, preprocessing, versions) stored in a shard schema; {} when absent."""
     raw = (schema.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
+
+
+def set_column(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
+    """``table`` with column ``name`` replaced in place, or appended when it is absent: how stages add results."""
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, name, array) if index >= 0 else table.append_column(name, array)

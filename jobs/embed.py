@@ -5,29 +5,22 @@ Runs locally (starts its own Ray runtime) or under `ray job submit` on a cluster
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from clustering.config import ConfigError, IngestConfig, parse_args
+from clustering.cli import run_entrypoint
+from clustering.config import IngestConfig, parse_args
 from clustering.ingest.pipeline import run_ingest, summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    try:
+    def job() -> list[str]:
         config = parse_args(IngestConfig, argv, prog="jobs/embed.py", description=__doc__)
-        result = run_ingest(config)
-    except ConfigError as exc:
-        print(f"embed.py: error: {exc}", file=sys.stderr)
-        return 2
-    for line in summary_lines(result):
-        print(line)
-    return 0
+        return summary_lines(run_ingest(config))
+
+    return run_entrypoint("embed.py", job)
 
 
 if __name__ == "__main__":

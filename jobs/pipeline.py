@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from clustering.cli import run_entrypoint
 from clustering.config import ConfigError, IngestConfig, from_mapping, load_yaml
 
 log = logging.getLogger("jobs.pipeline")
@@ -116,12 +117,7 @@ def build_configs(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    from clustering.analysis import InputError
-
-    try:
+    def job() -> list[str]:
         ingest_config, analyze_config = build_configs(argv)
         from clustering.ingest.pipeline import run_ingest, summary_lines
 
@@ -138,16 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         from clustering.analysis.pipeline import run_analysis
 
-        analysis = run_analysis(analyze_config)
-    except (ConfigError, InputError) as exc:
-        print(f"pipeline.py: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pipeline.py: interrupted (rerun the same command to resume the ingest)", file=sys.stderr)
-        return 130
-    for line in analysis.summary_lines():
-        print(line)
-    return 0
+        return run_analysis(analyze_config).summary_lines()
+
+    return run_entrypoint("pipeline.py", job, on_interrupt="interrupted (rerun the same command to resume the ingest)")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clustering import io, schema
+from clustering.config import ConfigError
 
 __all__ = ["Duplicates", "InputError", "ShardData", "find_duplicates", "read_ok_rows", "read_thumbnails"]
 
 
-class InputError(ValueError):
+class InputError(ConfigError):
     """The input shards are missing or unusable; the message says which and why, in one line."""
 
 
