@@ -267,11 +267,6 @@ def decode_image(content: bytes, options: DecodeOptions, spec: PreprocessSpec) -
     return DecodeResult(Status.OK.value, None, size[0], size[1], digest, thumbnail, pixels)
 
 
-def _set(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
-    index = table.schema.get_field_index(name)
-    return table.set_column(index, name, array) if index >= 0 else table.append_column(name, array)
-
-
 def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpec) -> pa.Table:
     """Ray ``map_batches`` function: decode the ``ok`` rows of a download batch.
 
@@ -315,7 +310,7 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
         PIXELS: pa.array([r.pixels for r in results], pa.binary()),
     }
     for name, array in columns.items():
-        batch = _set(batch, name, array)
+        batch = schema.set_column(batch, name, array)
     return batch
 
 

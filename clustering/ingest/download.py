@@ -560,8 +560,7 @@ def add_fetch_columns(batch: pa.Table, results: Sequence[FetchResult]) -> pa.Tab
         CONTENT: pa.array([r.content for r in results], pa.binary()),
     }
     for name, array in columns.items():
-        index = batch.schema.get_field_index(name)
-        batch = batch.set_column(index, name, array) if index >= 0 else batch.append_column(name, array)
+        batch = schema.set_column(batch, name, array)
     return batch
 
 

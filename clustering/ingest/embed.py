@@ -160,9 +160,9 @@ def embed_batch(batch: pa.Table, embedder: ClipEmbedder) -> pa.Table:
     flat = pa.array(vectors.reshape(-1), pa.float32())
     embedding = pa.FixedSizeListArray.from_arrays(flat, dim, mask=pc.invert(valid))
     batch = batch.drop_columns([PIXELS])
-    batch = batch.set_column(batch.schema.get_field_index(schema.STATUS), schema.STATUS, pa.array(status, pa.string()))
-    batch = batch.set_column(batch.schema.get_field_index(schema.ERROR), schema.ERROR, pa.array(errors, pa.string()))
-    return batch.append_column(schema.EMBEDDING, embedding)
+    batch = schema.set_column(batch, schema.STATUS, pa.array(status, pa.string()))
+    batch = schema.set_column(batch, schema.ERROR, pa.array(errors, pa.string()))
+    return schema.set_column(batch, schema.EMBEDDING, embedding)
 
 
 def preprocess_dict(spec: PreprocessSpec) -> dict:
