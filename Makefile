@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	touch $(STAMP)
 
 demo: $(STAMP) ## run ingest + analysis on the bundled sample (offline-safe)
-	$(PY) -m clustering.demo --output demo-output
+	$(PY) -m clustering.devtools.demo --output demo-output
 
 run: $(STAMP) ## ingest then analyse in one command: make run ARGS="--config my.yaml"
 	$(PY) jobs/pipeline.py $(ARGS)

@@ -31,7 +31,7 @@ def photo_jpegs(n: int, side: int, seed: int = 0) -> list[bytes]:
     """``n`` JPEGs about ``side`` px on the long edge, from the demo sample's generators (photo-like sizes)."""
     from PIL import Image
 
-    from clustering.sample import make_sample
+    from clustering.devtools.sample import make_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         sample = make_sample(tmp, n_images=max(n, 10), seed=seed)
@@ -114,7 +114,7 @@ def bench_job(jpegs: list[bytes], model: str, workdir: Path, latency: float) -> 
     import ray
 
     from clustering.config import IngestConfig
-    from clustering.devserver import ImageServer
+    from clustering.devtools.devserver import ImageServer
     from clustering.ingest.pipeline import run_ingest
 
     images = workdir / "images"
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             model = args.model
         else:
-            from clustering.tiny_model import build_tiny_clip
+            from clustering.devtools.tiny_model import build_tiny_clip
 
             model = str(build_tiny_clip(tmp / "model", architecture=args.architecture))
         figures = {"machine": machine(), "model": args.model or f"random {args.architecture}"}

@@ -80,9 +80,9 @@ def main() -> None:
 
     import ray
 
-    from clustering.devserver import ImageServer
-    from clustering.sample import make_sample
-    from clustering.tiny_model import build_tiny_clip
+    from clustering.devtools.devserver import ImageServer
+    from clustering.devtools.sample import make_sample
+    from clustering.devtools.tiny_model import build_tiny_clip
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

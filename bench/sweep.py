@@ -1,6 +1,6 @@
 """Analysis bench: the one-tree sweep against the notebook's refit loop, and the tool's choice against two peers.
 
-All on one synthetic dataset with known labels (:func:`clustering.analysis.synthetic.make_blobs_on_sphere`: 512-D unit
+All on one synthetic dataset with known labels (:func:`clustering.devtools.synthetic.make_blobs_on_sphere`: 512-D unit
 vectors, clusters of skewed sizes in sibling groups, background points, near-duplicate bursts), in one process:
 
 1. Speed and identity: ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=5).fit(X)`` for m = 2, 7, 12, ... (the
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, reduce
     from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, select
     from clustering.analysis.sweep import parse_grid, sweep
-    from clustering.analysis.synthetic import make_blobs_on_sphere
+    from clustering.devtools.synthetic import make_blobs_on_sphere
 
     sizes = [2 + 5 * i for i in range(args.settings)]
     print(

@@ -15,7 +15,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
     """A random-weight CLIP saved to disk, loaded by the same from_pretrained path as the real model."""
-    from clustering.tiny_model import build_tiny_clip
+    from clustering.devtools.tiny_model import build_tiny_clip
 
     return str(build_tiny_clip(tmp_path_factory.mktemp("tiny-clip")))
 

@@ -31,7 +31,7 @@ class Blobs:
 
 @pytest.fixture(scope="session")
 def sphere_blobs() -> Blobs:
-    from clustering.analysis.synthetic import make_blobs_on_sphere
+    from clustering.devtools.synthetic import make_blobs_on_sphere
 
     X, labels = make_blobs_on_sphere(600, dim=64, n_clusters=6, noise_fraction=0.15, duplicate_bursts=3, seed=0)
     return Blobs(X, labels)

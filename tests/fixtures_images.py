@@ -3,9 +3,10 @@
 Session-scoped and shared by the download, decode and end-to-end tests (names are stable):
 
 - ``image_dir``: a folder of generated files, one per case in :data:`EXPECTED_STATUS`.
-- ``image_server``: a :class:`clustering.devserver.ImageServer` over ``image_dir`` (with the ``/bad/...`` routes of
-  :data:`ROUTE_STATUS`). It listens on 127.0.0.1, which the download stage blocks by default: end-to-end tests set
-  ``DownloadOptions(allow_private_networks=True)`` or pass ``trusted_networks=("127.0.0.1/32",)`` to ``Downloader``.
+- ``image_server``: a :class:`clustering.devtools.devserver.ImageServer` over ``image_dir`` (with the ``/bad/...``
+  routes of :data:`ROUTE_STATUS`). It listens on 127.0.0.1, which the download stage blocks by default: end-to-end
+  tests set ``DownloadOptions(allow_private_networks=True)`` or pass ``trusted_networks=("127.0.0.1/32",)`` to
+  ``Downloader``.
 
 :data:`EXPECTED_STATUS` is the final status of each file after download and decode with default options;
 :data:`ROUTE_STATUS` the status of each bad route with :data:`FAST_DOWNLOAD` options (short timeouts, small cap).
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from clustering.devserver import ImageServer
+from clustering.devtools.devserver import ImageServer
 
 # File name -> status after download + decode with default DecodeOptions.
 EXPECTED_STATUS = {
@@ -170,7 +171,7 @@ def image_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def image_server(image_dir):
-    """An :class:`~clustering.devserver.ImageServer` over ``image_dir`` on 127.0.0.1 for the session.
+    """An :class:`~clustering.devtools.devserver.ImageServer` over ``image_dir`` on 127.0.0.1 for the session.
 
     ``image_server.url("photo.jpg")`` is a file, ``image_server.url("bad/404")`` a bad route; ``image_server.hits``
     counts requests per path. Its address is loopback: allow it (see the module docstring) or downloads are blocked.

@@ -155,8 +155,8 @@ def test_pipeline_bad_config_is_one_clear_error(tmp_path, yaml_text, argv, needl
 
 @pytest.mark.slow
 def test_pipeline_runs_ingest_then_analysis(ray_local, tiny_model_dir, tmp_path, capsys):
-    from clustering.devserver import ImageServer
-    from clustering.sample import make_sample
+    from clustering.devtools.devserver import ImageServer
+    from clustering.devtools.sample import make_sample
 
     sample = make_sample(tmp_path / "sample", n_images=60, seed=11)
     with ImageServer(sample.outdir) as server:
@@ -344,8 +344,8 @@ class HeadNode:
 @pytest.fixture
 def sample_table(tmp_path):
     """A 40-row demo sample served on 127.0.0.1, as a CSV of http:// URLs (post_id, url, kind, ...)."""
-    from clustering.devserver import ImageServer
-    from clustering.sample import make_sample
+    from clustering.devtools.devserver import ImageServer
+    from clustering.devtools.sample import make_sample
 
     sample = make_sample(tmp_path / "sample", n_images=40, seed=3)
     with ImageServer(sample.outdir) as server:
@@ -447,9 +447,9 @@ def run_scenario(spec_path: str) -> None:
     from ray.cluster_utils import Cluster
 
     import clustering.ingest.embed
-    from clustering.devserver import ImageServer
+    from clustering.devtools.devserver import ImageServer
+    from clustering.devtools.sample import make_sample
     from clustering.ingest.pipeline import run_ingest
-    from clustering.sample import make_sample
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = json.loads(Path(spec_path).read_text())

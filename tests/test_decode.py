@@ -13,7 +13,6 @@ from PIL import Image, ImageOps
 
 from clustering.config import DecodeOptions, PreprocessSpec
 from clustering.ingest.decode import (
-    PIXELS,
     center_crop,
     clip_pixels,
     clip_resize_size,
@@ -21,6 +20,7 @@ from clustering.ingest.decode import (
     decode_image,
     preprocess_spec_from_processor,
 )
+from clustering.schema import PIXELS
 from tests.fixtures_images import BOMB_SIDE, EXPECTED_STATUS, _photo
 
 OPTIONS = DecodeOptions()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "clustering.demo", "--output", str(out), "--images", "40"],
+        [sys.executable, "-m", "clustering.devtools.demo", "--output", str(out), "--images", "40"],
         capture_output=True,
         text=True,
         timeout=600,

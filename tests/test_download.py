@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from clustering.config import DownloadOptions
-from clustering.devserver import ImageServer
+from clustering.devtools.devserver import ImageServer
 from clustering.ingest.download import (
     MAX_ERROR_CHARS,
     AddressGuard,

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from clustering.config import PreprocessSpec
-from clustering.ingest.embed import PIXELS, ClipEmbedder, embed_batch, model_info, preprocess_dict
+from clustering.ingest.embed import ClipEmbedder, embed_batch, model_info, preprocess_dict
+from clustering.schema import PIXELS
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from clustering.config import DecodeOptions, PreprocessSpec
+from clustering.devtools.sample import BROKEN, KINDS, MANIFEST_COLUMNS, main, make_sample
 from clustering.ingest.decode import decode_image
-from clustering.sample import BROKEN, KINDS, MANIFEST_COLUMNS, main, make_sample
 
 N = 60  # 51 originals (8-9 per kind), 6 near-duplicates, 3 broken files: seconds, not minutes
 

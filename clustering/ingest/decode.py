@@ -34,8 +34,6 @@ from clustering import schema
 from clustering.config import DecodeOptions, PreprocessSpec
 from clustering.schema import Status
 
-CONTENT = "content"
-PIXELS = "pixels"
 EXIF_ORIENTATION = 0x0112
 # Orientations 5-8 rotate by 90 degrees, so the upright image has width and height swapped.
 TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -288,8 +286,8 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
     """
     statuses = batch.column(schema.STATUS).to_pylist()
     errors = batch.column(schema.ERROR).to_pylist()
-    has_content = CONTENT in batch.column_names
-    contents = batch.column(CONTENT).to_pylist() if has_content else [None] * batch.num_rows
+    has_content = schema.CONTENT in batch.column_names
+    contents = batch.column(schema.CONTENT).to_pylist() if has_content else [None] * batch.num_rows
     results = []
     for status, error, content in zip(statuses, errors, contents, strict=True):
         if status != Status.OK.value:
@@ -299,7 +297,7 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
         else:
             results.append(decode_image(content, options, spec))
     if has_content:
-        batch = batch.drop_columns([CONTENT])
+        batch = batch.drop_columns([schema.CONTENT])
     columns = {
         schema.STATUS: pa.array([r.status for r in results], pa.string()),
         schema.ERROR: pa.array([r.error for r in results], pa.string()),
@@ -307,7 +305,7 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
         schema.HEIGHT: pa.array([r.height for r in results], pa.int32()),
         schema.SHA256: pa.array([r.sha256 for r in results], pa.string()),
         schema.THUMBNAIL: pa.array([r.thumbnail for r in results], pa.binary()),
-        PIXELS: pa.array([r.pixels for r in results], pa.binary()),
+        schema.PIXELS: pa.array([r.pixels for r in results], pa.binary()),
     }
     for name, array in columns.items():
         batch = schema.set_column(batch, name, array)

@@ -43,7 +43,6 @@ from clustering import schema
 from clustering.config import DownloadOptions
 from clustering.schema import Status
 
-CONTENT = "content"
 HTTP_SCHEMES = frozenset({"http", "https"})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # 64 KiB reads: big enough that a 200 KB image is a handful of awaits, small enough that the byte cap overshoots by
@@ -557,7 +556,7 @@ def add_fetch_columns(batch: pa.Table, results: Sequence[FetchResult]) -> pa.Tab
         schema.ERROR: pa.array([r.error for r in results], pa.string()),
         schema.HTTP_STATUS: pa.array([r.http_status for r in results], pa.int32()),
         schema.BYTES: pa.array([r.n_bytes for r in results], pa.int64()),
-        CONTENT: pa.array([r.content for r in results], pa.binary()),
+        schema.CONTENT: pa.array([r.content for r in results], pa.binary()),
     }
     for name, array in columns.items():
         batch = schema.set_column(batch, name, array)

@@ -19,8 +19,6 @@ from clustering.schema import Status
 
 log = logging.getLogger(__name__)
 
-PIXELS = "pixels"  # column handed from decode to embed, dropped here
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -144,7 +142,7 @@ def embed_batch(batch: pa.Table, embedder: ClipEmbedder) -> pa.Table:
     dim = embedder.model.config.projection_dim
     status = batch[schema.STATUS].to_pylist()
     errors = batch[schema.ERROR].to_pylist()
-    pixels = batch[PIXELS].to_pylist()
+    pixels = batch[schema.PIXELS].to_pylist()
     todo = [i for i, (s, p) in enumerate(zip(status, pixels, strict=True)) if s == Status.OK and p is not None]
     vectors = np.full((batch.num_rows, dim), np.nan, np.float32)
     if todo:
@@ -159,7 +157,7 @@ def embed_batch(batch: pa.Table, embedder: ClipEmbedder) -> pa.Table:
     valid = pc.equal(pa.array(status, pa.string()), Status.OK.value)
     flat = pa.array(vectors.reshape(-1), pa.float32())
     embedding = pa.FixedSizeListArray.from_arrays(flat, dim, mask=pc.invert(valid))
-    batch = batch.drop_columns([PIXELS])
+    batch = batch.drop_columns([schema.PIXELS])
     batch = schema.set_column(batch, schema.STATUS, pa.array(status, pa.string()))
     batch = schema.set_column(batch, schema.ERROR, pa.array(errors, pa.string()))
     return schema.set_column(batch, schema.EMBEDDING, embedding)

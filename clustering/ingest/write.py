@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 STATS = "stats.json"
-WORK_ID = "work_id"
 RESULT_COLUMNS = [f.name for f in schema.RESULT_FIELDS] + [schema.EMBEDDING]
 
 
@@ -118,7 +117,7 @@ class ShardAssembler:
             urls.extend(unique)
             work_ids.extend(range(next_id, next_id + len(unique)))
             next_id += len(unique)
-        self.work = pa.table({WORK_ID: pa.array(work_ids, pa.int64()), schema.URL: pa.array(urls, pa.string())})
+        self.work = pa.table({schema.WORK_ID: pa.array(work_ids, pa.int64()), schema.URL: pa.array(urls, pa.string())})
         self._starts = np.array([self._first_work[s] for s in plan.pending], np.int64)
         self._received: dict[int, list[pa.Table]] = {s: [] for s in plan.pending}
         self._seen: dict[int, set[int]] = {s: set() for s in plan.pending}
@@ -132,21 +131,21 @@ class ShardAssembler:
 
     def add(self, batch: pa.Table) -> None:
         """Take one result batch; write every shard it completes."""
-        work_ids = batch[WORK_ID].to_numpy()
+        work_ids = batch[schema.WORK_ID].to_numpy()
         owner = np.searchsorted(self._starts, work_ids, side="right") - 1
         for position in np.unique(owner):
             shard = self.plan.pending[position]
             part = batch.filter(pa.array(owner == position))
             self._received[shard].append(part)
-            self._seen[shard].update(part[WORK_ID].to_pylist())
+            self._seen[shard].update(part[schema.WORK_ID].to_pylist())
             if len(self._seen[shard]) == int(self._row_work[shard].max(initial=-1) - self._first_work[shard] + 1):
                 self._write(shard)
 
     def _write(self, shard: int) -> None:
         results = pa.concat_tables(self._received.pop(shard))
         # A retried task may deliver a work item twice: keep one copy per work id, ordered by work id.
-        order = np.argsort(results[WORK_ID].to_numpy(), kind="stable")
-        ids = results[WORK_ID].to_numpy()[order]
+        order = np.argsort(results[schema.WORK_ID].to_numpy(), kind="stable")
+        ids = results[schema.WORK_ID].to_numpy()[order]
         keep = order[np.concatenate([[True], ids[1:] != ids[:-1]])] if len(ids) else order
         results = results.take(pa.array(keep))
         rows = results.take(pa.array(self._row_work[shard] - self._first_work[shard]))

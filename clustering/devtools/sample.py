@@ -4,7 +4,7 @@ Nothing is committed: the sample is generated, deterministically from a seed, in
 its own generator and parameter ranges so the kinds are visually distinct (smooth gradients, oriented stripes,
 checkerboards, concentric rings, noise textures, flat shapes), which gives the clustering something true to find.
 
-``python -m clustering.sample OUTDIR [--n-images 300] [--seed 0] [--url-prefix http://127.0.0.1:8000/]``
+``python -m clustering.devtools.sample OUTDIR [--n-images 300] [--seed 0] [--url-prefix http://127.0.0.1:8000/]``
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustering.sample", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m clustering.devtools.sample", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="folder to write the sample into")
     parser.add_argument("--n-images", type=int, default=300, help="manifest rows in total (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

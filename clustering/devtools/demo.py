@@ -17,7 +17,7 @@ from pathlib import Path
 
 from clustering.config import DEFAULT_MODEL, ConfigError, IngestConfig
 
-log = logging.getLogger("clustering.demo")
+log = logging.getLogger("clustering.devtools.demo")
 
 # Rows that exercise the failure paths in every demo run: each becomes a row with a status, never a crash.
 BAD_ROUTES = {"bad/404": "http_error", "bad/html": "not_image"}
@@ -44,7 +44,7 @@ def pick_model(workdir: Path) -> str:
         return DEFAULT_MODEL
     except Exception as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-    from clustering.tiny_model import build_tiny_clip
+    from clustering.devtools.tiny_model import build_tiny_clip
 
     path = build_tiny_clip(workdir / "random-clip", projection_dim=64)
     print(
@@ -71,9 +71,9 @@ def write_url_table(sample_manifest: Path, base_url: str, dest: Path) -> int:
 
 
 def run_demo(output: Path, *, n_images: int) -> int:
-    from clustering.devserver import ImageServer
+    from clustering.devtools.devserver import ImageServer
+    from clustering.devtools.sample import make_sample
     from clustering.ingest.pipeline import run_ingest, summary_lines
-    from clustering.sample import make_sample
 
     if output.exists():
         shutil.rmtree(output)
@@ -112,7 +112,7 @@ def run_analysis_step(shards: Path, outdir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clustering.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m clustering.devtools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="demo-output", help="folder for everything the demo writes (replaced)")
     parser.add_argument("--images", type=int, default=300, help="number of sample images to generate (default 300)")
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ Files under ``root_dir`` are served at ``/<relative path>`` with the Content-Typ
 =============================  ===============================================================================
 
 The server counts hits per path (:attr:`ImageServer.hits`) so tests can prove a URL was fetched once, or retried.
-``python -m clustering.devserver ROOT --port 8000 --latency 0.05`` serves until Ctrl-C.
+``python -m clustering.devtools.devserver ROOT --port 8000 --latency 0.05`` serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -297,7 +297,9 @@ class ImageServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustering.devserver", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m clustering.devtools.devserver", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("root", help="folder of images to serve")
     parser.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 = any free)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added before every response (default 0)")

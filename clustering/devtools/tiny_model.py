@@ -2,7 +2,8 @@
 
 Weights cannot be downloaded in CI or offline demos, so tests and the demo save a ~32-wide, 2-layer CLIP plus its
 image processor into a folder. ``--architecture vit-b-32`` builds the real ``openai/clip-vit-base-patch32`` shapes
-instead (throughput benchmarks: speed does not depend on the weights). ``python -m clustering.tiny_model OUTDIR``.
+instead (throughput benchmarks: speed does not depend on the weights).
+``python -m clustering.devtools.tiny_model OUTDIR``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def build_tiny_clip(outdir: str | Path, *, projection_dim: int = 32, seed: int =
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustering.tiny_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m clustering.devtools.tiny_model", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("outdir", help="folder to write the model into")
     parser.add_argument("--projection-dim", type=int, default=32, help="embedding dimension of the tiny model (32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
