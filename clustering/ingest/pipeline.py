@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -118,8 +118,13 @@ def check_shared_output(config: IngestConfig, nodes: int) -> None:
         )
 
 
-def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: PoolSizes):
-    """The Ray Data pipeline over unique work items; returns a Dataset of result batches."""
+def build_dataset(
+    work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: PoolSizes, *, local_root: str | None = None
+):
+    """The Ray Data pipeline over unique work items; returns a Dataset of result batches.
+
+    ``local_root`` is the image folder given as input (``InputTable.local_root``), readable with local files off.
+    """
     import ray.data
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
@@ -136,7 +141,7 @@ def build_dataset(work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: 
     ds = ray.data.from_arrow(blocks)
     ds = ds.map_batches(
         Downloader,
-        fn_constructor_kwargs={"options": config.download_options()},
+        fn_constructor_kwargs={"options": config.download_options(), "local_root": local_root},
         batch_format="pyarrow",
         batch_size=step,
         compute=ActorPoolStrategy(min_size=1, max_size=sizes.download_actors),
@@ -183,7 +188,7 @@ def run_ingest(config: IngestConfig) -> IngestResult:
     started = time.perf_counter()
     inp = read_input(config.input, url_column=config.url_column, id_column=config.id_column)
     if config.limit is not None:
-        inp = type(inp)(table=inp.table.slice(0, config.limit), url_column=inp.url_column, passthrough=inp.passthrough)
+        inp = replace(inp, table=inp.table.slice(0, config.limit))
     log.info(
         "input: %d rows from %s (url column %r, %d passthrough columns)",
         inp.num_rows,
@@ -226,7 +231,7 @@ def run_ingest(config: IngestConfig) -> IngestResult:
         shard_schema=schema.shard_schema(passthrough_schema, info.dim, meta),
     )
     log.info("%d of %d shards to do: %d unique URLs", len(plan.pending), plan.n_shards, assembler.work.num_rows)
-    for batch in build_dataset(assembler.work, config, info, sizes).iter_batches(
+    for batch in build_dataset(assembler.work, config, info, sizes, local_root=inp.local_root).iter_batches(
         batch_format="pyarrow", batch_size=None
     ):
         assembler.add(batch)
