@@ -1,0 +1,346 @@
+"""Repost groups: the same picture posted again, re-encoded, resized or lightly cropped, across the whole collection.
+
+Exact copies (same sha256) are one image already. Near-duplicates are found among the distinct images in two steps:
+
+1. candidates: pairs of kNN neighbours whose embeddings have cosine similarity >= ``min_similarity`` (the kNN graph
+   the reduction already computed, or one computed here), so the cost grows with n * k, never n**2;
+2. confirmation: where both thumbnails exist, their perceptual hashes must have cosine similarity >=
+   ``min_hash_similarity``. Two different pictures of one scene can be close in CLIP space; their hashes differ.
+
+The perceptual hash is the 8x8 lowest-frequency DCT coefficients of each colour channel of a 32x32 thumbnail, DC
+left out (so brightness shifts do not count), as a unit vector of 189 numbers. Not the 64 bits of the classic pHash:
+its bits are signs of coefficients relative to their median, and on smooth images (gradients, skies, flat posters)
+most coefficients sit near that median, so re-encoding alone flipped a median 24 of 64 bits of a generated gradient,
+while the vector's similarity stayed >= 0.998; colour also tells apart two pictures with one grey pattern.
+
+Confirmed pairs are joined into connected components; every component with two or more posts is a repost group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image, UnidentifiedImageError
+
+from clustering.analysis.posts import Accounts
+
+__all__ = [
+    "RepostGroups",
+    "find_repost_groups",
+    "hash_similarity",
+    "perceptual_hash",
+    "perceptual_hashes",
+    "repost_group_table",
+]
+
+# Cosine similarity of CLIP embeddings from which two images are repost candidates. Re-encoded and resized copies
+# of one picture sit above 0.95 in CLIP space; 0.92 leaves room for light crops, the hash check keeps precision.
+MIN_SIMILARITY = 0.92
+# Similarity of perceptual hashes from which a candidate pair is one picture. Measured on generated images (128 px
+# thumbnails as ingest writes them): re-encoded (JPEG q40-80) or resized (50-90 %) copies of posters and gradients
+# 0.994-1.0, 3 % crops >= 0.98; unrelated posters <= 0.64, unrelated gradients <= 0.87. Fine periodic patterns
+# (stripes, checkerboards) alias when resized and can fall below: a missed repost, never a false group.
+MIN_HASH_SIMILARITY = 0.90
+# Neighbours per image searched when no kNN graph is passed in (the reduction's default n_neighbors is 15).
+NEIGHBOURS = 16
+_HASH_SIDE = 32  # thumbnail side the DCT runs on
+_HASH_FREQUENCIES = 8  # the 8x8 lowest frequencies of each channel, DC excluded: 3 * 63 numbers
+
+ThumbnailLoader = Callable[[np.ndarray], Sequence[bytes | None]]
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II basis: ``D @ x`` is the DCT of a length-n signal."""
+    k = np.arange(n)[:, None]
+    basis = np.cos(np.pi * (2 * np.arange(n)[None, :] + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    return basis
+
+
+_DCT = _dct_matrix(_HASH_SIDE)
+
+
+def perceptual_hash(image: bytes) -> np.ndarray | None:
+    """Perceptual hash of an encoded image: a float32 unit vector of 189 numbers; None when unreadable or flat.
+
+    Colour 32x32 (box-filtered), 2-D DCT per channel, the 8x8 lowest frequencies without DC. Compare two hashes
+    with a dot product (:func:`hash_similarity`).
+    """
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            img.draft("RGB", (_HASH_SIDE, _HASH_SIDE))  # JPEG: decode at a reduced scale, several times faster
+            rgb = img.convert("RGB").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    pixels = np.asarray(rgb, dtype=np.float64)
+    coefficients = np.einsum("ij,jkc,lk->ilc", _DCT, pixels, _DCT)[:_HASH_FREQUENCIES, :_HASH_FREQUENCIES]
+    vector = coefficients.reshape(-1, 3)[1:].ravel()
+    norm = np.linalg.norm(vector)
+    return (vector / norm).astype(np.float32) if norm > 1e-6 else None  # a flat image has no pattern to compare
+
+
+def perceptual_hashes(images: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of many images: ``(hashes, valid)``, a float32 (n, 189) matrix and a bool array; rows of missing,
+    unreadable or flat images are zero and invalid."""
+    size = 3 * (_HASH_FREQUENCIES**2 - 1)
+    hashes = np.zeros((len(images), size), dtype=np.float32)
+    valid = np.zeros(len(images), dtype=bool)
+    for row, blob in enumerate(images):
+        found = None if blob is None else perceptual_hash(blob)
+        if found is not None:
+            hashes[row], valid[row] = found, True
+    return hashes, valid
+
+
+def hash_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of perceptual hashes, row by row (1: the same picture)."""
+    return np.einsum("ij,ij->i", np.atleast_2d(a), np.atleast_2d(b))
+
+
+@dataclasses.dataclass(frozen=True)
+class RepostGroups:
+    """Repost groups of n rows.
+
+    Attributes
+    ----------
+    group : numpy.ndarray
+        int64 per row: its repost group, -1 when the row's image was posted once. Groups are numbered from the
+        largest (most rows) down; ties by first row.
+    image : numpy.ndarray
+        int64 per row: its distinct image (the ``inverse`` given, or the row itself).
+    n_groups : int
+    candidate_pairs : int
+        Neighbour pairs with cosine similarity >= ``min_similarity``.
+    rejected_pairs : int
+        Candidates whose thumbnails' hashes are less similar than ``min_hash_similarity``.
+    unconfirmed_pairs : int
+        Candidates kept on similarity alone: a thumbnail was missing or unreadable.
+    """
+
+    group: np.ndarray
+    image: np.ndarray
+    n_groups: int
+    candidate_pairs: int
+    rejected_pairs: int
+    unconfirmed_pairs: int
+
+
+def find_repost_groups(
+    embeddings: np.ndarray,
+    *,
+    inverse: np.ndarray | None = None,
+    knn=None,
+    thumbnails: ThumbnailLoader | None = None,
+    min_similarity: float = MIN_SIMILARITY,
+    min_hash_similarity: float = MIN_HASH_SIMILARITY,
+    seed: int | None = 42,
+) -> RepostGroups:
+    """Group rows whose images are exact or near-duplicates of each other.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray
+        ``(m, d)`` L2-normalised embeddings of the distinct images (after folding exact duplicates).
+    inverse : numpy.ndarray, optional
+        int per row: the row's distinct image (``clustering.analysis.read.Duplicates.inverse``). Default: one row
+        per image.
+    knn : clustering.analysis.reduce.KnnGraph, optional
+        A neighbour graph over the same ``m`` images (``indices`` ``(m, k)``, the image itself first), as the
+        reduction computes it. When None, a cosine graph with ``NEIGHBOURS`` neighbours is computed here.
+    thumbnails : callable, optional
+        ``loader(image_indices) -> sequence of JPEG bytes or None``, asked once for the images in candidate pairs
+        only (e.g. ``read_thumbnails`` on their ids). None: candidates are kept on similarity alone.
+    min_similarity : float, default MIN_SIMILARITY
+        Cosine similarity a neighbour pair needs to be a candidate, in (0, 1].
+    min_hash_similarity : float, default MIN_HASH_SIMILARITY
+        Perceptual-hash similarity two thumbnails need, in [-1, 1].
+    seed : int or None, default 42
+        Seed of the kNN search when it is computed here (pynndescent above 40,000 images).
+
+    Returns
+    -------
+    RepostGroups
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    X = np.asarray(embeddings, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (images, dim), got shape {X.shape}")
+    if not 0.0 < min_similarity <= 1.0:
+        raise ValueError(f"min_similarity must be in (0, 1], got {min_similarity}")
+    if not -1.0 <= min_hash_similarity <= 1.0:
+        raise ValueError(f"min_hash_similarity must be in [-1, 1], got {min_hash_similarity}")
+    m = X.shape[0]
+    image = np.arange(m, dtype=np.int64) if inverse is None else np.asarray(inverse, dtype=np.int64)
+    if len(image) and (image.min() < 0 or image.max() >= m):
+        raise ValueError(f"inverse must index the {m} embeddings")
+    pairs = _candidate_pairs(X, knn, min_similarity, seed)
+    keep, rejected, unconfirmed = _confirm(pairs, thumbnails, min_hash_similarity)
+    confirmed = pairs[keep]
+    graph = coo_matrix((np.ones(len(confirmed)), (confirmed[:, 0], confirmed[:, 1])), shape=(m, m))
+    _, component = connected_components(graph, directed=False)
+    row_component = component[image] if m else image
+    group, n_groups = _number_groups(row_component)
+    return RepostGroups(group, image, n_groups, len(pairs), rejected, unconfirmed)
+
+
+def _candidate_pairs(X: np.ndarray, knn, min_similarity: float, seed: int | None) -> np.ndarray:
+    """Unique (i, j), i < j, neighbour pairs with cosine similarity >= min_similarity, as an (p, 2) int64 array."""
+    m = X.shape[0]
+    if m < 2:
+        return np.zeros((0, 2), np.int64)
+    if knn is None:
+        from clustering.analysis.reduce import knn_graph
+
+        knn = knn_graph(X, n_neighbors=min(NEIGHBOURS, m), metric="cosine", seed=seed)
+    indices = np.asarray(knn.indices, dtype=np.int64)
+    if indices.shape[0] != m:
+        raise ValueError(f"knn has {indices.shape[0]} rows but embeddings has {m}")
+    left = np.repeat(np.arange(m), indices.shape[1] - 1)
+    right = indices[:, 1:].ravel()
+    valid = (right >= 0) & (right != left)  # pynndescent marks missing neighbours with -1
+    left, right = np.minimum(left[valid], right[valid]), np.maximum(left[valid], right[valid])
+    unique = np.unique(left * m + right)
+    left, right = unique // m, unique % m
+    # Similarity from the embeddings themselves, whatever metric or approximation built the graph.
+    similarity = np.concatenate(
+        [np.einsum("ij,ij->i", X[left[s : s + 65536]], X[right[s : s + 65536]]) for s in range(0, len(left), 65536)]
+        or [np.zeros(0, np.float32)]
+    )
+    close = similarity >= min_similarity
+    return np.stack([left[close], right[close]], axis=1)
+
+
+def _confirm(pairs: np.ndarray, thumbnails: ThumbnailLoader | None, minimum: float) -> tuple[np.ndarray, int, int]:
+    """Which candidate pairs survive the hash check, and how many were rejected / kept without one."""
+    keep = np.ones(len(pairs), dtype=bool)
+    if thumbnails is None or not len(pairs):
+        return keep, 0, len(pairs)
+    images = np.unique(pairs)
+    blobs = thumbnails(images)
+    if len(blobs) != len(images):
+        raise ValueError(f"the thumbnail loader returned {len(blobs)} items for {len(images)} images")
+    hashes, valid = perceptual_hashes(blobs)
+    a, b = np.searchsorted(images, pairs[:, 0]), np.searchsorted(images, pairs[:, 1])
+    both = valid[a] & valid[b]
+    far = both & (hash_similarity(hashes[a], hashes[b]) < minimum)
+    keep &= ~far
+    return keep, int(far.sum()), int((~both).sum())
+
+
+def _number_groups(component: np.ndarray) -> tuple[np.ndarray, int]:
+    """Components with >= 2 rows become groups 0, 1, ... by size (descending), then first row; the rest -1."""
+    if not len(component):
+        return np.zeros(0, np.int64), 0
+    ids, first_row, inverse, sizes = np.unique(component, return_index=True, return_inverse=True, return_counts=True)
+    grouped = np.flatnonzero(sizes >= 2)
+    order = grouped[np.lexsort((first_row[grouped], -sizes[grouped]))]
+    number = np.full(len(ids), -1, dtype=np.int64)
+    number[order] = np.arange(len(order))
+    return number[inverse], len(order)
+
+
+def repost_group_table(
+    groups: RepostGroups,
+    ids,
+    *,
+    dates: np.ndarray | None = None,
+    accounts: Accounts | None = None,
+    labels=None,
+) -> pa.Table:
+    """One row per repost group: the ``repost_groups.csv`` table.
+
+    Parameters
+    ----------
+    groups : RepostGroups
+    ids : sequence of str
+        Row ids (the ``id`` column), in the order of ``groups.group``.
+    dates : numpy.ndarray, optional
+        Per-row ``datetime64`` (NaT unknown). Without dates "first" means first in row order.
+    accounts : Accounts, optional
+    labels : array-like of int, optional
+        Per-row cluster labels: each group gets the cluster most of its rows belong to.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``repost_group``, ``posts``, ``images`` (distinct files), ``first_id`` (the earliest post: its thumbnail
+        shows the group), ``first_poster``, ``first_seen``, ``last_seen`` (ISO 8601 UTC), ``accounts`` (distinct),
+        ``cluster``; sorted by group number. Unknown values are null.
+    """
+    member = np.flatnonzero(groups.group >= 0)
+    group = groups.group[member]
+    g = groups.n_groups
+    seconds = _seconds(dates, len(groups.group))[member]
+    # Earliest dated post first (undated after), then row order: the first row of each group in this order is
+    # its first post.
+    order = np.lexsort((member, seconds, group))
+    starts = np.searchsorted(group[order], np.arange(g))
+    first = member[order[starts]]
+    posts = np.bincount(group, minlength=g)
+    dated = seconds != _UNDATED
+    first_seen = np.full(g, _UNDATED)
+    last_seen = np.full(g, np.iinfo(np.int64).min)
+    np.minimum.at(first_seen, group[dated], seconds[dated])
+    np.maximum.at(last_seen, group[dated], seconds[dated])
+    has_date = np.bincount(group[dated], minlength=g) > 0
+    columns = {
+        "repost_group": pa.array(np.arange(g), pa.int64()),
+        "posts": pa.array(posts, pa.int64()),
+        "images": pa.array(_distinct_per_group(group, groups.image[member], g), pa.int64()),
+        "first_id": pa.array([str(ids[i]) for i in first], pa.string()),
+        "first_poster": pa.array(
+            [accounts.name_of(int(accounts.codes[i])) for i in first] if accounts is not None else [None] * g,
+            pa.string(),
+        ),
+        "first_seen": pa.array(_iso(first_seen, has_date), pa.string()),
+        "last_seen": pa.array(_iso(last_seen, has_date), pa.string()),
+        "accounts": pa.array(
+            _distinct_per_group(group, np.asarray(accounts.codes)[member], g) if accounts is not None else [None] * g,
+            pa.int64(),
+        ),
+        "cluster": pa.array(_majority(group, member, labels, g), pa.int64()),
+    }
+    return pa.table(columns)
+
+
+_UNDATED = np.iinfo(np.int64).max
+
+
+def _seconds(dates: np.ndarray | None, n: int) -> np.ndarray:
+    if dates is None:
+        return np.full(n, _UNDATED)
+    values = np.asarray(dates, dtype="datetime64[s]")
+    return np.where(np.isnat(values), _UNDATED, values.astype(np.int64))
+
+
+def _iso(seconds: np.ndarray, valid: np.ndarray) -> list[str | None]:
+    return [f"{np.datetime64(int(s), 's')}Z" if ok else None for s, ok in zip(seconds, valid, strict=True)]
+
+
+def _distinct_per_group(group: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
+    """How many distinct non-negative ``values`` each of the ``g`` groups holds."""
+    values = np.asarray(values, dtype=np.int64)
+    known = values >= 0
+    width = int(values[known].max()) + 1 if known.any() else 1
+    pairs = np.unique(group[known] * width + values[known])
+    return np.bincount(pairs // width, minlength=g)
+
+
+def _majority(group, member, labels, g: int) -> list | np.ndarray:
+    """The label most rows of each group carry (ties: the lowest label); null without labels."""
+    if labels is None:
+        return [None] * g
+    values = np.asarray(labels, dtype=np.int64)[member]
+    offset = values.min() if len(values) else 0
+    width = int(values.max() - offset + 1) if len(values) else 1
+    pairs, counts = np.unique(group * width + (values - offset), return_counts=True)
+    owner = pairs // width
+    order = np.lexsort((pairs, -counts, owner))
+    best = order[np.searchsorted(owner[order], np.arange(g))]
+    return pairs[best] % width + offset
