@@ -1,14 +1,17 @@
 """Typed configuration: frozen dataclasses, loaded from YAML and overridden by command-line flags.
 
 Every stage config is a frozen dataclass whose fields are declared with :func:`option`; the help text lives next to
-the field, so ``--help``, YAML keys and the dataclass never drift apart. Validation happens in ``__post_init__`` and
-raises :class:`ConfigError`, which the entrypoints print as one readable line.
+the field, so ``--help``, YAML keys and the dataclass never drift apart. A job config includes its stages' options by
+inheriting their dataclasses (``IngestConfig(DownloadOptions, DecodeOptions)``), so each option is declared once, in
+its stage, and still reads as one flat flag and YAML key. Validation happens in ``__post_init__`` and raises
+:class:`ConfigError`, which the entrypoints print as one readable line.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import types
 import typing
 from pathlib import Path
@@ -81,26 +84,56 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _declaring_class(cls: type, name: str) -> type:
+    """The dataclass in ``cls``'s hierarchy that declares field ``name`` (a stage's options, or ``cls`` itself)."""
+    return next(base for base in reversed(cls.__mro__) if name in inspect.get_annotations(base))
+
+
+def _fields_by_declaring_class(cls: type) -> dict[type, list[dataclasses.Field]]:
+    """``cls``'s fields grouped by the class declaring them: the job's own options first, then each stage's."""
+    groups: dict[type, list[dataclasses.Field]] = {cls: []}
+    for field in dataclasses.fields(cls):
+        groups.setdefault(_declaring_class(cls, field.name), []).append(field)
+    return {owner: fields for owner, fields in groups.items() if fields}
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0].rstrip(".")
+
+
 def build_parser(cls: type, *, prog: str, description: str) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per config field plus ``--config FILE.yaml``."""
+    """An argparse parser with one flag per config field plus ``--config FILE.yaml``.
+
+    Fields inherited from stage option dataclasses get a help section per stage.
+    """
     parser = OneLineErrorParser(
         prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of options; flags given here override it")
     hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        base, _ = _unwrap_optional(hints[field.name])
-        kwargs: dict[str, Any] = {"help": field.metadata.get("help", ""), "default": argparse.SUPPRESS}
-        if base is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["metavar"] = field.name.upper()
-            if field.metadata.get("choices"):
-                kwargs["choices"] = field.metadata["choices"]
-        # Show the dataclass default in --help even though argparse itself never fills it in.
-        kwargs["help"] += f" (default: {field.default!r})"
-        parser.add_argument(_flag(field), dest=field.name, **kwargs)
+    sections = _fields_by_declaring_class(cls)
+    for owner, fields in sections.items():
+        group = parser.add_argument_group(_first_line(owner.__doc__)) if len(sections) > 1 else parser
+        for field in fields:
+            _add_flag(group, field, hints[field.name])
     return parser
+
+
+def _add_flag(group: argparse._ActionsContainer, field: dataclasses.Field, hint: Any) -> None:
+    """One flag for ``field``: its help text, its choices, --x/--no-x for booleans, its default shown."""
+    base, _ = _unwrap_optional(hint)
+    kwargs: dict[str, Any] = {"help": field.metadata.get("help", ""), "default": argparse.SUPPRESS}
+    if base is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["metavar"] = field.name.upper()
+        if field.metadata.get("choices"):
+            kwargs["choices"] = field.metadata["choices"]
+    # Show the dataclass default in --help even though argparse itself never fills it in (unless the help says it).
+    if "default" not in kwargs["help"]:
+        shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else repr(field.default)
+        kwargs["help"] += f" (default: {shown})"
+    group.add_argument(_flag(field), dest=field.name, **kwargs)
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -152,24 +185,41 @@ def to_dict(config: Any) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
+def stage_options(config: Any, cls: type[T]) -> T:
+    """The ``cls`` part of a config that inherits it, as a plain ``cls`` (e.g. an IngestConfig's DownloadOptions)."""
+    return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+
 # --- Ingest stage options ------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class DownloadOptions:
-    """How the download stage fetches one URL. Timeouts are seconds, sizes bytes."""
+    """Download stage: how one URL is fetched. Timeouts are seconds, sizes bytes."""
 
-    max_in_flight: int = 64
-    per_host_limit: int = 16
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    max_bytes: int = 20 * 2**20
-    max_redirects: int = 5
-    retries: int = 3
-    backoff_base: float = 0.5
-    retry_after_cap: float = 30.0
-    user_agent: str = "clipcluster/0.1 (+research image clustering; contact via project README)"
-    allow_private_networks: bool = False
+    max_in_flight: int = option(64, "concurrent requests per download actor")
+    per_host_limit: int = option(16, "concurrent requests per host per download actor (be polite to one server)")
+    connect_timeout: float = option(10.0, "seconds to establish a connection")
+    read_timeout: float = option(30.0, "seconds to read a whole response")
+    max_bytes: int = option(20 * 2**20, "largest download in bytes; bigger bodies become 'too_large' rows")
+    max_redirects: int = option(5, "redirects followed per URL (each hop passes the address guard)")
+    retries: int = option(3, "retries for timeouts, connection errors, 429 and 5xx (jittered exponential backoff)")
+    backoff_base: float = option(0.5, "seconds before the first retry; doubled per retry, jittered by 0.5-1.5x")
+    retry_after_cap: float = option(30.0, "longest Retry-After wait honoured, in seconds")
+    user_agent: str = option(
+        "clipcluster/0.1 (+research image clustering; contact via project README)",
+        "User-Agent header sent with every request",
+    )
+    allow_private_networks: bool = option(
+        False,
+        "allow loopback, private, link-local (cloud metadata), multicast and other special-purpose addresses "
+        "(off: refused at every redirect)",
+    )
+    allow_local_files: bool = option(
+        False,
+        "read file:// URLs and local paths named in a URL table (off: a scraped table cannot read this machine's "
+        "files; an image folder given as --input is read either way; /proc, /sys and /dev never are)",
+    )
 
     def __post_init__(self) -> None:
         positive = ("max_in_flight", "per_host_limit", "connect_timeout", "read_timeout", "max_bytes")
@@ -197,13 +247,16 @@ class PreprocessSpec:
 
 @dataclasses.dataclass(frozen=True)
 class DecodeOptions:
-    """Safety and output limits of the decode stage."""
+    """Decode stage: safety limits and the stored thumbnail."""
 
-    max_pixels: int = 60_000_000
-    min_side: int = 16
-    thumbnail_size: int = 128
-    thumbnail_quality: int = 80
-    formats: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO")
+    max_pixels: int = option(60_000_000, "largest image in pixels; bigger (decompression bombs) are 'too_large'")
+    min_side: int = option(16, "smallest accepted image side in pixels; smaller are 'too_small'")
+    thumbnail_size: int = option(128, "longest side of the stored JPEG thumbnail, in pixels")
+    thumbnail_quality: int = option(80, "JPEG quality of the stored thumbnail, 1-95")
+    formats: tuple[str, ...] = option(
+        ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"),
+        "image formats accepted, as Pillow names them (comma-separated); others are 'not_image'",
+    )
 
     def __post_init__(self) -> None:
         for name in ("max_pixels", "min_side", "thumbnail_size"):
@@ -211,19 +264,37 @@ class DecodeOptions:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 1 <= self.thumbnail_quality <= 95:
             raise ConfigError(f"thumbnail_quality must be in 1..95, got {self.thumbnail_quality!r}")
+        formats = tuple(dict.fromkeys(f.strip().upper() for f in self.formats if f.strip()))
+        if not formats:
+            raise ConfigError("formats: name at least one image format, e.g. JPEG,PNG")
+        unknown = [f for f in formats if f not in _pillow_formats()]
+        if unknown:
+            raise ConfigError(f"formats: {', '.join(unknown)} not known to Pillow (e.g. JPEG, PNG, GIF, WEBP)")
+        object.__setattr__(self, "formats", formats)  # frozen: normalise once, at construction
+
+
+def _pillow_formats() -> frozenset[str]:
+    from PIL import Image  # lazily: only configs that decode images need Pillow
+
+    Image.init()
+    return frozenset(Image.OPEN) | {"MPO"}  # multi-picture JPEGs open through the JPEG plugin
 
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 
 
 @dataclasses.dataclass(frozen=True)
-class IngestConfig:
-    """Options of ``jobs/embed.py``: from a URL table to sharded CLIP-embedding Parquet."""
+class IngestConfig(DownloadOptions, DecodeOptions):
+    """Ingest job (jobs/embed.py): from a URL table to sharded CLIP-embedding Parquet.
+
+    The download and decode stages' options are inherited from :class:`DownloadOptions` and :class:`DecodeOptions`,
+    where they are declared once; :meth:`download_options` and :meth:`decode_options` hand each stage its own part.
+    """
 
     input: str = option("", "URL table (.csv/.tsv/.parquet/.jsonl/.txt), a folder of images, or a URI (s3://...)")
     output: str = option("", "folder or URI for the embedding shards (part-NNNNN.parquet + manifest.json + stats.json)")
     url_column: str | None = option(None, "column with image URLs (default: url, image_url, media_url or img_url)")
-    id_column: str | None = option(None, "column with row ids (default: a stable hash of the URL)")
+    id_column: str | None = option(None, "column with unique, non-empty row ids (default: a stable hash of the URL)")
     model: str = option(DEFAULT_MODEL, "CLIP model: hub id or local folder of any transformers CLIPModel")
     rows_per_shard: int = option(1000, "input rows per output shard; the unit of resume")
     batch_size: int = option(64, "images per forward pass of the embed stage (halved on CUDA out-of-memory)")
@@ -233,23 +304,6 @@ class IngestConfig:
         None, "GPUs per embed actor (default: 1 where the cluster has GPUs, else 0)"
     )
     download_actors: int | None = option(None, "download actors (default: from the cluster's CPUs)")
-    max_in_flight: int = option(64, "concurrent requests per download actor")
-    per_host_limit: int = option(16, "concurrent requests per host per download actor (be polite to one server)")
-    connect_timeout: float = option(10.0, "seconds to establish a connection")
-    read_timeout: float = option(30.0, "seconds to read a whole response")
-    max_bytes: int = option(20 * 2**20, "largest download in bytes; bigger bodies become 'too_large' rows")
-    max_redirects: int = option(5, "redirects followed per URL")
-    retries: int = option(3, "retries for timeouts, connection errors, 429 and 5xx (jittered exponential backoff)")
-    retry_after_cap: float = option(30.0, "longest Retry-After wait honoured, in seconds")
-    user_agent: str = option(DownloadOptions.user_agent, "User-Agent header sent with every request")
-    allow_private_networks: bool = option(
-        False, "allow loopback/private/link-local addresses (off by default: protects cloud metadata endpoints)"
-    )
-    max_pixels: int = option(
-        DecodeOptions.max_pixels, "largest image in pixels; bigger (decompression bombs) are 'too_large'"
-    )
-    min_side: int = option(DecodeOptions.min_side, "smallest accepted image side in pixels; smaller are 'too_small'")
-    thumbnail_size: int = option(DecodeOptions.thumbnail_size, "longest side of the stored JPEG thumbnail")
     limit: int | None = option(None, "only ingest the first N rows (a quick trial run)")
     overwrite: bool = option(False, "delete existing shards in --output and start over")
     shared_output: bool = option(False, "assert that a plain local --output path is shared storage on every node")
@@ -257,6 +311,8 @@ class IngestConfig:
     progress: bool = option(True, "show Ray Data progress bars")
 
     def __post_init__(self) -> None:
+        DownloadOptions.__post_init__(self)
+        DecodeOptions.__post_init__(self)
         if not self.input:
             raise ConfigError("--input is required (a URL table, a folder of images or a URI)")
         if not self.output:
@@ -270,22 +326,11 @@ class IngestConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:
             raise ConfigError(f"--num-gpus-per-actor must be zero or more, got {self.num_gpus_per_actor}")
-        self.download_options()  # validate the stage options up front
-        self.decode_options()
 
     def download_options(self) -> DownloadOptions:
-        return DownloadOptions(
-            max_in_flight=self.max_in_flight,
-            per_host_limit=self.per_host_limit,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            max_bytes=self.max_bytes,
-            max_redirects=self.max_redirects,
-            retries=self.retries,
-            retry_after_cap=self.retry_after_cap,
-            user_agent=self.user_agent,
-            allow_private_networks=self.allow_private_networks,
-        )
+        """The download stage's part, as a plain DownloadOptions (small to ship to actors)."""
+        return stage_options(self, DownloadOptions)
 
     def decode_options(self) -> DecodeOptions:
-        return DecodeOptions(max_pixels=self.max_pixels, min_side=self.min_side, thumbnail_size=self.thumbnail_size)
+        """The decode stage's part, as a plain DecodeOptions."""
+        return stage_options(self, DecodeOptions)

@@ -45,7 +45,8 @@ EXPECTED_STATUS = {
 }
 BOMB_SIDE = 30_000
 
-# Download options for tests: small timeouts so slow routes end fast, retries quick, the local server allowed.
+# Download options for tests: small timeouts so slow routes end fast, retries quick, the local server and local
+# files allowed (tests of the defaults that refuse both turn them off explicitly).
 FAST_DOWNLOAD = {
     "connect_timeout": 0.5,
     "read_timeout": 0.5,
@@ -54,6 +55,7 @@ FAST_DOWNLOAD = {
     "retry_after_cap": 0.05,
     "max_bytes": 1_000_000,
     "allow_private_networks": True,
+    "allow_local_files": True,
 }
 
 # Route -> status of the download stage with FAST_DOWNLOAD options (fresh counters: use each stateful route once or

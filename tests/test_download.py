@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
+import os
 import random
 import socket
 import uuid
@@ -17,18 +17,16 @@ from clustering.config import DownloadOptions
 from clustering.devtools.devserver import ImageServer
 from clustering.ingest.download import (
     MAX_ERROR_CHARS,
-    AddressGuard,
-    BlockedAddressError,
     Downloader,
     FetchResult,
-    GuardedResolver,
-    block_reason,
     create_session,
     fetch_all,
     parse_retry_after,
 )
+from clustering.ingest.guard import AddressGuard, BlockedAddressError, GuardedResolver
 from clustering.schema import Status
 from tests.fixtures_images import EXPECTED_STATUS, FAST_DOWNLOAD, ROUTE_STATUS
+from tests.hostile import HOSTILE_URLS, StaticResolver
 
 
 def fast(**overrides) -> DownloadOptions:
@@ -217,35 +215,11 @@ def test_redirect_to_a_local_file_is_refused(image_server):
 # --- address guard -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [
-        ("127.0.0.1", "loopback"),
-        ("10.1.2.3", "private"),
-        ("172.16.0.1", "private"),
-        ("192.168.1.1", "private"),
-        ("169.254.169.254", "link-local"),
-        ("224.0.0.1", "multicast"),
-        ("0.0.0.0", "unspecified"),
-        ("240.0.0.1", "reserved"),
-        ("100.64.0.1", "non-global"),
-        ("::1", "loopback"),
-        ("fe80::1", "link-local"),
-        ("fc00::1", "private"),
-        ("::ffff:10.0.0.1", "private"),
-        ("8.8.8.8", None),
-        ("2606:4700:4700::1111", None),
-    ],
-)
-def test_block_reason(address, reason):
-    assert block_reason(ipaddress.ip_address(address)) == reason
-
-
 def test_loopback_server_is_blocked_by_default(image_server):
     before = image_server.hits["/photo.jpg"]
     result = fetch_one(image_server.url("photo.jpg"), fast(allow_private_networks=False))
     assert result.status == "blocked_address"
-    assert result.error == "127.0.0.1, a loopback address"
+    assert result.error == "127.0.0.1, a loopback address (RFC 1122)"
     assert image_server.hits["/photo.jpg"] == before  # never sent
 
 
@@ -316,7 +290,7 @@ def test_redirect_to_private_is_blocked_before_any_request(image_server, target,
         ("http://[::1", "malformed URL"),
         ("//cdn.example.com/a.jpg", "protocol-relative"),
         ("file://remote-host/a.jpg", "file URL with a remote host"),
-        ("http://2130706433/", "not a canonical IPv4 address"),
+        ("http://2130706433/", "host '2130706433' is not a canonical IPv4 address"),
     ],
 )
 def test_invalid_urls(url, error):
@@ -345,7 +319,7 @@ def test_local_files_by_path_and_file_url(image_dir, monkeypatch):
     expected = (image_dir / "photo.jpg").read_bytes()
     monkeypatch.chdir(image_dir)
     urls = [str(image_dir / "photo.jpg"), (image_dir / "photo.jpg").as_uri(), "photo.jpg"]
-    for result in fetch(urls, fast(allow_private_networks=False)):  # the address guard does not apply to files
+    for result in fetch(urls, fast(allow_private_networks=False, allow_local_files=True)):  # no address involved
         assert (result.status, result.http_status, result.content) == ("ok", None, expected)
 
 
@@ -356,6 +330,86 @@ def test_local_file_errors(image_dir):
     assert (directory.status, directory.error) == ("connection_error", f"not a regular file: {image_dir}")
     too_big = fetch_one(str(image_dir / "photo.jpg"), fast(max_bytes=size - 1))
     assert (too_big.status, too_big.error) == ("too_large", f"file is {size} bytes, over max_bytes {size - 1}")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    result = fetch_one(str(fifo))
+    assert (result.status, result.error) == ("connection_error", f"not a regular file: {fifo}")
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    path = tmp_path / "passwd"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    return path
+
+
+def test_local_files_in_a_url_table_are_off_by_default(secret_file):
+    urls = [str(secret_file), secret_file.as_uri(), f"file://localhost{secret_file}"]
+    for result in fetch(urls, DownloadOptions()):
+        assert result.status == "blocked_address"
+        assert result.error == f"local files are off (allow them with --allow-local-files): {secret_file}"
+        assert result.content is None
+
+
+@pytest.mark.parametrize("url", [u for u in HOSTILE_URLS if not u.startswith("http")])
+def test_hostile_local_urls_get_their_status_with_defaults(url):
+    result = fetch_one(url, DownloadOptions(retries=0))
+    assert result.status == HOSTILE_URLS[url]
+    assert "root:" not in result.error
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/self/environ", "/proc/self/cmdline", "/sys/kernel/notes", "/dev/zero", "/dev/stdin"]
+)
+def test_system_files_are_never_read_whatever_the_flags(path):
+    result = fetch_one(path, fast(allow_local_files=True, allow_private_networks=True))
+    assert result.status == "blocked_address"
+    assert result.error.startswith(path)
+    assert "system files are never read" in result.error
+
+
+def test_symlinks_are_resolved_before_deciding(tmp_path):
+    link = tmp_path / "innocent.jpg"
+    link.symlink_to("/proc/self/environ")
+    result = fetch_one(str(link), fast(allow_local_files=True))
+    assert result.status == "blocked_address"
+    assert result.error.startswith(f"{link} (really /proc/{os.getpid()}/environ) is under /proc")
+
+
+def fetch_with_downloader(urls, options, **kwargs) -> pa.Table:
+    downloader = Downloader(options, **kwargs)
+
+    async def run():
+        try:
+            return await downloader(pa.table({"url": urls}))
+        finally:
+            await downloader.close()
+
+    return asyncio.run(run())
+
+
+def test_the_input_folder_is_readable_and_nothing_outside_it(tmp_path, image_dir, secret_file):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "photo.jpg").write_bytes((image_dir / "photo.jpg").read_bytes())
+    (folder / "escape.jpg").symlink_to(secret_file)
+    urls = [str(folder / "photo.jpg"), str(folder / "escape.jpg"), str(folder / ".." / "passwd"), str(secret_file)]
+    out = fetch_with_downloader(urls, DownloadOptions(), local_root=str(folder))
+    assert out["status"].to_pylist() == ["ok", "blocked_address", "blocked_address", "blocked_address"]
+    assert out["error"][1].as_py() == (
+        f"local files outside the input folder are off (allow them with --allow-local-files): {folder / 'escape.jpg'}"
+    )
+
+
+def test_downloader_resolves_names_through_the_given_resolver(image_server):
+    port = image_server.base_url.rsplit(":", 1)[1]
+    resolver = StaticResolver({"images.test": "127.0.0.1"})
+    out = fetch_with_downloader([f"http://images.test:{port}/photo.jpg"], DownloadOptions(), resolver=resolver)
+    assert out["status"].to_pylist() == ["blocked_address"]
+    assert out["error"][0].as_py() == "images.test resolves to 127.0.0.1, a loopback address (RFC 1122)"
 
 
 # --- batches -------------------------------------------------------------------------------------------------------

@@ -258,4 +258,4 @@ def test_entrypoint_prints_one_line_and_exits_2(tmp_path, capsys, case):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2
     assert len(err) == 1 and err[0].startswith("embed.py: error: ") and needle in err[0], err
-    assert not (tmp_path / "out").exists()  # refused before anything was written
+    assert not list((tmp_path / "out").glob("*.parquet"))  # refused before any shard was written

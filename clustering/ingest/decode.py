@@ -3,7 +3,8 @@
 Pure functions, no I/O. Rows the download stage already failed pass through untouched; rows with content end as
 ``ok`` or as one of:
 
-- ``not_image``: unidentifiable bytes (``"not an image (starts with '<!DOCTYPE html')"``) or a format outside
+- ``not_image``: unidentifiable bytes (``"not an image (HTML, 5120 bytes)"``: the kind and size, never the bytes
+  themselves, which may be any file a URL table names) or a format outside
   ``DecodeOptions.formats`` (``"format SVG not allowed"``; SVG is detected by sniffing since Pillow cannot open it).
 - ``too_large``: the header announces more than ``max_pixels`` pixels, checked before any pixel is decoded; Pillow's
   own decompression-bomb guard (``Image.MAX_IMAGE_PIXELS``, left at its default) maps here too, so the effective cap is
@@ -41,7 +42,19 @@ TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 # Image.thumbnail uses the same reducing_gap=2.0 default so the bicubic step that follows still has enough samples.
 # A 4000x3000 photo then decodes at 1000x750 instead of full size, several times faster.
 DRAFT_REDUCING_GAP = 2
-SNIFF_BYTES = 24
+SNIFF_BYTES = 1024
+# What common non-image content starts with (compared lower-cased, after leading whitespace), so a not_image error can
+# name it without quoting it.
+CONTENT_SIGNATURES = (
+    (b"<!doctype html", "HTML"),
+    (b"<html", "HTML"),
+    (b"<?xml", "XML"),
+    (b"{", "JSON"),
+    (b"[", "JSON"),
+    (b"%pdf-", "PDF"),
+    (b"pk\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip data"),
+)
 WHITE = (255, 255, 255, 255)
 # Errors Pillow raises on corrupt or truncated data, depending on the format plugin.
 PIL_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
@@ -88,15 +101,24 @@ class _Rejected(Exception):
 
 
 def describe_content(content: bytes) -> str:
-    """What unidentifiable bytes look like, for the ``not_image`` error."""
-    head = content[:SNIFF_BYTES].lstrip()
-    if not head:
+    """What unidentifiable bytes are, for the ``not_image`` error: a kind and a size, never the bytes themselves."""
+    if not content:
         return "not an image (empty content)"
-    text = head.decode("latin-1")
-    shown = text.split("\n")[0].strip()
-    if all(c.isprintable() for c in shown) and shown:
-        return f"not an image (starts with {shown[:SNIFF_BYTES]!r})"
-    return f"not an image (starts with bytes {head[:8].hex(' ')})"
+    head = content[:SNIFF_BYTES].lstrip().lower()
+    kind = next((name for signature, name in CONTENT_SIGNATURES if head.startswith(signature)), None)
+    if kind is None:
+        kind = "text" if _looks_like_text(content[:SNIFF_BYTES]) else "binary data"
+    return f"not an image ({kind}, {len(content)} bytes)"
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut off at the end of the sample is still text
+        return exc.start >= len(sample) - 3
+    return True
 
 
 def _is_svg(content: bytes) -> bool:

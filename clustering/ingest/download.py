@@ -4,9 +4,12 @@ Every URL yields exactly one :class:`FetchResult`; nothing a URL does (bad synta
 redirect into the cloud metadata service) raises out of a batch. Statuses come from :class:`clustering.schema.Status`:
 
 - ``ok``: 2xx with a body of at most ``max_bytes`` (or a readable local file); ``content`` holds the bytes.
-- ``invalid_url``: empty, malformed, no host, or a scheme other than http, https and file (redirects: http(s) only).
-- ``blocked_address``: the host is, or resolves to, a loopback/private/link-local/multicast/reserved/unspecified
-  address and ``allow_private_networks`` is off; the error names the address.
+- ``invalid_url``: empty, malformed, no host, a numeric host that is not a canonical dotted quad (``127.1``), or a
+  scheme other than http, https and file (redirects: http(s) only).
+- ``blocked_address``: the host is, or resolves to, an address in the guard's table of special-purpose ranges
+  (:mod:`clustering.ingest.guard`) and ``allow_private_networks`` is off; the error names the address, the range and
+  why. Also a local path or ``file://`` URL while local files are off (``allow_local_files``; the image folder given
+  as input stays readable), and anything under ``/proc``, ``/sys`` or ``/dev`` whatever the options.
 - ``http_error``: a 4xx/5xx/unexpected 3xx after retries (``"HTTP 404 Not Found"``) or ``"too many redirects (>5)"``.
 - ``timeout``: connect or read took too long on the last attempt.
 - ``connection_error``: refused, reset, DNS failure, TLS failure; also a missing or unreadable local file
@@ -25,6 +28,7 @@ import dataclasses
 import email.utils
 import ipaddress
 import math
+import os
 import random
 import socket
 import stat
@@ -36,11 +40,18 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import pyarrow as pa
 import yarl
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.abc import AbstractResolver
 
 from clustering import schema
 from clustering.config import DownloadOptions
+from clustering.ingest.guard import (
+    AddressGuard,
+    BlockedAddressError,
+    BlockedPathError,
+    GuardedResolver,
+    LocalFileGuard,
+    noncanonical_ipv4,
+)
 from clustering.schema import Status
 
 HTTP_SCHEMES = frozenset({"http", "https"})
@@ -52,9 +63,10 @@ CHUNK_SIZE = 64 * 1024
 # never lets an unchecked address through; 10 s is aiohttp's own default.
 DNS_CACHE_SECONDS = 10
 MAX_ERROR_CHARS = 200
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Never follow a symlink swapped in after the guard resolved the path; never block opening a FIFO swapped in likewise.
+LOCAL_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,93 +102,6 @@ class FetchResult:
         if len(error) > MAX_ERROR_CHARS:
             error = error[: MAX_ERROR_CHARS - 3] + "..."
         return cls(status.value, error, http_status)
-
-
-# --- address guard -----------------------------------------------------------------------------------------------
-
-
-class BlockedAddressError(Exception):
-    """A host is or resolves to an address the guard refuses.
-
-    Deliberately not an ``OSError``: aiohttp would wrap that into a DNS error and the reason would be lost.
-    """
-
-    def __init__(self, host: str, address: str, reason: str):
-        self.host, self.address, self.reason = host, address, reason
-        where = address if host == address else f"{host} resolves to {address}"
-        super().__init__(f"{where}, a {reason} address")
-
-
-def block_reason(address: Address) -> str | None:
-    """Why ``address`` must not be fetched from ("loopback", "private", ...), or None if it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback in disguise
-    # Most specific first: 169.254.169.254 is also "private", but "link-local" says it is the metadata service range.
-    for reason in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
-        if getattr(address, f"is_{reason}"):
-            return reason.replace("_", "-")
-    if not address.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT: not "private", still not the internet
-        return "non-global"
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class AddressGuard:
-    """Which resolved addresses may be connected to.
-
-    Parameters
-    ----------
-    allow_private : bool, default False
-        Allow every address (``DownloadOptions.allow_private_networks``): for intranet image hosts and local tests.
-    trusted : tuple of ip networks, default ()
-        Networks allowed even when ``allow_private`` is off, e.g. a local test server on 127.0.0.1 while the cloud
-        metadata service and the rest of the private ranges stay blocked.
-    """
-
-    allow_private: bool = False
-    trusted: tuple[Network, ...] = ()
-
-    @classmethod
-    def from_options(cls, options: DownloadOptions, trusted: Iterable[str] = ()) -> AddressGuard:
-        return cls(options.allow_private_networks, tuple(ipaddress.ip_network(n) for n in trusted))
-
-    def check(self, host: str, address: str) -> None:
-        """Raise :class:`BlockedAddressError` unless connecting to ``address`` (resolved from ``host``) is allowed."""
-        if self.allow_private:
-            return
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:  # a resolver result we cannot classify is refused, not trusted
-            raise BlockedAddressError(host, address, "unparseable") from None
-        if any(ip in net for net in self.trusted):
-            return
-        reason = block_reason(ip)
-        if reason is not None:
-            raise BlockedAddressError(host, address, reason)
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp resolver that checks every resolved address with an :class:`AddressGuard`.
-
-    The connector connects to exactly the addresses this returns, so the check and the connection see the same
-    address: no gap for DNS rebinding between a pre-flight lookup and the real one. aiohttp skips resolvers for
-    literal IP hosts, so :class:`Downloader` checks those itself before connecting.
-    """
-
-    def __init__(self, guard: AddressGuard, inner: AbstractResolver | None = None):
-        self._guard = guard
-        self._inner = inner if inner is not None else DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        infos = await self._inner.resolve(host, port, family)
-        for info in infos:
-            self._guard.check(host, info["host"])
-        return infos
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 # --- URL classification ------------------------------------------------------------------------------------------
@@ -218,10 +143,13 @@ def parse_http_url(text: str) -> yarl.URL | FetchResult:
         return FetchResult.fail(Status.INVALID_URL, f"malformed URL: {exc}")
     if not url.host:
         return FetchResult.fail(Status.INVALID_URL, "URL has no host")
+    noncanonical = noncanonical_ipv4(url.host)
+    if noncanonical is not None:
+        return FetchResult.fail(Status.INVALID_URL, noncanonical)
     return url
 
 
-def literal_ip(host: str) -> Address | None:
+def literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -251,30 +179,54 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 # --- local files -------------------------------------------------------------------------------------------------
 
 
-def read_local_file(path: Path, max_bytes: int) -> FetchResult:
-    """Read a local file, capped at ``max_bytes``; missing or unreadable files are ``connection_error``."""
+def read_local_file(path: Path, *, max_bytes: int, files: LocalFileGuard) -> FetchResult:
+    """Read a local file the guard allows, capped at ``max_bytes``; missing or unreadable files are
+    ``connection_error``, refused ones ``blocked_address``."""
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            return FetchResult.fail(Status.CONNECTION_ERROR, f"not a regular file: {path}")
-        if info.st_size > max_bytes:
-            return FetchResult.fail(Status.TOO_LARGE, f"file is {info.st_size} bytes, over max_bytes {max_bytes}")
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)  # the file may have grown since stat()
+        real = files.resolve(path)
+        fd = os.open(real, LOCAL_OPEN_FLAGS)
+    except BlockedPathError as exc:
+        return FetchResult.fail(Status.BLOCKED_ADDRESS, str(exc))
     except FileNotFoundError:
         return FetchResult.fail(Status.CONNECTION_ERROR, f"file not found: {path}")
     except OSError as exc:
         return FetchResult.fail(Status.CONNECTION_ERROR, f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        info = os.fstat(fd)  # of what was opened, not of what the path named a moment earlier
+        if not stat.S_ISREG(info.st_mode):  # a directory, FIFO or device would fail, block or never end
+            return FetchResult.fail(Status.CONNECTION_ERROR, f"not a regular file: {path}")
+        if info.st_size > max_bytes:
+            return FetchResult.fail(Status.TOO_LARGE, f"file is {info.st_size} bytes, over max_bytes {max_bytes}")
+        data = _read_up_to(fd, max_bytes + 1)  # the file may have grown since fstat()
+    except OSError as exc:
+        return FetchResult.fail(Status.CONNECTION_ERROR, f"cannot read {path}: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         return FetchResult.fail(Status.TOO_LARGE, f"file exceeds max_bytes {max_bytes}")
     return FetchResult.ok(data)
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    chunks, total = [], 0
+    while total < limit:
+        chunk = os.read(fd, min(CHUNK_SIZE, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 # --- HTTP --------------------------------------------------------------------------------------------------------
 
 
 def create_session(
-    options: DownloadOptions, *, guard: AddressGuard | None = None, trace_configs: Sequence = ()
+    options: DownloadOptions,
+    *,
+    guard: AddressGuard | None = None,
+    resolver: AbstractResolver | None = None,
+    trace_configs: Sequence = (),
 ) -> aiohttp.ClientSession:
     """An aiohttp session configured from ``options``; call it inside the event loop that will use it.
 
@@ -284,6 +236,9 @@ def create_session(
         Limits, timeouts and User-Agent.
     guard : AddressGuard, optional
         Address policy; defaults to ``AddressGuard.from_options(options)``.
+    resolver : aiohttp AbstractResolver, optional
+        Name resolver whose answers the guard checks; aiohttp's default (the system's) when omitted. Tests pass one
+        that maps made-up names to special addresses.
     trace_configs : sequence of aiohttp.TraceConfig, default ()
         Request tracing hooks (tests use them to prove a blocked request never left the process).
     """
@@ -292,7 +247,7 @@ def create_session(
         # A backstop equal to our own semaphores, which are the binding limits (see _Fetcher).
         limit=options.max_in_flight,
         limit_per_host=options.per_host_limit,
-        resolver=GuardedResolver(guard),
+        resolver=GuardedResolver(guard, resolver),
         ttl_dns_cache=DNS_CACHE_SECONDS,
     )
     timeout = aiohttp.ClientTimeout(
@@ -353,10 +308,11 @@ class _Fetcher:
         options: DownloadOptions,
         guard: AddressGuard,
         *,
+        files: LocalFileGuard,
         rng: random.Random,
         sleep: Callable[[float], Awaitable[object]],
     ):
-        self.session, self.options, self.guard = session, options, guard
+        self.session, self.options, self.guard, self.files = session, options, guard, files
         self._rng, self._sleep = rng, sleep
         # Our own limits, taken before a request starts, rather than only the connector's: aiohttp's timeout clock
         # runs while a request waits for a pooled connection, so thousands of queued requests would time out in
@@ -379,7 +335,9 @@ class _Fetcher:
             return target
         if isinstance(target, Path):
             async with self._in_flight:
-                return await asyncio.to_thread(read_local_file, target, self.options.max_bytes)
+                return await asyncio.to_thread(
+                    read_local_file, target, max_bytes=self.options.max_bytes, files=self.files
+                )
         return await self._fetch_with_retries(target)
 
     async def _fetch_with_retries(self, url: yarl.URL) -> FetchResult:
@@ -513,6 +471,7 @@ async def fetch_all(
     session: aiohttp.ClientSession | None = None,
     *,
     guard: AddressGuard | None = None,
+    files: LocalFileGuard | None = None,
     rng: random.Random | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> list[FetchResult]:
@@ -530,6 +489,8 @@ async def fetch_all(
     guard : AddressGuard, optional
         Address policy; defaults to ``AddressGuard.from_options(options)``. When ``session`` is given, its resolver
         should apply the same guard (literal IPs are checked with this one).
+    files : LocalFileGuard, optional
+        Local-file policy; defaults to ``LocalFileGuard.from_options(options)`` (no input folder).
     rng : random.Random, optional
         Source of backoff jitter; a fresh unseeded one by default.
     sleep : coroutine function, default asyncio.sleep
@@ -540,11 +501,12 @@ async def fetch_all(
     list of FetchResult
     """
     guard = guard if guard is not None else AddressGuard.from_options(options)
+    files = files if files is not None else LocalFileGuard.from_options(options)
     rng = rng if rng is not None else random.Random()
-    if session is not None:
-        return await _Fetcher(session, options, guard, rng=rng, sleep=sleep).fetch_many(urls)
-    async with create_session(options, guard=guard) as own_session:
-        return await _Fetcher(own_session, options, guard, rng=rng, sleep=sleep).fetch_many(urls)
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(create_session(options, guard=guard))
+        return await _Fetcher(session, options, guard, files=files, rng=rng, sleep=sleep).fetch_many(urls)
 
 
 def add_fetch_columns(batch: pa.Table, results: Sequence[FetchResult]) -> pa.Table:
@@ -576,11 +538,24 @@ class Downloader:
         See :func:`fetch_all`.
     trusted_networks : iterable of str, default ()
         CIDR networks allowed even when private networks are blocked (see :class:`AddressGuard`).
+    local_root : str, optional
+        The image folder given as input (``InputTable.local_root``): its files are read even with local files off.
+    resolver : aiohttp AbstractResolver, optional
+        Name resolver behind the address guard (see :func:`create_session`); it must pickle, as Ray ships it.
     """
 
-    def __init__(self, options: DownloadOptions, *, trusted_networks: Iterable[str] = ()):
+    def __init__(
+        self,
+        options: DownloadOptions,
+        *,
+        trusted_networks: Iterable[str] = (),
+        local_root: str | None = None,
+        resolver: AbstractResolver | None = None,
+    ):
         self.options = options
         self.guard = AddressGuard.from_options(options, trusted_networks)
+        self.files = LocalFileGuard.from_options(options, local_root)
+        self._resolver = resolver
         self._rng = random.Random()
         self._fetcher: _Fetcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -598,8 +573,10 @@ class Downloader:
                 # The old loop is gone (a new asyncio.run in tests or notebooks): its sockets died with it. Detach
                 # so the session counts as closed instead of warning about an unclosed session at exit.
                 self._fetcher.session.detach()
-            session = create_session(self.options, guard=self.guard)
-            self._fetcher = _Fetcher(session, self.options, self.guard, rng=self._rng, sleep=asyncio.sleep)
+            session = create_session(self.options, guard=self.guard, resolver=self._resolver)
+            self._fetcher = _Fetcher(
+                session, self.options, self.guard, files=self.files, rng=self._rng, sleep=asyncio.sleep
+            )
             self._loop = loop
         return self._fetcher
 
