@@ -8,10 +8,15 @@ table never drift apart. :meth:`AnalyzeConfig.__post_init__` validates up front 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+from clustering.analysis.keywords import TOP_KEYWORDS
+from clustering.analysis.names import NAME_MARGIN
 from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS
+from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
 from clustering.analysis.select import DEFAULT_MAX_NOISE
 from clustering.analysis.sweep import parse_grid
+from clustering.analysis.timeline import PERIODS
 from clustering.config import ConfigError, option, parse_args
 
 __all__ = ["AnalyzeConfig", "load_config"]
@@ -73,6 +78,27 @@ class AnalyzeConfig:
     keep_duplicates: bool = option(False, "cluster every exact duplicate (same sha256) instead of one copy each")
     max_montages: int = option(50, "montages are drawn for this many clusters, largest first")
     montage_images: int = option(25, "thumbnails per cluster montage, highest membership probability first")
+    # Posts: what each cluster is about, when, who (docs/post-analysis.md)
+    text_column: str | None = option(None, "column holding the post text; empty = detected (text, caption, ...)")
+    date_column: str | None = option(None, "column holding the post date; empty = detected (created_at, date, ...)")
+    account_column: str | None = option(None, "column holding the posting account; empty = detected (account, ...)")
+    keywords: int = option(TOP_KEYWORDS, "keywords kept per cluster (class-based TF-IDF over the post texts)")
+    label_prompts: str | None = option(
+        None, "file of cluster-name labels, one per line, added to the built-in vocabulary of image types"
+    )
+    replace_label_prompts: bool = option(False, "name clusters from the --label-prompts labels only")
+    name_margin: float = option(
+        NAME_MARGIN, "a zero-shot name is flagged uncertain when it beats the runner-up by less than this probability"
+    )
+    period: str = option(
+        "auto", "timeline period: day, week, or auto (daily up to 92 days of posts, weekly beyond)", choices=PERIODS
+    )
+    repost_similarity: float = option(
+        MIN_SIMILARITY, "embedding cosine similarity from which two images are repost candidates"
+    )
+    repost_hash_similarity: float = option(
+        MIN_HASH_SIMILARITY, "perceptual-hash similarity of the thumbnails that confirms a repost candidate"
+    )
     explorer: bool = option(True, "build explorer.html at the end of the run")
     explorer_only: bool = option(False, "only rebuild explorer.html from an existing output folder")
     progress: bool = option(True, "show tqdm progress bars")
@@ -113,6 +139,20 @@ class AnalyzeConfig:
                 raise ConfigError(f"{_flag(name)} must be zero or more, got {getattr(self, name)!r}")
         if self.montage_images > 100:
             raise ConfigError(f"--montage-images must be at most 100, got {self.montage_images!r}")
+        self._check_post_options()
+
+    def _check_post_options(self) -> None:
+        if self.keywords < 1:
+            raise ConfigError(f"--keywords must be at least 1, got {self.keywords!r}")
+        if self.label_prompts is not None and not Path(self.label_prompts).is_file():
+            raise ConfigError(f"--label-prompts: no file {self.label_prompts!r}")
+        if self.replace_label_prompts and self.label_prompts is None:
+            raise ConfigError("--replace-label-prompts needs --label-prompts FILE")
+        if self.period not in PERIODS:
+            raise ConfigError(f"--period must be one of {', '.join(PERIODS)}, got {self.period!r}")
+        for name in ("name_margin", "repost_similarity", "repost_hash_similarity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{_flag(name)} must be in 0..1, got {getattr(self, name)!r}")
 
 
 def load_config(argv: list[str] | None = None) -> AnalyzeConfig:

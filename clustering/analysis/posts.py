@@ -167,7 +167,8 @@ def parse_dates(values) -> ParsedDates:
         parsed = np.asarray(raw.to_numpy(zero_copy_only=False), dtype="datetime64[s]")
         present = ~np.asarray(pc.is_null(array).to_numpy(zero_copy_only=False), dtype=bool)
     elif pa.types.is_integer(type_) or pa.types.is_floating(type_):
-        numbers = np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        # Unsafe cast: nanosecond integers exceed float64's exact range, but only whole seconds are kept.
+        numbers = np.asarray(array.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
         present = np.isfinite(numbers)
         parsed = _from_epoch(numbers)
     elif pa.types.is_string(type_) or pa.types.is_large_string(type_):

@@ -2,6 +2,8 @@
 
 The real download path runs (aiohttp against a local server). The real default model is used when it can be
 downloaded; offline, a random-weight CLIP is generated locally, announced in one loud line and recorded in every output.
+The sample's posts carry texts, dates and accounts, so the analysis names clusters, lists keywords, draws timelines,
+counts accounts and finds repost groups; with random weights the names come from keywords, and the demo says so.
 """
 
 from __future__ import annotations
@@ -101,11 +103,26 @@ def run_demo(output: Path, *, n_images: int) -> int:
     return run_analysis_step(shards, output / "analysis")
 
 
+def names_line(shards: Path) -> str | None:
+    """One line when cluster names cannot be zero-shot because the shards' model has random weights."""
+    import pyarrow.parquet as pq
+
+    from clustering import io, schema
+
+    paths = io.list_shards(str(shards))
+    if paths and schema.read_metadata(pq.read_schema(paths[0])).get("random_weights"):
+        return "names: from keywords (the model has random weights, so it gives no zero-shot names)"
+    return None
+
+
 def run_analysis_step(shards: Path, outdir: Path) -> int:
     from clustering.analysis.config import AnalyzeConfig
     from clustering.analysis.pipeline import run_analysis
 
     result = run_analysis(AnalyzeConfig(input=str(shards), output=str(outdir), overwrite=True))
+    line = names_line(shards)
+    if line:
+        print(line)
     print(f"explorer: {(outdir / 'explorer.html').resolve()}")
     print(f"report: {Path(result.report_html).resolve()}")
     return 0

@@ -1,8 +1,11 @@
-"""The bundled demo sample: synthetic images of six distinct kinds, near-duplicates and broken files, plus a manifest.
+"""The bundled demo sample: synthetic images of six distinct kinds, near-duplicates, reposts and broken files, plus a
+manifest of posts (text, date, account) that point at them.
 
 Nothing is committed: the sample is generated, deterministically from a seed, in under a few seconds. Each kind has
 its own generator and parameter ranges so the kinds are visually distinct (smooth gradients, oriented stripes,
 checkerboards, concentric rings, noise textures, flat shapes), which gives the clustering something true to find.
+A few "viral" images are reposted by other accounts, as exact copies and as re-encoded, resized copies, which gives
+the repost groups something true to find; the posts themselves come from :mod:`clustering.devtools.sample_posts`.
 
 ``python -m clustering.devtools.sample OUTDIR [--n-images 300] [--seed 0] [--url-prefix http://127.0.0.1:8000/]``
 """
@@ -20,27 +23,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from clustering.devtools import sample_posts
+
 KINDS = ("gradient", "stripes", "checkerboard", "circles", "noise", "shapes")
 BROKEN = "broken"
 MANIFEST = "urls.csv"
 IMAGES = "images"
-MANIFEST_COLUMNS = ("post_id", "url", "path", "kind", "duplicate_of", "post_text")
+MANIFEST_COLUMNS = ("post_id", "url", "path", "kind", "duplicate_of", "repost_of", "post_text", "created_at", "account")
 # Sides of 64-256 px keep generation and the demo fast while leaving CLIP's 224 crop something to resize.
 MIN_SIDE, MAX_SIDE = 64, 256
 # One in ten rows is a near-duplicate of another row: enough for the exact/near-duplicate views to show something.
 NEAR_DUPLICATE_FRACTION = 0.1
+# One in ten rows reposts a viral image, about seven reposts per viral image, half of them byte-identical.
+REPOST_FRACTION = 0.1
+REPOSTS_PER_VIRAL = 7
+EXACT_REPOST_SHARE = 0.5
+# Viral images are posters and gradients: pictures whose perceptual hash survives resizing (fine stripes and
+# checkerboards alias when shrunk, see clustering.analysis.reposts), as memes and flyers do.
+VIRAL_KINDS = ("shapes", "gradient")
 BROKEN_FILES = ("truncated.jpg", "html.jpg", "empty.jpg")
-MIN_IMAGES = len(KINDS) + len(BROKEN_FILES) + 1
-
-WORDS = {
-    "gradient": ("sunset", "sky", "fade", "dawn", "glow", "horizon"),
-    "stripes": ("stripes", "lines", "zebra", "barcode", "pattern", "fabric"),
-    "checkerboard": ("chess", "tiles", "grid", "board", "squares", "floor"),
-    "circles": ("target", "rings", "ripple", "vinyl", "orbit", "tree rings"),
-    "noise": ("static", "texture", "grain", "sand", "marble", "fog"),
-    "shapes": ("poster", "logo", "sticker", "icon", "cutout", "collage"),
-}
-GENERIC = ("look at this", "new post", "today", "throwback", "so good", "thoughts?", "wow", "again")
+MIN_IMAGES = len(KINDS) + len(BROKEN_FILES) + 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +55,17 @@ class SampleInfo:
         The sample folder.
     manifest : Path
         ``outdir / "urls.csv"``: post_id, url, path (relative to outdir), kind, duplicate_of (post_id of the
-        original for near-duplicates, else empty), post_text.
+        original for near-duplicates, else empty), repost_of (post_id of the viral original for reposts, else
+        empty), post_text, created_at (ISO 8601 with offset; empty for a few rows), account.
     n_rows : int
-        Rows in the manifest (images, near-duplicates and broken files).
+        Rows in the manifest (images, near-duplicates, reposts and broken files).
     counts : dict of str to int
-        Rows per ``kind`` label: the six kinds (near-duplicates count as their source's kind) and ``broken``.
+        Rows per ``kind`` label: the six kinds (near-duplicates and reposts count as their source's kind) and
+        ``broken``.
     near_duplicates : int
-        Rows that re-save another row's picture (their ``duplicate_of`` names it).
+        Rows that re-save another row's picture with a crop and a brightness change (their ``duplicate_of`` names it).
+    reposts : int
+        Rows that repost a viral image, byte-identical or re-encoded and resized (their ``repost_of`` names it).
     """
 
     outdir: Path
@@ -67,6 +73,7 @@ class SampleInfo:
     n_rows: int
     counts: dict[str, int]
     near_duplicates: int
+    reposts: int
 
 
 # --- generators: each returns an RGB image of the given size ----------------------------------------------------
@@ -178,6 +185,13 @@ def near_duplicate(rng: np.random.Generator, img: Image.Image) -> bytes:
     return _encode(brighter, "JPEG", quality=int(rng.integers(60, 91)))
 
 
+def resized_copy(rng: np.random.Generator, img: Image.Image) -> bytes:
+    """A repost as platforms make them: shrunk to 60-95 % and re-encoded as JPEG at quality 50-85."""
+    scale = rng.uniform(0.6, 0.95)
+    width, height = (max(MIN_SIDE // 2, int(side * scale)) for side in img.size)
+    return _encode(img.resize((width, height), Image.Resampling.BICUBIC), "JPEG", quality=int(rng.integers(50, 86)))
+
+
 def broken_files(rng: np.random.Generator) -> dict[str, bytes]:
     """A truncated JPEG, an HTML page named .jpg and an empty file."""
     jpeg = _encode(gradient(rng, 128, 128), "JPEG")
@@ -185,18 +199,11 @@ def broken_files(rng: np.random.Generator) -> dict[str, bytes]:
     return dict(zip(BROKEN_FILES, (jpeg[: len(jpeg) // 2], html, b""), strict=True))
 
 
-def post_text(rng: np.random.Generator, kind: str) -> str:
-    """A short synthetic caption; about two in three mention a word of the image's kind."""
-    words = list(rng.choice(GENERIC, size=int(rng.integers(1, 3)), replace=False))
-    if kind in WORDS and rng.uniform() < 0.66:
-        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(WORDS[kind])))
-    return " ".join(words)
-
-
-def _plan(n_images: int) -> tuple[int, int]:
-    """(originals, near-duplicates) so that originals + near-duplicates + broken files == n_images."""
+def _plan(n_images: int) -> tuple[int, int, int]:
+    """(originals, near-duplicates, reposts) so that they and the broken files add up to n_images."""
     n_dups = int(n_images * NEAR_DUPLICATE_FRACTION)
-    return n_images - n_dups - len(BROKEN_FILES), n_dups
+    n_reposts = max(1, int(n_images * REPOST_FRACTION))
+    return n_images - n_dups - n_reposts - len(BROKEN_FILES), n_dups, n_reposts
 
 
 def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_prefix: str = "") -> SampleInfo:
@@ -207,8 +214,8 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
     outdir : str or Path
         Folder to write into (created; existing sample files are overwritten).
     n_images : int, default 300
-        Manifest rows in total: originals spread evenly over the six kinds, 10 % near-duplicates, 3 broken files.
-        At least 10.
+        Manifest rows in total: originals spread evenly over the six kinds, 10 % near-duplicates, 10 % reposts of
+        viral images, 3 broken files. At least 11.
     seed : int, default 0
         The same seed writes byte-identical files and manifest.
     url_prefix : str, default ""
@@ -225,7 +232,7 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
     rng = np.random.default_rng(seed)
     outdir = Path(outdir)
     (outdir / IMAGES).mkdir(parents=True, exist_ok=True)
-    n_originals, n_dups = _plan(n_images)
+    n_originals, n_dups, n_reposts = _plan(n_images)
     rows: list[dict] = []
     originals: list[tuple[dict, Image.Image]] = []
     for i in range(n_originals):
@@ -240,10 +247,28 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
         source, img = originals[int(rng.integers(0, len(originals)))]
         data = near_duplicate(rng, img)
         rows.append({"kind": source["kind"], "name": f"{source['kind']}-dup.jpg", "data": data, "source": source})
+    rows.extend(_reposts(rng, originals, n_reposts))
     for name, data in broken_files(rng).items():
         rows.append({"kind": BROKEN, "name": name, "data": data})
     order = rng.permutation(len(rows))  # interleave kinds, as posts in a real table would be
     return _write(outdir, [rows[i] for i in order], rng, url_prefix)
+
+
+def _reposts(rng: np.random.Generator, originals: list[tuple[dict, Image.Image]], n_reposts: int) -> list[dict]:
+    """``n_reposts`` rows spread over a few viral originals: byte-identical copies and resized re-encodings."""
+    candidates = [pair for pair in originals if pair[0]["kind"] in VIRAL_KINDS]
+    n_viral = min(len(candidates), max(1, round(n_reposts / REPOSTS_PER_VIRAL)))
+    viral = [candidates[i] for i in sorted(rng.choice(len(candidates), size=n_viral, replace=False))]
+    rows = []
+    for index in range(n_reposts):
+        source, img = viral[index % n_viral]
+        exact = rng.uniform() < EXACT_REPOST_SHARE
+        data = source["data"] if exact else resized_copy(rng, img)
+        suffix = source["name"].rsplit(".", 1)[1] if exact else "jpg"
+        rows.append(
+            {"kind": source["kind"], "name": f"{source['kind']}-repost.{suffix}", "data": data, "viral": source}
+        )
+    return rows
 
 
 def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix: str) -> SampleInfo:
@@ -251,6 +276,7 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
         row["post_id"] = f"p{index:05d}"
         row["path"] = f"{IMAGES}/{row['post_id']}_{row['name']}"
         (outdir / row["path"]).write_bytes(row["data"])
+    _add_posts(rows, rng)
     manifest = outdir / MANIFEST
     with manifest.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
@@ -263,7 +289,10 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
                     "path": row["path"],
                     "kind": row["kind"],
                     "duplicate_of": row["source"]["post_id"] if "source" in row else "",
-                    "post_text": post_text(rng, row["kind"]),
+                    "repost_of": row["viral"]["post_id"] if "viral" in row else "",
+                    "post_text": row["post_text"],
+                    "created_at": row["created_at"].isoformat() if row["created_at"] else "",
+                    "account": row["account"],
                 }
             )
     return SampleInfo(
@@ -272,7 +301,20 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
         n_rows=len(rows),
         counts=dict(Counter(row["kind"] for row in rows)),
         near_duplicates=sum("source" in row for row in rows),
+        reposts=sum("viral" in row for row in rows),
     )
+
+
+def _add_posts(rows: list[dict], rng: np.random.Generator) -> None:
+    """Text, date and account of every row; reposts after (and mostly by others than) their viral original."""
+    for row in sorted(rows, key=lambda r: "viral" in r):  # originals first: reposts need their date
+        row["post_text"] = sample_posts.caption(rng, row["kind"])
+        if "viral" in row:
+            row["created_at"] = sample_posts.repost_time(rng, row["viral"]["created_at"])
+            row["account"] = sample_posts.posting_account(rng, row["kind"], repost=True)
+        else:
+            row["created_at"] = sample_posts.posting_time(rng, row["kind"])
+            row["account"] = sample_posts.posting_account(rng, row["kind"])
 
 
 def main(argv: list[str] | None = None) -> None:
