@@ -59,17 +59,30 @@ def read_shards(uri: str, *, columns: list[str] | None = None) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def _temporary_path(path: str) -> str:
+    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
+
+
 def write_parquet_atomic(table: pa.Table, fs: pafs.FileSystem, path: str) -> None:
     """Write ``table`` so that ``path`` appears complete or not at all.
 
     Local filesystems get a hidden temporary file and a rename; object stores make a PUT visible only when complete.
     """
     if isinstance(fs, pafs.LocalFileSystem):
-        tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
+        tmp = _temporary_path(path)
         pq.write_table(table, tmp, filesystem=fs)
         fs.move(tmp, path)
     else:
         pq.write_table(table, path, filesystem=fs)
+
+
+def write_bytes_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` so that ``path`` appears complete or not at all, as :func:`write_parquet_atomic` does."""
+    target = _temporary_path(path) if isinstance(fs, pafs.LocalFileSystem) else path
+    with fs.open_output_stream(target) as out:
+        out.write(data)
+    if target != path:
+        fs.move(target, path)
 
 
 def write_text(fs: pafs.FileSystem, path: str, text: str) -> None:

@@ -25,7 +25,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis import AnalyzeConfig, run_analysis
 from clustering.config import ConfigError
-from tests.test_read import MODEL_META, blobs, write_shards
+from tests.test_read import MODEL_META, blobs, thumbnail, write_shards
 
 ALWAYS = (
     "assignments.parquet",
@@ -217,7 +217,7 @@ def test_metrics_json_records_the_choice(analysis):
     assert all(r in rows for r in metrics["runner_ups"])
     for step in ("read", "duplicates", "reduce", "sweep", "metrics", "outputs", "plots", "montages", "report"):
         assert step in metrics["timings"], step
-    assert metrics["timings"]["total"] >= metrics["timings"]["reduce"]
+    assert list(metrics["timings"])[-1] == "total"
     assert metrics["metric_docs"]
 
 
@@ -317,9 +317,10 @@ def test_explorer_is_built_at_the_end_and_can_be_rebuilt_alone(shards, tmp_path)
     report_before = (out / "report.html").read_bytes()
     (out / "explorer.html").unlink()
     rebuilt = run_analysis(AnalyzeConfig(output=str(out), explorer_only=True))
-    assert (out / "explorer.html").exists()
     assert rebuilt.n_rows == result.n_rows and rebuilt.chosen == result.chosen
     assert (out / "report.html").read_bytes() == report_before  # nothing else is rewritten
+    # The page built from the run in memory and the one rebuilt from the folder show the same data and images.
+    assert (out / "explorer.html").read_text() == page
 
 
 # ----------------------------------------------------------------------------------------------------------- CLI
@@ -431,7 +432,11 @@ def test_help_lists_every_option(capsys):
         assert flag in help_text, flag
 
 
-def test_thumbnail_montage_shows_cluster_members(analysis):
-    _, out, _written = analysis
-    image = Image.open(io.BytesIO((out / "montages" / "cluster_000.jpg").read_bytes()))
-    assert image.size[0] > 100 and image.size[1] > 100
+def test_thumbnail_montage_shows_the_clusters_exemplars(analysis):
+    _, out, written = analysis
+    exemplars = pd.read_csv(out / "clusters.csv").exemplar_ids[0].split(";")
+    sheet = Image.open(out / "montages" / "cluster_000.jpg").convert("RGB")
+    for i, key in enumerate(exemplars):  # the first tiles are the exemplars, in order (5 tiles of 128 px a row)
+        x, y = 4 + (i % 5) * 132 + 64, 4 + (i // 5) * 132 + 40
+        expected = Image.open(io.BytesIO(thumbnail(written["labels"][key]))).convert("RGB").getpixel((12, 12))
+        assert np.abs(np.subtract(sheet.getpixel((x, y)), expected)).max() < 24, (i, key)

@@ -1,7 +1,9 @@
 """Degenerate input gives a valid result: every output written, the situation stated, never a traceback.
 
-Like fast_hdbscan's test_edge_cases.py: no ok row, a handful of points, fewer points than min_cluster_size, one
-homogeneous group, everything noise, all duplicates, no thumbnail column, random-weight test models.
+Like fast_hdbscan's test_edge_cases.py, each through the whole job: no ok row, a handful of points, fewer points than
+min_cluster_size, everything noise, all duplicates, no thumbnail column. The cases a whole job adds nothing to are unit
+tests next to their code: one cluster or all noise in tests/test_tables.py, the model and input notes in
+tests/test_read.py, missing thumbnails in tests/test_report.py.
 """
 
 from __future__ import annotations
@@ -79,19 +81,6 @@ def test_fewer_points_than_min_cluster_size(tmp_path):
     assert len(metrics["params"]["sweep"]["min_cluster_sizes"]) == 2
 
 
-def test_one_homogeneous_group(tmp_path):
-    X, labels = blobs(80, dim=16, clusters=1, spread=0.05)
-    write_shards(tmp_path / "s", X, labels=labels)
-    result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="30,60", min_samples=(5,)))
-    check_valid(tmp_path / "out", 80)
-    # HDBSCAN (without allow_single_cluster) calls one blob either noise or several parts; either way it is stated.
-    notes = notes_text(tmp_path / "out")
-    if result.n_clusters == 0:
-        assert "every row as noise" in notes
-    elif result.n_clusters == 1:
-        assert "only one cluster" in notes
-
-
 def test_everything_noise(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((50, 16)).astype(np.float32)
@@ -118,12 +107,15 @@ def test_all_duplicates(tmp_path):
     assert frame.duplicate_of.notna().sum() == 29
 
 
-def test_all_duplicates_kept(tmp_path):
+def test_all_duplicates_kept_share_one_label(tmp_path):
     X, _ = blobs(1, dim=16)
     write_shards(tmp_path / "s", X, duplicates_of=dict.fromkeys(range(1, 30), 0))
     result = run_analysis(fast_config(tmp_path / "s", tmp_path / "out", keep_duplicates=True, min_samples=(5,)))
-    check_valid(tmp_path / "out", 30)
-    assert result.n_rows == 30
+    metrics = check_valid(tmp_path / "out", 30)
+    assert result.n_rows == 30 and metrics["keep_duplicates"] is True and metrics["n_duplicates"] == 29
+    frame = pq.read_table(tmp_path / "out" / "assignments.parquet").to_pandas()
+    assert frame.duplicate_of.notna().sum() == 29  # every copy is clustered, and still flagged as a repost
+    assert frame.cluster.nunique() == 1  # 30 identical images are never split between clusters
 
 
 def test_missing_thumbnail_column(tmp_path):
@@ -135,24 +127,3 @@ def test_missing_thumbnail_column(tmp_path):
     assert "no thumbnail column" in (tmp_path / "out" / "report.html").read_text()
     assert not (tmp_path / "out" / "montages").exists()
     assert result.n_clusters >= 2
-
-
-def test_random_weight_model_is_stated(tmp_path):
-    X, labels = blobs(60, dim=16, clusters=2)
-    write_shards(tmp_path / "s", X, labels=labels, metadata={"model": "/tmp/tiny-clip", "random_weights": True})
-    run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="10", min_samples=(5,)))
-    metrics = check_valid(tmp_path / "out", 60)
-    assert metrics["model"] == "/tmp/tiny-clip" and metrics["model_random_weights"] is True
-    html = (tmp_path / "out" / "report.html").read_text()
-    assert "random-weight test model" in html
-
-
-def test_shards_without_metadata_say_model_unknown(tmp_path):
-    X, labels = blobs(30, dim=16, clusters=2)
-    write_shards(tmp_path / "s", X, labels=labels)
-    for path in (tmp_path / "s").glob("part-*.parquet"):
-        table = pq.read_table(path)
-        pq.write_table(table.replace_schema_metadata(None), path)
-    run_analysis(fast_config(tmp_path / "s", tmp_path / "out", min_cluster_sizes="5", min_samples=(3,)))
-    metrics = check_valid(tmp_path / "out", 30)
-    assert metrics["model"].startswith("unknown")

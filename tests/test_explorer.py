@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import json
 import math
@@ -16,7 +18,8 @@ from PIL import Image, ImageDraw
 
 from clustering import io as cio
 from clustering import schema
-from clustering.analysis.explorer import ExplorerResult, build_explorer, detect_text_column, script_json
+from clustering.analysis.explorer import ExplorerResult, build_explorer
+from clustering.analysis.explorer_page import SCRIPT_FILES, page_script, script_json
 from tests.browser import launch_chromium, open_page, wait_idle
 
 TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
@@ -260,17 +263,30 @@ def test_script_json_escapes_everything_that_could_break_out():
 
 
 def test_page_script_never_parses_data_as_html():
-    js = (Path(__file__).parents[1] / "clustering/analysis/templates/explorer/explorer.js").read_text()
+    folder = Path(__file__).parents[1] / "clustering/analysis/templates/explorer"
+    assert sorted(SCRIPT_FILES) == sorted(p.name for p in folder.glob("*.js"))  # every feature file is in the page
+    js = page_script()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in js
 
 
+def test_page_script_is_the_feature_files_in_order_in_one_scope(folder):
+    js = page_script()
+    starts = [js.index(f"// ---- {name}\n") for name in SCRIPT_FILES]
+    assert starts == sorted(starts)
+    assert js.startswith("(function () {\n'use strict';") and js.rstrip().endswith("})();")
+    page = Path(folder["result"].path).read_text()
+    assert js in page  # the CSP hash below is computed over exactly this text
+    digest = base64.b64encode(hashlib.sha256(js.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page
+
+
 def test_detect_text_column_prefers_known_names_then_longest():
     table = pa.table({"account": ["@a", "@b"], "blurb": ["a long sentence here", "another long one"], "n": [1, 2]})
-    assert detect_text_column(table, ["account", "blurb", "n"]) == "blurb"
+    assert schema.detect_text_column(table, ["account", "blurb", "n"]) == "blurb"
     table = table.append_column("Caption", pa.array(["x", "y"]))
-    assert detect_text_column(table, ["account", "blurb", "n", "Caption"]) == "Caption"
-    assert detect_text_column(table, ["n"]) is None
+    assert schema.detect_text_column(table, ["account", "blurb", "n", "Caption"]) == "Caption"
+    assert schema.detect_text_column(table, ["n"]) is None
 
 
 def test_build_validates_arguments(folder, tmp_path):
@@ -415,6 +431,10 @@ def test_lasso_selects_and_exports_csv(page, folder):
     pts = [p for p in (page.evaluate("i => window.explorer.screenPosition(i)", i) for i in members) if p]
     xs, ys = [p["x"] for p in pts], [p["y"] for p in pts]
     x0, x1, y0, y1 = min(xs) - 3, max(xs) + 3, min(ys) - 3, max(ys) + 3
+    # The lasso is the rectangle around the cluster: it takes every point inside it, give or take a pixel at its edge.
+    everywhere = [page.evaluate("i => window.explorer.screenPosition(i)", i) for i in range(folder["n"])]
+    inner = sum(1 for p in everywhere if p and x0 + 1 < p["x"] < x1 - 1 and y0 + 1 < p["y"] < y1 - 1)
+    outer = sum(1 for p in everywhere if p and x0 - 1 <= p["x"] <= x1 + 1 and y0 - 1 <= p["y"] <= y1 + 1)
     page.keyboard.down("Shift")
     page.mouse.move(x0, y0)
     page.mouse.down()
@@ -424,7 +444,7 @@ def test_lasso_selects_and_exports_csv(page, folder):
     page.keyboard.up("Shift")
     page.wait_for_function("() => window.explorer.counts.selected > 0")
     selected = page.evaluate("window.explorer.counts.selected")
-    assert selected >= len(members)
+    assert len(members) <= inner <= selected <= outer
     assert page.evaluate("window.explorer.counts.shown") == selected
     assert page.locator(".gallery button").count() == min(selected, 120)
     with page.expect_download() as download:
@@ -610,8 +630,6 @@ def test_50k_points_load(browser, tmp_path):
     try:
         counts = page.evaluate("window.explorer.counts")
         assert counts["total"] == counts["rendered"] == n and counts["clusters"] == 120
-        load_ms = page.evaluate("performance.now()")
-        assert load_ms < 20000
         texts = [f"post number {i} about topic {labels[i]}" for i in range(n)]
         expected = expected_matches([f"p{i}" for i in range(n)], [""] * n, texts, "topic 7")
         page.fill("#search", "topic 7")

@@ -18,7 +18,15 @@ import pytest
 from PIL import Image
 
 from clustering import schema
-from clustering.analysis.read import InputError, find_duplicates, read_ok_rows, read_thumbnails
+from clustering.analysis.read import (
+    InputError,
+    ThumbnailTap,
+    find_duplicates,
+    input_notes,
+    iter_thumbnails,
+    read_ok_rows,
+    read_thumbnails,
+)
 
 MODEL_META = {"model": "openai/clip-vit-base-patch32", "dim": 32, "random_weights": False}
 
@@ -189,12 +197,59 @@ def test_read_thumbnails_returns_only_requested_ids(small_shards):
     assert read_thumbnails(str(root), []) == {}
 
 
+def test_one_thumbnail_pass_serves_every_point_and_keeps_the_montage_ones(small_shards):
+    root, _, written = small_shards
+    keep = written["ok_ids"][:4]
+    tap = ThumbnailTap(str(root), keep)
+    streamed = dict(tap())
+    assert set(streamed) == set(written["ok_ids"])  # failed rows have no thumbnail
+    for path in root.glob("part-*.parquet"):
+        path.unlink()  # after the pass the kept thumbnails come from memory, not from a second read
+    assert tap.kept() == {key: streamed[key] for key in keep}
+
+
+def test_thumbnail_tap_without_a_pass_reads_only_what_it_keeps(small_shards):
+    root, _, written = small_shards
+    tap = ThumbnailTap(str(root), [written["ok_ids"][0], "no-such-id"])
+    assert list(tap.kept()) == [written["ok_ids"][0]]
+    assert dict(iter_thumbnails(str(root), ids=[])) == {}
+
+
 def test_missing_thumbnail_column_is_reported_not_fatal(tmp_path):
     X, labels = blobs(10, dim=8)
     write_shards(tmp_path / "s", X, labels=labels, with_thumbnails=False)
     data = read_ok_rows(str(tmp_path / "s"))
     assert not data.has_thumbnails and data.n_rows == 10
     assert read_thumbnails(str(tmp_path / "s"), data.table[schema.ID].to_pylist()) == {}
+
+
+def test_model_and_input_situation_are_stated(tmp_path):
+    X, labels = blobs(4, dim=8)
+    write_shards(tmp_path / "s", X, labels=labels, metadata={"model": "/tmp/tiny-clip", "random_weights": True})
+    data = read_ok_rows(str(tmp_path / "s"))
+    assert data.model == "/tmp/tiny-clip" and "random-weight test model (/tmp/tiny-clip)" in data.model_note
+    assert input_notes(data, find_duplicates(data.table[schema.SHA256].to_pylist())) == (data.model_note,)
+    for path in (tmp_path / "s").glob("part-*.parquet"):
+        pq.write_table(pq.read_table(path).replace_schema_metadata(None), path)
+    data = read_ok_rows(str(tmp_path / "s"))
+    assert data.model.startswith("unknown") and data.model_note is None
+
+
+def test_input_notes_for_empty_failed_and_identical_inputs(tmp_path):
+    write_shards(tmp_path / "none", np.zeros((0, 8), np.float32), dim=8)
+    data = read_ok_rows(str(tmp_path / "none"))
+    assert input_notes(data, find_duplicates([])) == ("the shards hold no rows at all",)
+    write_shards(tmp_path / "failed", np.zeros((0, 8), np.float32), failed=3, dim=8)
+    data = read_ok_rows(str(tmp_path / "failed"))
+    assert input_notes(data, find_duplicates([])) == (
+        "none of the 3 rows has status ok (decode_error: 2, http_error: 1); nothing to cluster",
+    )
+    X, _ = blobs(1, dim=8)
+    write_shards(tmp_path / "same", X, duplicates_of={1: 0, 2: 0})
+    data = read_ok_rows(str(tmp_path / "same"))
+    assert input_notes(data, find_duplicates(data.table[schema.SHA256].to_pylist())) == (
+        "all 3 rows are copies of one image",
+    )
 
 
 def test_zero_ok_rows_give_an_empty_matrix_of_the_right_width(tmp_path):

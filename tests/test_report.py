@@ -1,4 +1,4 @@
-"""Report rendering and figures, without running a clustering: plain data in, HTML/Markdown/images out."""
+"""The report without running a clustering: what it shows of a hand-made run, montages, rendering and figures."""
 
 from __future__ import annotations
 
@@ -11,13 +11,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis import plots
-from clustering.analysis.report import TEMPLATES, ClusterSummary, ReportData, render_report
+from clustering.analysis import plots, tables
+from clustering.analysis.report import (
+    TEMPLATES,
+    ClusterSummary,
+    ReportData,
+    ReportSection,
+    draw_montages,
+    plan_montages,
+    render_report,
+    report_data,
+)
+from tests.test_tables import make_run, setting, shard_data
 
 EVIL = '<script>alert("x")</script>'
 
 
-def report_data(**overrides) -> ReportData:
+def sample_data(**overrides) -> ReportData:
     rows = (
         {
             "min_cluster_size": 10,
@@ -73,8 +83,17 @@ def report_data(**overrides) -> ReportData:
         ),
         "metric_docs": {"dbcv": "density-based cluster validity, higher is better"},
         "clusters": (
-            ClusterSummary(0, 300, 280, 20, 0.9, 0.12, "montages/cluster_000.jpg", (f"post {EVIL}", "a | b * c")),
-            ClusterSummary(1, 100, 100, 0, 0.8, math.nan, None, ()),
+            ClusterSummary(
+                cluster=0,
+                size=300,
+                unique=280,
+                duplicates=20,
+                mean_probability=0.9,
+                persistence=0.12,
+                montage="montages/cluster_000.jpg",
+                examples=(f"post {EVIL}", "a | b * c"),
+            ),
+            ClusterSummary(cluster=1, size=100, unique=100, duplicates=0, mean_probability=0.8, persistence=math.nan),
         ),
         "montage_note": "montages are drawn for the 1 largest of 2 clusters",
         "outliers_montage": "montages/outliers.jpg",
@@ -89,19 +108,19 @@ def report_data(**overrides) -> ReportData:
 
 
 def test_html_escapes_every_data_derived_text():
-    page = render_report(report_data()).html
+    page = render_report(sample_data()).html
     assert "<script>" not in page
     assert page.count("&lt;script&gt;") >= 5  # note, reason, example, outlier id, outlier text
 
 
 def test_markdown_makes_data_text_inert():
-    markdown = render_report(report_data()).markdown
+    markdown = render_report(sample_data()).markdown
     assert "<script>" not in markdown
     assert "a \\| b \\* c" in markdown  # table pipes and emphasis escaped in data text
 
 
 def test_report_shows_the_run():
-    rendered = render_report(report_data())
+    rendered = render_report(sample_data())
     for text in (
         "openai/clip-vit-base-patch32",
         "1,200",
@@ -123,20 +142,20 @@ def test_report_shows_the_run():
 
 
 def test_images_are_relative_and_the_page_is_self_contained():
-    page = render_report(report_data()).html
+    page = render_report(sample_data()).html
     for target in re.findall(r'(?:src|href)="([^"]+)"', page):
         assert "://" not in target and not target.startswith("/"), target
     assert "<link" not in page and "<script" not in page  # no external stylesheet or script
 
 
 def test_random_weights_and_explorer_link():
-    rendered = render_report(report_data(model_note="random-weight test model", explorer="explorer.html"))
+    rendered = render_report(sample_data(model_note="random-weight test model", explorer="explorer.html"))
     assert "random-weight test model" in rendered.html and 'href="explorer.html"' in rendered.html
     assert "random-weight test model" in rendered.markdown
 
 
 def test_empty_run_renders():
-    empty = report_data(
+    empty = sample_data(
         n_total=0,
         status_counts={},
         n_rows=0,
@@ -166,6 +185,78 @@ def test_every_report_field_is_used_by_the_html_template():
     text = (TEMPLATES / "report.html.j2").read_text()
     unused = [f.name for f in dataclasses.fields(ReportData) if f"r.{f.name}" not in text and f.name != "title"]
     assert not unused, unused
+
+
+def test_sections_of_later_features_render_escaped():
+    section = ReportSection(
+        title="Top <accounts>",
+        paragraphs=(f"who {EVIL}",),
+        figure="timeline.png",
+        columns=("account", "posts"),
+        rows=(("@a|b", 1200), (EVIL, 3)),
+    )
+    rendered = render_report(sample_data(sections=(section,)))
+    assert "<h2>Top &lt;accounts&gt;</h2>" in rendered.html and 'src="timeline.png"' in rendered.html
+    assert '<td class="text">1,200</td>' in rendered.html and "<script>" not in rendered.html
+    assert "## Top &lt;accounts&gt;" in rendered.markdown and "| @a\\|b | 1,200 |" in rendered.markdown
+    assert rendered.html.index("<h2>Top") > rendered.html.index("<h2>Outliers")
+
+
+# ------------------------------------------------------------------------------------------------ from a run
+def blob(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_report_data_shows_what_the_run_found():
+    texts = ["cat on a mat", "", "cat again", "dog", None, "lonely"]
+    data = shard_data(6, texts=texts, metadata={"model": "tiny", "random_weights": True})
+    probabilities = [0.9, 0.95, 0.8, 0.7, 0.6, 0.0]
+    outliers = [0.1, 0.2, 0.3, 0.4, 0.5, 0.9]
+    run = make_run(data, [setting([0, 0, 0, 1, 1, -1], probabilities=probabilities, outlier_scores=outliers)])
+    run = dataclasses.replace(run, notes=(*run.notes, data.model_note, "a note"))
+    montages = draw_montages(run, plan_montages(run), {})
+    shown = report_data(
+        run, clusters=tables.cluster_table(run), montages=montages, timings={"total": 1.0}, output="/o", explorer=True
+    )
+    assert shown.model == "tiny" and "random-weight test model" in shown.model_note
+    assert shown.notes[-1] == "a note" and shown.model_note not in shown.notes  # the model note has its own place
+    first = shown.clusters[0]
+    assert (first.cluster, first.size, first.unique, first.montage) == (0, 3, 3, "montages/cluster_000.jpg")
+    assert first.examples == ("cat on a mat", "cat again")  # highest probability first, rows without text skipped
+    assert shown.clusters[1].examples == ("dog",)
+    assert [o["id"] for o in shown.outliers] == ["p5", "p4", "p3", "p2", "p1", "p0"]
+    assert shown.outliers[1]["text"] == "" and shown.text_column == "post_text"
+    assert shown.explorer == "explorer.html" and shown.selection["reason"] == "test reason"
+    assert shown.params["config.output"] == "out" and shown.params["sweep.min_samples"] == "3"
+
+
+def test_montages_of_the_largest_clusters_with_their_notes():
+    data = shard_data(7, copies={7: 0})
+    run = make_run(data, [setting([0, 0, 0, 1, 1, 2, -1])], max_montages=2, montage_images=2)
+    plan = plan_montages(run)
+    assert plan.clusters == {0: [0, 1], 1: [3, 4]} and plan.outliers == [0, 1]  # equal GLOSH scores: row order
+    assert plan.ids(run) == {"p0", "p1", "p3", "p4"}
+    thumbnails = {"p0": blob((250, 0, 0)), "p1": blob((0, 250, 0)), "p3": blob((0, 0, 250))}
+    montages = draw_montages(run, plan, thumbnails)
+    assert sorted(montages.images) == ["montages/cluster_000.jpg", "montages/cluster_001.jpg", "montages/outliers.jpg"]
+    assert "drawn for the 2 largest of 3 clusters" in montages.note
+    missing = len(plan.ids(run) - set(thumbnails))
+    assert montages.notes == (f"{missing} of the {len(plan.ids(run))} images chosen for montages have no thumbnail in "
+                              "the shards",)  # fmt: skip
+    sheet = Image.open(io.BytesIO(montages.images["montages/cluster_000.jpg"])).convert("RGB")
+    red, green = sheet.getpixel((4 + 64, 4 + 40)), sheet.getpixel((4 + 132 + 64, 4 + 40))
+    assert red[0] > 200 > red[1] and green[1] > 200 > green[0]  # tiles in ranked order: p0 then p1
+
+
+def test_no_thumbnail_column_means_no_montages_and_says_so():
+    run = make_run(shard_data(4, has_thumbnails=False), [setting([0, 0, 1, 1])])
+    plan = plan_montages(run)
+    assert plan.clusters == {} and plan.outliers == []
+    montages = draw_montages(run, plan, {})
+    assert montages.images == {} and montages.note == "the shards have no thumbnail column: no montages were drawn"
+    assert montages.notes == (montages.note,)
 
 
 # ----------------------------------------------------------------------------------------------------------- plots

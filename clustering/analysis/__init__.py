@@ -1,8 +1,10 @@
 """Analysis of embedding shards: reduction, an HDBSCAN sweep, an explained selection, report and explorer.
 
-The public surface is small: configure with :class:`AnalyzeConfig`, run with :func:`run_analysis`. The stage modules
-(``read``, ``reduce``, ``sweep``, ``metrics``, ``select``, ``plots``, ``report``, ``explorer``) are importable on their
-own for notebooks and benchmarks; the names below load lazily so importing one stage does not pull in matplotlib.
+The public surface is small: configure with :class:`AnalyzeConfig`, run with :func:`run_analysis`. The modules are
+importable on their own for notebooks and benchmarks: the compute stages (``read``, ``reduce``, ``sweep``, ``metrics``,
+``select``), the in-memory result (``result``) and the tables built from it (``tables``), the output folder
+(``outputs``), and what is shown (``plots``, ``report``, ``explorer``); the names below load lazily so importing one
+stage does not pull in matplotlib.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["AnalysisResult", "AnalyzeConfig", "InputError", "run_analysis"]
 
 _HOMES = {
-    "AnalysisResult": "clustering.analysis.pipeline",
+    "AnalysisResult": "clustering.analysis.result",
     "AnalyzeConfig": "clustering.analysis.config",
     "InputError": "clustering.analysis.read",
     "run_analysis": "clustering.analysis.pipeline",
@@ -21,8 +23,9 @@ _HOMES = {
 
 if TYPE_CHECKING:
     from clustering.analysis.config import AnalyzeConfig
-    from clustering.analysis.pipeline import AnalysisResult, run_analysis
+    from clustering.analysis.pipeline import run_analysis
     from clustering.analysis.read import InputError
+    from clustering.analysis.result import AnalysisResult
 
 
 def __getattr__(name: str) -> Any:

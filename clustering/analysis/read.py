@@ -1,11 +1,12 @@
 """Reading embedding shards for analysis: the ``ok`` rows, their embeddings as one matrix, exact duplicates, and
-thumbnails on demand. Storage goes through :mod:`clustering.io`, so local folders and any pyarrow/fsspec URI work alike.
+thumbnails in one streaming pass. Storage goes through :mod:`clustering.io`, so local folders and any pyarrow/fsspec
+URI work alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,17 @@ import pyarrow.parquet as pq
 from clustering import io, schema
 from clustering.config import ConfigError
 
-__all__ = ["Duplicates", "InputError", "ShardData", "find_duplicates", "read_ok_rows", "read_thumbnails"]
+__all__ = [
+    "Duplicates",
+    "InputError",
+    "ShardData",
+    "ThumbnailTap",
+    "find_duplicates",
+    "input_notes",
+    "iter_thumbnails",
+    "read_ok_rows",
+    "read_thumbnails",
+]
 
 
 class InputError(ConfigError):
@@ -58,6 +69,23 @@ class ShardData:
     @property
     def n_rows(self) -> int:
         return self.table.num_rows
+
+    @property
+    def model(self) -> str:
+        """The embedding model named in the shard metadata, or a line saying it is unknown."""
+        return str(
+            self.metadata.get("model") or self.metadata.get("model_id") or "unknown (no model id in the shard metadata)"
+        )
+
+    @property
+    def model_note(self) -> str | None:
+        """A warning when the shards were embedded by a random-weight test model, else None."""
+        if not self.metadata.get("random_weights"):
+            return None
+        return (
+            f"the shards were embedded by a random-weight test model ({self.model}): clusters say nothing "
+            "about image content"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,22 +222,75 @@ def find_duplicates(sha256: Iterable[str | None]) -> Duplicates:
     return Duplicates(representatives=np.asarray(representatives, dtype=np.int64), inverse=inverse, is_copy=is_copy)
 
 
-def read_thumbnails(uri: str, ids: Iterable[str]) -> dict[str, bytes]:
-    """The JPEG thumbnails of ``ids`` from the shards under ``uri``; ids without one are simply absent.
+def input_notes(data: ShardData, duplicates: Duplicates) -> tuple[str, ...]:
+    """What a reader of the results must know about the input: no rows, no ``ok`` row, one image, a test model."""
+    notes = []
+    if data.n_total == 0:
+        notes.append("the shards hold no rows at all")
+    elif data.n_rows == 0:
+        statuses = ", ".join(f"{status}: {count:,}" for status, count in data.status_counts.items())
+        notes.append(f"none of the {data.n_total:,} rows has status ok ({statuses}); nothing to cluster")
+    if data.n_rows > 1 and duplicates.n_unique == 1:
+        notes.append(f"all {data.n_rows:,} rows are copies of one image")
+    if data.model_note:
+        notes.append(data.model_note)
+    return tuple(notes)
 
-    Reads only the ``id`` and ``thumbnail`` columns, one shard at a time, so memory stays bounded by a shard.
+
+def iter_thumbnails(uri: str, *, ids: Collection[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """``(id, thumbnail)`` of every shard row that has one, in shard order; only the rows of ``ids`` when given.
+
+    Reads only the ``id`` and ``thumbnail`` columns, one batch at a time, so memory stays bounded by a batch; shards
+    without a thumbnail column are skipped.
     """
-    wanted = pa.array(sorted(set(ids)), type=pa.string())
-    if len(wanted) == 0:
-        return {}
+    wanted = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
+    if wanted is not None and len(wanted) == 0:
+        return
     fs, _ = io.resolve(uri)
-    found: dict[str, bytes] = {}
     for path in io.list_shards(uri):
-        if schema.THUMBNAIL not in pq.read_schema(path, filesystem=fs).names:
-            continue
-        table = pq.read_table(path, filesystem=fs, columns=[schema.ID, schema.THUMBNAIL])
-        table = table.filter(pc.is_in(table[schema.ID], value_set=wanted))
-        for key, blob in zip(table[schema.ID].to_pylist(), table[schema.THUMBNAIL].to_pylist(), strict=True):
-            if blob is not None and key not in found:
-                found[key] = blob
+        with fs.open_input_file(path) as source:
+            parquet = pq.ParquetFile(source)
+            if schema.THUMBNAIL not in parquet.schema_arrow.names:
+                continue
+            for batch in parquet.iter_batches(batch_size=4096, columns=[schema.ID, schema.THUMBNAIL]):
+                if wanted is not None:
+                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted))
+                for key, blob in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                    if blob:
+                        yield key, blob
+
+
+def read_thumbnails(uri: str, ids: Iterable[str]) -> dict[str, bytes]:
+    """The thumbnails of ``ids`` from the shards under ``uri`` (the first one of an id); ids without one are absent."""
+    found: dict[str, bytes] = {}
+    for key, blob in iter_thumbnails(uri, ids=set(ids)):
+        found.setdefault(key, blob)
     return found
+
+
+class ThumbnailTap:
+    """One pass over the thumbnails for two readers: the explorer streams them all, the montages keep a few.
+
+    Calling the tap yields every ``(id, thumbnail)`` (as :func:`iter_thumbnails`) and remembers the thumbnails of the
+    ``keep`` ids on the way. :meth:`kept` returns those, reading just them when no full pass has run.
+    """
+
+    def __init__(self, uri: str, keep: Collection[str]) -> None:
+        self.uri = uri
+        self.keep = frozenset(keep)
+        self._kept: dict[str, bytes] = {}
+        self._complete = False
+
+    def __call__(self) -> Iterator[tuple[str, bytes]]:
+        for key, blob in iter_thumbnails(self.uri):
+            if key in self.keep:
+                self._kept.setdefault(key, blob)
+            yield key, blob
+        self._complete = True
+
+    def kept(self) -> dict[str, bytes]:
+        """The thumbnails of the ``keep`` ids (an id without one is absent)."""
+        if not self._complete:
+            self._kept = read_thumbnails(self.uri, self.keep)
+            self._complete = True
+        return self._kept
