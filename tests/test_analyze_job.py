@@ -301,6 +301,7 @@ def test_keep_duplicates_clusters_every_copy(shards, tmp_path):
     assert result.n_rows == written["n_ok"]
     frame = pq.read_table(tmp_path / "out" / "assignments.parquet").to_pandas()
     assert frame.duplicate_of.notna().sum() == N_COPIES  # still flagged as reposts
+    assert (pd.read_csv(tmp_path / "out" / "sweep.csv").n == written["n_ok"]).all()  # each setting clustered every row
     assert "every copy was clustered" in (tmp_path / "out" / "report.html").read_text()
 
 
