@@ -18,7 +18,7 @@ def test_shapes_dtypes_timings_and_params(sphere_blobs, sphere_reduction):
     assert r.cluster_coords.shape == (n, 5) and r.cluster_coords.dtype == np.float32
     assert r.map_coords.shape == (n, 2) and r.map_coords.dtype == np.float32
     assert np.isfinite(r.cluster_coords).all() and np.isfinite(r.map_coords).all()
-    assert set(r.timings) == {"knn", "umap_cluster", "map"} and all(t >= 0 for t in r.timings.values())
+    assert set(r.timings) == {"knn", "components", "umap_cluster", "map"} and all(t >= 0 for t in r.timings.values())
     p = r.params
     assert (p["cluster_dims"], p["map_method"], p["n_neighbors"], p["seed"], p["metric"]) == (
         5,
@@ -51,7 +51,7 @@ def test_same_seed_same_coordinates(sphere_blobs):
 
 
 def test_two_dims_with_equal_min_dist_reuses_the_cluster_fit(sphere_blobs):
-    r = reduce(sphere_blobs.X[:120], cluster_dims=2, min_dist=0.1, map_min_dist=0.1, n_epochs=30)
+    r = reduce(sphere_blobs.X[:120], cluster_dims=2, min_dist=0.1, map_min_dist=0.1, n_epochs=30, pack=False)
     assert np.array_equal(r.cluster_coords, r.map_coords)
 
 

