@@ -32,7 +32,7 @@ from clustering.analysis.result import AnalysisResult, AnalysisRun, Clustering
 from clustering.analysis.select import select
 from clustering.analysis.sweep import parse_grid, sweep
 
-__all__ = ["AnalysisResult", "run_analysis"]
+__all__ = ["run_analysis"]
 
 log = logging.getLogger(__name__)
 
