@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from clustering.config import ConfigError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Loggers that print to the console themselves instead of propagating to the root logger.
+SELF_PRINTING_LOGGERS = ("ray",)
 
 
 def run_entrypoint(prog: str, job: Callable[[], Iterable[str]], *, on_interrupt: str = "interrupted") -> int:
@@ -29,3 +32,36 @@ def run_entrypoint(prog: str, job: Callable[[], Iterable[str]], *, on_interrupt:
     for line in lines:
         print(line)
     return 0
+
+
+@contextlib.contextmanager
+def log_to_file(path: str) -> Iterator[None]:
+    """Send INFO records (ours and Ray's) to ``path`` and keep only warnings and errors on the console meanwhile.
+
+    Progress bars and the summary lines are printed, not logged, so they stay on the console.
+    """
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in SELF_PRINTING_LOGGERS)]
+    root = loggers[0]
+    saved_level = root.level
+    saved_handlers = {h: h.level for lg in loggers for h in lg.handlers if _is_console(h)}
+    root.setLevel(min(saved_level or logging.WARNING, logging.INFO))
+    for console in saved_handlers:
+        console.setLevel(max(console.level, logging.WARNING))
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+        handler.close()
+        for console, level in saved_handlers.items():
+            console.setLevel(level)
+        root.setLevel(saved_level)
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)

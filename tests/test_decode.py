@@ -183,7 +183,8 @@ def test_large_jpeg_uses_draft_decoding_but_reports_the_full_size():
 
 @pytest.fixture(scope="module")
 def clip_processor_class():
-    transformers = pytest.importorskip("transformers")
+    import transformers  # a hard dependency: its absence is a failure, not a skip
+
     return transformers.CLIPImageProcessor
 
 

@@ -86,7 +86,8 @@ def test_shards_written_to_and_read_back_from_s3_with_resume(
     assert result.shards_written == n_shards
     objects = keys(client, "runs/first/shards/")
     names = sorted(k.rsplit("/", 1)[1] for k in objects if not k.endswith("/"))
-    assert names == sorted([cio.shard_name(i) for i in range(n_shards)] + ["manifest.json", "stats.json"])
+    bookkeeping = ["_SUCCESS", "_ingest.log", "_manifest.json", "_stats.json"]  # names Parquet readers skip
+    assert names == sorted([cio.shard_name(i) for i in range(n_shards)] + bookkeeping)
 
     table = cio.read_shards(uri)  # the reader users (and the analysis job) call
     assert table.num_rows == len(expected) and table["status"].to_pylist() == expected
@@ -95,7 +96,7 @@ def test_shards_written_to_and_read_back_from_s3_with_resume(
 
     again = run_ingest(config)  # resume: everything is done, no shard (nor the stats) is rewritten
     assert again.shards_written == 0
-    kept = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k or k.endswith("stats.json")}
+    kept = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k or k.endswith("_stats.json")}
     assert {k: v for k, v in keys(client, "runs/first/shards/").items() if k in kept} == kept
 
     victim = f"runs/first/shards/{cio.shard_name(1)}"

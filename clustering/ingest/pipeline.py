@@ -1,46 +1,51 @@
-"""Ray wiring of the ingest job: read → plan shards → download → decode → embed → assemble shards → stats.
+"""Ray wiring of the ingest job: read → plan shards → fetch+decode → embed → write shards → stats.
 
-All stage logic lives in the stage modules; this module only sizes the actor pools from the cluster it runs on, builds
-the Ray Data pipeline and streams results back to the driver, which writes each shard as soon as it is complete.
+Stage logic lives in the stage modules and the scheduling in :mod:`clustering.ingest.runner`; this module reads and
+plans, sizes the stages from the cluster it runs on, builds their Ray handles, and records the run. The driver never
+holds more than the shards in flight: workers write the shards and return small completion records.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
+import tempfile
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
 
 import pyarrow as pa
 
-from clustering import __version__, io, schema
+from clustering import __version__, cli, io, schema
 from clustering.config import ConfigError, IngestConfig, to_dict
 from clustering.ingest import write
 from clustering.ingest.embed import ModelInfo, model_info, preprocess_dict
-from clustering.ingest.read import read_input
+from clustering.ingest.fetch import FetchDecode
+from clustering.ingest.read import InputSource, open_input
+from clustering.ingest.runner import (
+    STAGE_RETRIES,
+    WRITE_RETRIES,
+    EmbedActor,
+    RunReport,
+    ShardRunner,
+    Stages,
+    run_stage,
+    write_task,
+)
 
 log = logging.getLogger(__name__)
 
-# Download actors wait on sockets, not CPUs; a quarter CPU each leaves room for decode tasks and the embed actor
-# even on a 2-CPU laptop (0.25 + 0.5 + 1 <= 2), where whole-CPU reservations would starve the decode stage.
-DOWNLOAD_CPUS = 0.25
-DECODE_CPUS = 0.5
-EMBED_CPUS = 1  # feeds a GPU, or is the compute itself on CPU-only machines
-# One download actor per 8 cluster CPUs: each runs --max-in-flight requests at once, which is what saturates links.
-CPUS_PER_DOWNLOAD_ACTOR = 8
-# A node lost mid-job (spot reclaim, a crash) must cost time, not rows. Ray Data 2.60 restarts actors and retries actor
-# tasks and plain tasks without limit by default (ActorPoolMapOperator._apply_default_remote_args,
-# remote_fn.cached_remote_fn: max_restarts = max_task_retries = max_retries = -1). They are not repeated below because
-# map_batches(**ray_remote_args) is deprecated in 2.60 (removed in 2.64); tests/test_cluster.py pins these defaults, so
-# a Ray upgrade that changes them fails a test instead of making the job fragile. Only system failures (a dead worker
-# or node) are retried: every stage catches per-row errors itself. Results a retried task delivers twice are dropped by
-# the driver (write.ShardAssembler keys them by work id).
+# CPU reservations. A fetch+decode task waits on sockets about as long as it decodes, so two per CPU keep the cores
+# busy; the embed actor feeds a GPU, or is the compute itself on CPU-only machines; a write is mostly I/O.
+FETCH_CPUS = 0.5
+EMBED_CPUS = 1
+WRITE_CPUS = 0.25
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PoolSizes:
-    download_actors: int
-    decode_tasks: int
+    fetch_tasks: int
     embed_actors: int
     gpus_per_embed_actor: float
     cluster_cpus: int
@@ -48,7 +53,7 @@ class PoolSizes:
     nodes: int
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class IngestResult:
     output: str
     stats: dict
@@ -71,13 +76,10 @@ def connect_ray(config: IngestConfig):
 
 
 def pool_sizes(config: IngestConfig, resources: dict, nodes: int) -> PoolSizes:
-    """Size actor pools from the cluster's resources: one embed actor per GPU, CPU stages from the CPU count.
+    """Size the stages from the cluster's resources: one embed actor per GPU, fetch+decode tasks from the CPUs.
 
-    The embed pool is fixed-size. Ray Data's actor autoscaler only grows a pool within the resource budget of nodes
-    that already exist (``default_actor_autoscaler``; GPU pools stuck at one actor: ray-project/ray#59144), whereas a
-    fixed pool of N actors asks for N GPUs up front and its pending actors make the cluster autoscaler add GPU nodes.
-    So on a cluster that scales GPU nodes from zero, ``--embed-actors N --num-gpus-per-actor 1`` is trusted beyond
-    the GPUs present now.
+    The embed pool is fixed and asked for up front, so on a cluster that scales GPU nodes from zero its pending actors
+    make the autoscaler add GPU nodes: ``--embed-actors N --num-gpus-per-actor 1`` is trusted beyond the GPUs present.
     """
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
@@ -98,12 +100,10 @@ def pool_sizes(config: IngestConfig, resources: dict, nodes: int) -> PoolSizes:
         )
     elif per_actor == 0 and nodes > 1:
         log.warning("the cluster has no GPUs: embedding on CPU (pass --embed-actors/--num-gpus-per-actor to change)")
-    download = config.download_actors or max(1, cpus // CPUS_PER_DOWNLOAD_ACTOR)
-    # Cap decode tasks to the CPUs the actors leave free: unbounded, they take every CPU while the embed actors
-    # wait for one, and embedding (plus its model load) only starts once decoding is over (seen on 2 CPUs).
-    free = cpus - download * DOWNLOAD_CPUS - embed * EMBED_CPUS
-    decode = max(1, int(free // DECODE_CPUS))
-    return PoolSizes(download, decode, embed, per_actor, cpus, gpus, nodes)
+    # Fetch+decode tasks fill the CPUs the embed actors leave: more would queue behind the CPU reservation anyway.
+    free = max(cpus - embed * EMBED_CPUS, FETCH_CPUS)
+    fetch = config.download_actors or max(1, int(free // FETCH_CPUS))
+    return PoolSizes(fetch, embed, per_actor, cpus, gpus, nodes)
 
 
 def check_shared_output(config: IngestConfig, nodes: int) -> None:
@@ -118,55 +118,38 @@ def check_shared_output(config: IngestConfig, nodes: int) -> None:
         )
 
 
-def build_dataset(
-    work: pa.Table, config: IngestConfig, info: ModelInfo, sizes: PoolSizes, *, local_root: str | None = None
-):
-    """The Ray Data pipeline over unique work items; returns a Dataset of result batches.
+def build_stages(
+    ray, config: IngestConfig, info: ModelInfo, sizes: PoolSizes, target: write.ShardTarget, *, local_root: str | None
+) -> Stages:
+    """Ray handles of the three stages; waits until every embed actor has loaded its model."""
+    from clustering.ingest import embed  # looked up at call time, so a test can swap the embedder class
 
-    ``local_root`` is the image folder given as input (``InputTable.local_root``), readable with local files off.
-    """
-    import ray.data
-    from ray.data import ActorPoolStrategy, TaskPoolStrategy
-
-    from clustering.ingest.decode import decode_batch
-    from clustering.ingest.download import Downloader
-    from clustering.ingest.embed import ClipEmbedder
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = config.progress
-    ctx.execution_options.preserve_order = False
-    step = config.download_batch_size
-    # One block per download batch so every stage sees parallel work from the start.
-    blocks = [work.slice(i, step) for i in range(0, work.num_rows, step)] or [work]
-    ds = ray.data.from_arrow(blocks)
-    ds = ds.map_batches(
-        Downloader,
-        fn_constructor_kwargs={"options": config.download_options(), "local_root": local_root},
-        batch_format="pyarrow",
-        batch_size=step,
-        compute=ActorPoolStrategy(min_size=1, max_size=sizes.download_actors),
-        num_cpus=DOWNLOAD_CPUS,
+    fetch_decode = FetchDecode(
+        download=config.download_options(), decode=config.decode_options(), spec=info.preprocess, local_root=local_root
     )
-    ds = ds.map_batches(
-        decode_batch,
-        fn_kwargs={"options": config.decode_options(), "spec": info.preprocess},
-        batch_format="pyarrow",
-        batch_size=config.batch_size,
-        num_cpus=DECODE_CPUS,
-        compute=TaskPoolStrategy(size=sizes.decode_tasks),
+    fetch_task = ray.remote(run_stage).options(
+        num_cpus=FETCH_CPUS, num_returns=2, max_retries=STAGE_RETRIES, retry_exceptions=False
     )
-    return ds.map_batches(
-        ClipEmbedder,
-        fn_constructor_kwargs={
-            "model": config.model,
-            "preprocess": preprocess_dict(info.preprocess),
-            "batch_size": config.batch_size,
-        },
-        batch_format="pyarrow",
-        batch_size=config.batch_size,
-        num_gpus=sizes.gpus_per_embed_actor,
+    actor_class = ray.remote(EmbedActor).options(
         num_cpus=EMBED_CPUS,
-        compute=ActorPoolStrategy(size=sizes.embed_actors),
+        num_gpus=sizes.gpus_per_embed_actor,
+        max_restarts=-1,  # a lost node must cost time, not the job; each call still has bounded retries
+        max_task_retries=STAGE_RETRIES,
+    )
+    embed_kwargs = {
+        "model": config.model,
+        "preprocess": preprocess_dict(info.preprocess),
+        "batch_size": config.batch_size,
+    }
+    actors = [actor_class.remote(embed.ClipEmbedder, embed_kwargs) for _ in range(sizes.embed_actors)]
+    ray.get([a.ready.remote() for a in actors])
+    writer = ray.remote(write_task).options(num_cpus=WRITE_CPUS, max_retries=WRITE_RETRIES, retry_exceptions=[OSError])
+    return Stages(
+        fetch=lambda work, failure: fetch_task.remote(fetch_decode, work, 0, work.num_rows, failure),
+        embed_actors=actors,
+        write=lambda shard, fragment, *tables: writer.remote(shard, fragment, *tables, target=target),
+        fetch_slots=sizes.fetch_tasks,
+        chunk_rows=config.download_batch_size,
     )
 
 
@@ -183,82 +166,138 @@ def shard_metadata(config: IngestConfig, info: ModelInfo) -> dict:
     }
 
 
-def run_ingest(config: IngestConfig) -> IngestResult:
-    """Run the whole ingest job described by ``config``; safe to rerun (finished shards are kept)."""
-    started = time.perf_counter()
-    inp = read_input(config.input, url_column=config.url_column, id_column=config.id_column)
-    if config.limit is not None:
-        inp = replace(inp, table=inp.table.slice(0, config.limit))
-    log.info(
-        "input: %d rows from %s (url column %r, %d passthrough columns)",
-        inp.num_rows,
-        config.input,
-        inp.url_column,
-        len(inp.passthrough),
-    )
-    write.check_output_target(config.output, overwrite=config.overwrite)
+def load_model_info(model: str) -> ModelInfo:
+    """The model's dimension and preprocessing, or one line saying why ``model`` is not a usable CLIP checkpoint."""
     try:
-        info = model_info(config.model)
-    except OSError as exc:
-        raise ConfigError(f"--model: cannot load {config.model}: {str(exc).splitlines()[0]}") from None
+        return model_info(model)
+    except (OSError, ValueError) as exc:  # missing files, no network, or a config that is not CLIP's
+        raise ConfigError(f"--model: cannot use {model} as a CLIP model: {str(exc).strip().splitlines()[0]}") from None
+
+
+def scan_input(source: InputSource, rows_per_shard: int) -> write.Fingerprint:
+    """One pass over the input before any work: its fingerprint and row count, and every check that needs it all."""
+    fingerprint = write.Fingerprint(rows_per_shard)
+    for fragment in source.fragments(rows_per_shard):
+        fingerprint.update(fragment)
+    return fingerprint
+
+
+def shard_fragments(
+    source: InputSource, rows_per_shard: int, shards: tuple[int, ...]
+) -> Iterator[tuple[int, pa.Table]]:
+    """``(shard, input rows)`` for each of ``shards``, read in one more pass (the others are read and dropped)."""
+    wanted = set(shards)
+    for shard, fragment in enumerate(source.fragments(rows_per_shard)):
+        if shard in wanted:
+            yield shard, fragment
+
+
+def run_ingest(config: IngestConfig) -> IngestResult:
+    """Run the whole ingest job described by ``config``; safe to rerun (finished shards are kept).
+
+    INFO logs go to ``_ingest.log`` in the output folder; the console keeps warnings, the progress bar and the
+    summary the entrypoint prints.
+    """
+    write.check_output_target(config.output, overwrite=config.overwrite)
+    with _log_file(config.output) as log_path:
+        result = _run(config)
+    _store_log(config.output, log_path)
+    return result
+
+
+def _run(config: IngestConfig) -> IngestResult:
+    started = time.perf_counter()
+    source = open_input(config.input, url_column=config.url_column, id_column=config.id_column, limit=config.limit)
+    log.info("input: %s (url column %r, passthrough %s)", config.input, source.url_column, list(source.passthrough))
+    fingerprint = scan_input(source, config.rows_per_shard)  # every input error before the model is looked up
+    log.info("input: %d rows, fingerprint %s", fingerprint.rows, fingerprint.hexdigest())
+    info = load_model_info(config.model)
     meta = shard_metadata(config, info)
     plan = write.plan_output(
-        config.output, inp, rows_per_shard=config.rows_per_shard, model_meta=meta, overwrite=config.overwrite
+        config.output,
+        fingerprint=fingerprint.hexdigest(),
+        rows=fingerprint.rows,
+        rows_per_shard=config.rows_per_shard,
+        model_meta=meta,
+        overwrite=config.overwrite,
     )
     if not plan.pending:
         log.info("all %d shards already finished in %s: nothing to do", plan.n_shards, config.output)
-        return IngestResult(config.output, _existing_stats(plan), 0, plan.n_shards)
+        return IngestResult(config.output, write.read_stats(plan), 0, plan.n_shards)
 
     ray = connect_ray(config)
     nodes = len([n for n in ray.nodes() if n.get("Alive")])
     check_shared_output(config, nodes)
     sizes = pool_sizes(config, ray.cluster_resources(), nodes)
-    log.info(
-        "cluster: %d node(s), %d CPUs, %d GPUs -> %d download actor(s), %d decode task(s), %d embed actor(s) x %g GPU",
-        nodes,
-        sizes.cluster_cpus,
-        sizes.cluster_gpus,
-        sizes.download_actors,
-        sizes.decode_tasks,
-        sizes.embed_actors,
-        sizes.gpus_per_embed_actor,
-    )
-    passthrough_schema = pa.schema([inp.table.schema.field(c) for c in inp.passthrough])
-    assembler = write.ShardAssembler(
-        plan,
-        inp,
-        rows_per_shard=config.rows_per_shard,
-        shard_schema=schema.shard_schema(passthrough_schema, info.dim, meta),
-    )
-    log.info("%d of %d shards to do: %d unique URLs", len(plan.pending), plan.n_shards, assembler.work.num_rows)
-    for batch in build_dataset(assembler.work, config, info, sizes, local_root=inp.local_root).iter_batches(
-        batch_format="pyarrow", batch_size=None
-    ):
-        assembler.add(batch)
-    missing = assembler.missing()
-    if missing:  # cannot happen unless Ray dropped blocks; say so loudly rather than report success
-        raise RuntimeError(f"shards {missing} never completed; rerun the same command to resume them")
-    elapsed = time.perf_counter() - started
-    stats = write.collect_stats(
-        config.output, elapsed=elapsed, rows_this_run=assembler.rows_written, ok_this_run=assembler.ok_written
-    )
-    stats["model"], stats["cluster"] = (
-        info.model,
-        {"nodes": nodes, "cpus": sizes.cluster_cpus, "gpus": sizes.cluster_gpus},
-    )
-    write.write_stats(plan, stats)
-    return IngestResult(config.output, stats, len(assembler.written), plan.n_shards)
+    log.info("cluster: %d node(s), %d CPUs, %d GPUs -> %d fetch+decode task(s), %d embed actor(s) x %g GPU", nodes,
+             sizes.cluster_cpus, sizes.cluster_gpus, sizes.fetch_tasks, sizes.embed_actors,
+             sizes.gpus_per_embed_actor)  # fmt: skip
+    target = write.ShardTarget(config.output, schema.shard_schema(source.passthrough_schema, info.dim, meta))
+    stages = build_stages(ray, config, info, sizes, target, local_root=source.local_root)
+    per_shard = config.rows_per_shard
+    pending_rows = sum(min(per_shard, plan.manifest["rows"] - s * per_shard) for s in plan.pending)
+    log.info("%d of %d shards to do (%d rows)", len(plan.pending), plan.n_shards, pending_rows)
+    with _progress(config.progress, pending_rows) as bar:
+        report = ShardRunner(ray, stages, progress=bar).run(
+            shard_fragments(source, config.rows_per_shard, plan.pending)
+        )
+    cluster = {"nodes": nodes, "cpus": sizes.cluster_cpus, "gpus": sizes.cluster_gpus}
+    extra = {"model": info.model, "cluster": cluster, "stages": stage_rates(report)}
+    stats = write.finish(plan, report.records, elapsed=time.perf_counter() - started, extra=extra)
+    return IngestResult(config.output, stats, len(report.records), plan.n_shards)
 
 
-def _existing_stats(plan: write.OutputPlan) -> dict:
-    import json
+def stage_rates(report: RunReport) -> dict:
+    """Images per busy second of one worker, per stage: which stage needs more workers."""
+    return {
+        stage: {
+            "rows": report.stage_rows[stage],
+            "busy_seconds": round(seconds, 3),
+            "images_per_busy_second": round(report.stage_rows[stage] / seconds, 1) if seconds > 0 else None,
+        }
+        for stage, seconds in report.stage_seconds.items()
+    }
 
-    path = f"{plan.root}/{write.STATS}"
-    return json.loads(io.read_text(plan.fs, path)) if io.exists(plan.fs, path) else {}
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, unit="row", desc="ingest", smoothing=0.1) as bar:
+        yield bar
+
+
+@contextlib.contextmanager
+def _log_file(output: str):
+    """The run's log file: ``_ingest.log`` in a local output folder, else a local temporary file uploaded after."""
+    fs, root = io.resolve(output)
+    import pyarrow.fs as pafs
+
+    if isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(root, recursive=True)
+        path = os.path.join(root, write.LOG)
+    else:
+        handle, path = tempfile.mkstemp(prefix="clipcluster-ingest-", suffix=".log")
+        os.close(handle)
+    with cli.log_to_file(path):
+        yield path
+
+
+def _store_log(output: str, log_path: str) -> None:
+    fs, root = io.resolve(output)
+    target = f"{root}/{write.LOG}"
+    if os.path.abspath(log_path) == os.path.abspath(target):
+        return
+    with open(log_path, "rb") as src:
+        io.write_bytes_atomic(fs, target, src.read())
+    os.unlink(log_path)
 
 
 def summary_lines(result: IngestResult) -> list[str]:
-    """The end-of-run summary a person reads: rows in/out, ok, each failure class, throughput."""
+    """The end-of-run summary a person reads: rows in/out, ok, each failure class, throughput, where the log is."""
     s = result.stats
     counts = s.get("status_counts", {})
     failures = ", ".join(f"{k} {v}" for k, v in counts.items() if k != schema.Status.OK.value) or "none"
@@ -269,6 +308,6 @@ def summary_lines(result: IngestResult) -> list[str]:
     if result.shards_written:
         lines.append(
             f"this run: {s['rows_this_run']} rows, {s['ok_this_run']} images embedded in "
-            f"{s['elapsed_seconds']:.1f} s ({s['images_per_second']} images/s)"
+            f"{s['elapsed_seconds']:.1f} s ({s['images_per_second']} images/s); log: {result.output}/{write.LOG}"
         )
     return lines

@@ -1,8 +1,13 @@
 """Read the user's URL table (CSV/TSV, Parquet, JSONL, a text file of URLs, or a folder of images) into Arrow.
 
 The result has the contract's ``id`` and ``url`` columns first and every other input column carried unchanged. Input
-that cannot be ingested row by row is refused up front with one :class:`ConfigError` line: no rows, a URL column that
-does not hold one string per row, ids that repeat or are empty.
+that cannot be ingested row by row is refused with one :class:`ConfigError` line: no rows, a URL column that does not
+hold one string per row, ids that repeat or are empty.
+
+Tables are streamed: :func:`open_input` reads only the first block, and :meth:`InputSource.fragments` reads the rest
+block by block, in fragments of a given number of rows (one per shard), so the driver never holds the whole input.
+Each pass computes the ids afresh (the ``-k`` repeat counter keeps one small entry per distinct URL) and checks them;
+a pass over the whole input raises, at its end, for problems only the whole input shows (repeated ids).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import os
 import posixpath
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +45,10 @@ TABLE_SUFFIXES = {
 }
 # How many offending values an error line quotes: enough to recognise the problem, short enough for one line.
 SHOWN_VALUES = 3
+# Bytes of CSV/JSON parsed at a time (and over which column types are inferred), and Parquet rows per batch: a few
+# tens of MB on the driver whatever the input's size.
+READ_BLOCK_BYTES = 16 * 2**20
+PARQUET_BATCH_ROWS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,77 @@ class InputTable:
         return self.table.num_rows
 
 
-def read_input(uri: str, *, url_column: str | None = None, id_column: str | None = None) -> InputTable:
-    """Read ``uri`` and normalise it to ``id``, ``url`` + passthrough columns.
+@dataclass(frozen=True)
+class InputSource:
+    """An input opened for streaming: its columns are known, its rows are read on demand, pass after pass.
+
+    Attributes
+    ----------
+    uri : str
+        The input as given.
+    url_column, id_column : str, str or None
+        The input columns holding URLs and ids (``id_column`` None: ids are URL hashes).
+    passthrough : tuple of str
+        The other columns, carried unchanged.
+    passthrough_schema : pyarrow.Schema
+        Their types.
+    local_root : str or None
+        See :class:`InputTable`.
+    limit : int or None
+        Only the first ``limit`` rows are read.
+    """
+
+    uri: str
+    url_column: str
+    id_column: str | None
+    passthrough: tuple[str, ...]
+    passthrough_schema: pa.Schema
+    local_root: str | None
+    limit: int | None
+    batches: Callable[[], Iterator[pa.Table]]
+
+    def fragments(self, rows: int) -> Iterator[pa.Table]:
+        """The input normalised (``id``, ``url``, passthrough) in tables of ``rows`` rows, the last one shorter.
+
+        Raises :class:`ConfigError` for input that cannot be ingested; repeated ids are only known, and raised, once
+        the pass has read the whole input.
+        """
+        ids = _UrlIds() if self.id_column is None else None
+        check = _IdCheck(self.id_column, self.uri) if self.id_column is not None else None
+        pending: list[pa.Table] = []
+        buffered = total = 0
+        for raw in self.batches():
+            if self.limit is not None:
+                raw = raw.slice(0, self.limit - total)
+            total += raw.num_rows
+            table = self._normalise(raw, ids, check)
+            pending.append(table)
+            buffered += table.num_rows
+            while buffered >= rows:
+                merged = pa.concat_tables(pending)
+                yield merged.slice(0, rows)
+                pending, buffered = [merged.slice(rows)], buffered - rows
+            if self.limit is not None and total >= self.limit:
+                break
+        if check is not None:
+            check.raise_if_bad()
+        if buffered:
+            yield pa.concat_tables(pending)
+
+    def _normalise(self, raw: pa.Table, ids: _UrlIds | None, check: _IdCheck | None) -> pa.Table:
+        urls = _as_text(raw[self.url_column], self.url_column, option="--url-column", uri=self.uri)
+        if ids is not None:
+            row_ids = pa.array(ids.next(urls.to_pylist()), pa.string())
+        else:
+            row_ids = _as_text(raw[self.id_column], self.id_column, option="--id-column", uri=self.uri)
+            check.update(row_ids.to_pylist())
+        return pa.table({schema.ID: row_ids, schema.URL: urls, **{c: raw[c] for c in self.passthrough}})
+
+
+def open_input(
+    uri: str, *, url_column: str | None = None, id_column: str | None = None, limit: int | None = None
+) -> InputSource:
+    """Open ``uri`` for streaming: detect the format and the columns, check their types, read no more than a block.
 
     Parameters
     ----------
@@ -70,6 +149,8 @@ def read_input(uri: str, *, url_column: str | None = None, id_column: str | None
         Column holding the image URL; by default the first of ``url``, ``image_url``, ``media_url``, ``img_url``.
     id_column : str, optional
         Column holding a row id; by default the id is a stable hash of the URL (with ``-k`` for its k-th repeat).
+    limit : int, optional
+        Read only the first ``limit`` rows.
     """
     fs, path = io.resolve(uri)
     info = fs.get_file_info(path)
@@ -77,45 +158,114 @@ def read_input(uri: str, *, url_column: str | None = None, id_column: str | None
         raise ConfigError(f"--input: {uri} does not exist")
     local_root = None
     if info.type == pafs.FileType.Directory:
-        raw = _read_directory(fs, path, uri)
-        if FOLDER_ID in raw.column_names:  # a folder of images, not of Parquet files
+        batches = _directory_batches(fs, path, uri)
+        first = next(batches(), None)
+        if first is not None and FOLDER_ID in first.column_names:  # a folder of images, not of Parquet files
             id_column = id_column or FOLDER_ID
             local_root = os.path.realpath(path)
     else:
-        raw = _read_file(fs, path, uri)
-    if raw.num_rows == 0:
-        raise ConfigError(
-            f"--input: {uri} has no rows (columns: {', '.join(raw.column_names) or 'none'}); nothing to ingest"
-        )
-    if url_column is None and "url" not in raw.column_names:
-        url_column = _detect_url_column(raw, uri)
+        batches = _file_batches(fs, path, uri)
+        first = next((b for b in batches() if b.num_rows), None)
+    if first is None or first.num_rows == 0:
+        columns = ", ".join(_columns(batches)) or "none"
+        raise ConfigError(f"--input: {uri} has no rows (columns: {columns}); nothing to ingest")
+    names = first.column_names
+    if url_column is None and "url" not in names:
+        url_column = _detect_url_column(names, uri)
     url_column = url_column or "url"
     for option, column in (("--url-column", url_column), ("--id-column", id_column)):
-        if column is not None and column not in raw.column_names:
-            raise ConfigError(f"{option}: {column!r} is not a column of {uri} (columns: {', '.join(raw.column_names)})")
-    urls = _text_column(raw, url_column, option="--url-column", uri=uri, integers_ok=False)
+        if column is not None and column not in names:
+            raise ConfigError(f"{option}: {column!r} is not a column of {uri} (columns: {', '.join(names)})")
+    _check_text_type(first.schema.field(url_column).type, url_column, option="--url-column", uri=uri)
     if id_column:
-        ids = _text_column(raw, id_column, option="--id-column", uri=uri, integers_ok=True)
-        _check_ids(ids, id_column, uri)
-    else:
-        ids = pa.array(url_ids(urls.to_pylist()), pa.string())
-    passthrough = [c for c in raw.column_names if c not in (url_column, id_column)]
+        _check_text_type(first.schema.field(id_column).type, id_column, option="--id-column", uri=uri)
+    passthrough = [c for c in names if c not in (url_column, id_column)]
     clashing = sorted(set(passthrough) & schema.OWNED_COLUMNS)
     if clashing:
         raise ConfigError(f"--input: columns {clashing} clash with output columns; rename them in {uri}")
-    table = pa.table({schema.ID: ids, schema.URL: urls, **{c: raw[c] for c in passthrough}})
-    return InputTable(table=table, url_column=url_column, passthrough=tuple(passthrough), local_root=local_root)
+    return InputSource(
+        uri=uri,
+        url_column=url_column,
+        id_column=id_column,
+        passthrough=tuple(passthrough),
+        passthrough_schema=pa.schema([first.schema.field(c) for c in passthrough]),
+        local_root=local_root,
+        limit=limit,
+        batches=batches,
+    )
+
+
+def read_input(uri: str, *, url_column: str | None = None, id_column: str | None = None) -> InputTable:
+    """Read all of ``uri`` at once, normalised to ``id``, ``url`` + passthrough columns (see :func:`open_input`)."""
+    source = open_input(uri, url_column=url_column, id_column=id_column)
+    table = pa.concat_tables(list(source.fragments(PARQUET_BATCH_ROWS)))
+    return InputTable(
+        table=table, url_column=source.url_column, passthrough=source.passthrough, local_root=source.local_root
+    )
 
 
 def url_ids(urls: list[str | None]) -> list[str]:
     """Stable ids from URLs: a 16-hex-digit SHA-1 prefix, suffixed ``-k`` for the k-th repeat (reposts stay rows)."""
-    seen: Counter[str] = Counter()
-    ids = []
-    for url in urls:
-        base = hashlib.sha1((url or "").encode()).hexdigest()[:16]
-        ids.append(base if seen[base] == 0 else f"{base}-{seen[base]}")
-        seen[base] += 1
-    return ids
+    return _UrlIds().next(urls)
+
+
+class _UrlIds:
+    """:func:`url_ids` over a stream: the repeat counter carries from one batch to the next."""
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+
+    def next(self, urls: list[str | None]) -> list[str]:
+        ids = []
+        for url in urls:
+            base = hashlib.sha1((url or "").encode()).hexdigest()[:16]
+            ids.append(base if self._seen[base] == 0 else f"{base}-{self._seen[base]}")
+            self._seen[base] += 1
+        return ids
+
+
+class _IdCheck:
+    """Repeated and empty ids over a whole pass: one hash per distinct id, values kept only for the message."""
+
+    def __init__(self, column: str, uri: str) -> None:
+        self.column, self.uri = column, uri
+        self._seen: set[int] = set()
+        self._repeats: dict[int, list] = {}  # hash -> [value (first few only), count]
+        self._empty_rows: list[int] = []
+        self._empty = self._rows = 0
+
+    def update(self, ids: list[str | None]) -> None:
+        for value in ids:
+            self._rows += 1
+            if value is None or not value.strip():
+                self._empty += 1
+                if len(self._empty_rows) <= SHOWN_VALUES:
+                    self._empty_rows.append(self._rows)
+                continue
+            key = hash(value)
+            if key in self._repeats:
+                self._repeats[key][1] += 1
+            elif key in self._seen:
+                self._repeats[key] = [value if len(self._repeats) < SHOWN_VALUES else None, 2]
+            else:
+                self._seen.add(key)
+
+    def raise_if_bad(self) -> None:
+        """Refuse ids that repeat or are empty: output rows are joined and explored by id, so each must name one."""
+        problems = []
+        if self._repeats:
+            shown = [f"{_short(v)!r} x{n}" for v, n in self._repeats.values() if v is not None]
+            if len(self._repeats) > SHOWN_VALUES:
+                shown.append("")  # _first_few adds "..." when there are more
+            problems.append(f"{len(self._repeats)} repeated id(s) ({_first_few(shown)})")
+        if self._empty:
+            rows = [str(r) for r in self._empty_rows] + ([""] if self._empty > len(self._empty_rows) else [])
+            problems.append(f"{self._empty} empty id(s) (data rows {_first_few(rows)})")
+        if problems:
+            raise ConfigError(
+                f"--id-column: {self.column!r} of {self.uri} has {' and '.join(problems)}; ids must be unique and "
+                "non-empty (leave --id-column out to use URL hashes)"
+            )
 
 
 def _is_text(tp: pa.DataType, *, integers_ok: bool) -> bool:
@@ -131,38 +281,20 @@ def _is_text(tp: pa.DataType, *, integers_ok: bool) -> bool:
     )
 
 
-def _text_column(raw: pa.Table, column: str, *, option: str, uri: str, integers_ok: bool) -> pa.ChunkedArray:
-    """``column`` as strings, or one line naming its type: a URL or id column holds one scalar per row."""
-    tp = raw.schema.field(column).type
-    wanted = "text or integers" if integers_ok else "text (one URL string per row)"
+def _check_text_type(tp: pa.DataType, column: str, *, option: str, uri: str) -> None:
+    """One line naming the type unless ``column`` holds one scalar per row (ids may also be integers)."""
+    integers_ok = option == "--id-column"
     if not _is_text(tp, integers_ok=integers_ok):
+        wanted = "text or integers" if integers_ok else "text (one URL string per row)"
         raise ConfigError(f"{option}: column {column!r} of {uri} holds {tp}, not {wanted}")
+
+
+def _as_text(values: pa.ChunkedArray, column: str, *, option: str, uri: str) -> pa.ChunkedArray:
+    _check_text_type(values.type, column, option=option, uri=uri)  # a later block may hold another type
     try:
-        return pc.cast(raw[column], pa.string())
+        return pc.cast(values, pa.string())
     except pa.ArrowInvalid:  # binary that is not UTF-8
-        raise ConfigError(f"{option}: column {column!r} of {uri} holds {tp} that is not UTF-8 text") from None
-
-
-def _check_ids(ids: pa.ChunkedArray, column: str, uri: str) -> None:
-    """Refuse ids that repeat or are empty: output rows are joined and explored by id, so each must name one row."""
-    empty = pc.or_kleene(pc.is_null(ids), pc.equal(pc.utf8_trim_whitespace(ids), ""))
-    empty_rows = pc.indices_nonzero(pc.fill_null(empty, True)).to_pylist()
-    counts = pc.value_counts(pc.drop_null(ids))
-    repeats = [
-        (value, count)
-        for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
-        if count > 1 and value.strip()
-    ]
-    problems = []
-    if repeats:
-        problems.append(f"{len(repeats)} repeated id(s) ({_first_few([f'{_short(v)!r} x{n}' for v, n in repeats])})")
-    if empty_rows:
-        problems.append(f"{len(empty_rows)} empty id(s) (data rows {_first_few([str(i + 1) for i in empty_rows])})")
-    if problems:
-        raise ConfigError(
-            f"--id-column: {column!r} of {uri} has {' and '.join(problems)}; ids must be unique and non-empty "
-            "(leave --id-column out to use URL hashes)"
-        )
+        raise ConfigError(f"{option}: column {column!r} of {uri} holds {values.type} that is not UTF-8 text") from None
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -173,53 +305,115 @@ def _first_few(items: list[str]) -> str:
     return ", ".join(items[:SHOWN_VALUES]) + (", ..." if len(items) > SHOWN_VALUES else "")
 
 
-def _detect_url_column(raw: pa.Table, uri: str) -> str:
-    lowered = {c.lower(): c for c in raw.column_names}
+def _detect_url_column(names: list[str], uri: str) -> str:
+    lowered = {c.lower(): c for c in names}
     for candidate in URL_COLUMN_CANDIDATES:
         if candidate in lowered:
             return lowered[candidate]
     raise ConfigError(
-        f"--url-column: none of {', '.join(URL_COLUMN_CANDIDATES)} found in {uri}; "
-        f"pick one of: {', '.join(raw.column_names)}"
+        f"--url-column: none of {', '.join(URL_COLUMN_CANDIDATES)} found in {uri}; pick one of: {', '.join(names)}"
     )
 
 
-def _read_file(fs: pafs.FileSystem, path: str, uri: str) -> pa.Table:
+def _columns(batches: Callable[[], Iterator[pa.Table]]) -> list[str]:
+    """Column names of an input without rows (a header, an empty Parquet file), for the error line."""
+    return next(batches(), pa.table({})).column_names
+
+
+def _file_batches(fs: pafs.FileSystem, path: str, uri: str) -> Callable[[], Iterator[pa.Table]]:
+    """A function giving a fresh pass over the file's rows, block by block."""
     suffix = posixpath.splitext(path)[1].lower()
     kind = TABLE_SUFFIXES.get(suffix)
     if kind is None:
         raise ConfigError(f"--input: cannot tell the format of {uri}; use .csv, .tsv, .parquet, .jsonl or .txt")
-    try:
-        if kind == "parquet":
-            return pq.read_table(path, filesystem=fs)
-        with fs.open_input_stream(path) as stream:
-            data = stream.read()
-        if kind == "txt":
-            lines = [line.strip() for line in data.decode("utf-8-sig").splitlines()]
-            return pa.table(
-                {"url": pa.array([line for line in lines if line and not line.startswith("#")], pa.string())}
-            )
-        if kind == "jsonl":  # pyarrow refuses an empty file outright; it is a table without rows
-            return pajson.read_json(pa.BufferReader(data)) if data.strip() else pa.table({})
-        parse = pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True)
-        # Ids and URLs must never be reinterpreted as numbers or dates: read text-like columns as strings.
-        convert = pacsv.ConvertOptions(strings_can_be_null=False)
-        return pacsv.read_csv(pa.BufferReader(data), parse_options=parse, convert_options=convert)
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
-        raise ConfigError(f"--input: cannot read {uri} as {kind}: {str(exc).splitlines()[0]}") from None
+    readers = {"parquet": _parquet_blocks, "txt": _text_blocks, "jsonl": _json_blocks, "csv": _csv_blocks}
+
+    def batches() -> Iterator[pa.Table]:
+        try:
+            yield from readers.get(kind, _csv_blocks)(fs, path, kind)
+        except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"--input: cannot read {uri} as {kind}: {str(exc).splitlines()[0]}") from None
+
+    return batches
 
 
-def _read_directory(fs: pafs.FileSystem, path: str, uri: str) -> pa.Table:
+def _parquet_blocks(fs: pafs.FileSystem, path: str, kind: str) -> Iterator[pa.Table]:
+    with fs.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        yielded = False
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            yielded = True
+            yield pa.Table.from_batches([batch])
+        if not yielded:  # no rows: still say which columns there are
+            yield parquet.schema_arrow.empty_table()
+
+
+def _text_blocks(fs: pafs.FileSystem, path: str, kind: str) -> Iterator[pa.Table]:
+    """One URL per line; blank lines and ``#`` comments skipped."""
+    with fs.open_input_stream(path) as stream:
+        rest, first = b"", True
+        while True:
+            data = stream.read(READ_BLOCK_BYTES)
+            text = rest + data
+            lines = text.split(b"\n")
+            rest = lines.pop() if data else b""
+            decoded = [
+                line.decode("utf-8-sig" if first and i == 0 else "utf-8").strip() for i, line in enumerate(lines)
+            ]
+            first = False
+            urls = [line for line in decoded if line and not line.startswith("#")]
+            yield pa.table({"url": pa.array(urls, pa.string())})
+            if not data:
+                return
+
+
+def _json_blocks(fs: pafs.FileSystem, path: str, kind: str) -> Iterator[pa.Table]:
+    with fs.open_input_stream(path) as stream:
+        if not stream.read(READ_BLOCK_BYTES).strip():  # pyarrow refuses an empty file outright: a table without rows
+            yield pa.table({})
+            return
+    with fs.open_input_stream(path) as stream:
+        for batch in pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=READ_BLOCK_BYTES)):
+            yield pa.Table.from_batches([batch])
+
+
+def _csv_blocks(fs: pafs.FileSystem, path: str, kind: str) -> Iterator[pa.Table]:
+    parse = pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True)
+    # Ids and URLs must never be reinterpreted as numbers or dates: read text-like columns as strings.
+    convert = pacsv.ConvertOptions(strings_can_be_null=False)
+    with fs.open_input_stream(path) as stream:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
+            parse_options=parse,
+            convert_options=convert,
+        )
+        yielded = False
+        for batch in reader:
+            yielded = True
+            yield pa.Table.from_batches([batch])
+        if not yielded:  # a header without rows
+            yield reader.schema.empty_table()
+
+
+def _directory_batches(fs: pafs.FileSystem, path: str, uri: str) -> Callable[[], Iterator[pa.Table]]:
     """A folder of Parquet files is a dataset; a folder of images (the workshop case) becomes one row per image."""
     infos = [i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True)) if i.type == pafs.FileType.File]
     parquet = sorted(i.path for i in infos if i.path.endswith((".parquet", ".pq")))
     if parquet:
-        return pa.concat_tables([pq.read_table(p, filesystem=fs) for p in parquet], promote_options="permissive")
+        unified = pa.unify_schemas([pq.read_schema(p, filesystem=fs) for p in parquet], promote_options="permissive")
+
+        def parquet_batches() -> Iterator[pa.Table]:
+            for file in parquet:
+                for block in _parquet_blocks(fs, file, "parquet"):
+                    yield pa.concat_tables([unified.empty_table(), block], promote_options="permissive")
+
+        return parquet_batches
     images = sorted(i.path for i in infos if i.path.lower().endswith(IMAGE_SUFFIXES))
     if not images:
         raise ConfigError(f"--input: folder {uri} holds neither Parquet files nor images ({', '.join(IMAGE_SUFFIXES)})")
     if not (isinstance(fs, pafs.LocalFileSystem) or Path(uri).is_dir()):  # a relative path resolves through fsspec
         raise ConfigError(f"--input: image folders must be local; list remote images in a table instead ({uri})")
-    names = [posixpath.relpath(p, path) for p in images]
-    names = pa.array(names, pa.string())
-    return pa.table({"url": pa.array(images, pa.string()), FOLDER_ID: names, "filename": names})
+    names = pa.array([posixpath.relpath(p, path) for p in images], pa.string())
+    table = pa.table({"url": pa.array(images, pa.string()), FOLDER_ID: names, "filename": names})
+    return lambda: iter([table])

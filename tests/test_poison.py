@@ -1,0 +1,111 @@
+"""A poison image: one file whose decoding kills the worker process (as a segfault in a native decoder would).
+
+Ray retries a dead worker's task, so without bounds such a file would loop forever. The job must split the batch
+until the file is alone, give that one row ``decode_error`` "decoder process crashed", and finish every other row as
+usual. Proven in a real local Ray job whose workers get a decoder hook (``worker_process_setup_hook``) that SIGKILLs
+its own process when it meets the marked image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_cluster import ROOT, cluster_env, kill_processes_of, short_temp_dir, stop_process
+
+pytestmark = pytest.mark.slow
+POISON_MARK = b"clipcluster-test-poison"
+
+
+def install_poison_decoder() -> None:
+    """Worker setup hook: ``decode_image`` kills its own process on content carrying :data:`POISON_MARK`."""
+    import clustering.ingest.decode as decode
+
+    real = decode.decode_image
+
+    def decode_or_die(content, options, spec):
+        if POISON_MARK in content:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(content, options, spec)
+
+    decode.decode_image = decode_or_die
+
+
+def run_job(spec_path: str) -> None:
+    """Child-process entry: a local Ray runtime whose workers carry the hook, and one ingest job."""
+    import ray
+
+    from clustering.config import IngestConfig
+    from clustering.ingest.pipeline import run_ingest
+
+    spec = json.loads(Path(spec_path).read_text())
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        runtime_env={"worker_process_setup_hook": "tests.test_poison.install_poison_decoder"},
+    )
+    config = IngestConfig(
+        input=spec["input"],
+        output=spec["output"],
+        model=spec["model"],
+        rows_per_shard=6,
+        download_batch_size=4,  # chunks of 4: the poison is isolated after two splits
+        progress=False,
+    )
+    result = run_ingest(config)
+    Path(spec["findings"]).write_text(json.dumps({"stats": result.stats}))
+    ray.shutdown()
+
+
+def test_a_decoder_crash_is_isolated_to_its_row_and_every_other_row_ends_as_usual(tmp_path, tiny_model_dir):
+    from PIL import Image
+
+    from clustering import io as cio
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(11):
+        Image.new("RGB", (64, 48), (20 * i, 100, 200)).save(folder / f"img{i:02d}.jpg")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, format="JPEG", comment=POISON_MARK)
+    (folder / "img05-poison.jpg").write_bytes(buf.getvalue())
+    spec = {
+        "input": str(folder),
+        "output": str(tmp_path / "shards"),
+        "model": tiny_model_dir,
+        "findings": str(tmp_path / "findings.json"),
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    temp_dir = short_temp_dir()
+    code = "import sys; from tests.test_poison import run_job; run_job(sys.argv[1])"
+    with (tmp_path / "job.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "spec.json")],
+            cwd=ROOT,
+            env=cluster_env(temp_dir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            proc.wait(timeout=300)
+        finally:
+            stop_process(proc, grace=30)
+            kill_processes_of(temp_dir)
+    assert proc.returncode == 0, (tmp_path / "job.log").read_text()[-5000:]
+
+    table = cio.read_shards(spec["output"])
+    names = table["id"].to_pylist()
+    assert sorted(names) == sorted(p.name for p in folder.iterdir())  # every row, once
+    outcome = dict(zip(names, zip(table["status"].to_pylist(), table["error"].to_pylist(), strict=True), strict=True))
+    assert outcome.pop("img05-poison.jpg") == ("decode_error", "decoder process crashed")
+    assert set(outcome.values()) == {("ok", None)}
+    log_text = (tmp_path / "shards" / "_ingest.log").read_text()
+    assert "killed its worker" in log_text and "marking" in log_text  # it split, then isolated the one row
