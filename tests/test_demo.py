@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 
 from clustering import io, schema
@@ -15,12 +17,16 @@ pytestmark = pytest.mark.slow
 
 def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     out = tmp_path / "demo"
+    # Offline with an empty model cache, whether or not this machine reaches the hub: the demo must then fall back to
+    # a random-weight CLIP and say so, every time.
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-cache")}
     proc = subprocess.run(
         [sys.executable, "-m", "clustering.devtools.demo", "--output", str(out), "--images", "40"],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=Path(__file__).resolve().parents[1],
+        env=offline,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
@@ -30,6 +36,9 @@ def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     table = io.read_shards(str(out / "shards"))
     statuses = set(table["status"].to_pylist())
     assert "ok" in statuses and statuses & {"http_error", "not_image", "decode_error"}
-    meta = schema.read_metadata(table.schema)
-    if meta["random_weights"]:  # offline: the fallback model must be announced loudly
-        assert "RANDOM-WEIGHT CLIP" in proc.stdout
+    assert schema.read_metadata(table.schema)["random_weights"] is True
+    assert "RANDOM-WEIGHT CLIP" in proc.stdout  # the fallback model is announced loudly
+    assert lines[-3] == "names: from keywords (the model has random weights, so it gives no zero-shot names)"
+    posts = table.filter(pc.starts_with(table[schema.ID], "p"))  # the sample's posts, not the demo's bad routes
+    assert {"post_text", "created_at", "account"} <= set(table.column_names)
+    assert posts["post_text"].null_count == 0 and posts["account"].null_count == 0

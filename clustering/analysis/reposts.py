@@ -47,6 +47,7 @@ MIN_SIMILARITY = 0.92
 MIN_HASH_SIMILARITY = 0.90
 # Neighbours per image searched when no kNN graph is passed in (the reduction's default n_neighbors is 15).
 NEIGHBOURS = 16
+_CHUNK_ROWS = 65_536  # rows whose neighbour vectors are gathered at once: 128 MiB of float32 at 512-D
 _HASH_SIDE = 32  # thumbnail side the DCT runs on
 _HASH_FREQUENCIES = 8  # the 8x8 lowest frequencies of each channel, DC excluded: 3 * 63 numbers
 
@@ -76,9 +77,9 @@ def perceptual_hash(image: bytes) -> np.ndarray | None:
             rgb = img.convert("RGB").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
-    pixels = np.asarray(rgb, dtype=np.float64)
-    coefficients = np.einsum("ij,jkc,lk->ilc", _DCT, pixels, _DCT)[:_HASH_FREQUENCIES, :_HASH_FREQUENCIES]
-    vector = coefficients.reshape(-1, 3)[1:].ravel()
+    channels = np.asarray(rgb, dtype=np.float64).transpose(2, 0, 1)  # (3, 32, 32)
+    coefficients = (_DCT @ channels @ _DCT.T)[:, :_HASH_FREQUENCIES, :_HASH_FREQUENCIES]
+    vector = coefficients.reshape(3, -1)[:, 1:].ravel()
     norm = np.linalg.norm(vector)
     return (vector / norm).astype(np.float32) if norm > 1e-6 else None  # a flat image has no pattern to compare
 
@@ -201,19 +202,19 @@ def _candidate_pairs(X: np.ndarray, knn, min_similarity: float, seed: int | None
     indices = np.asarray(knn.indices, dtype=np.int64)
     if indices.shape[0] != m:
         raise ValueError(f"knn has {indices.shape[0]} rows but embeddings has {m}")
-    left = np.repeat(np.arange(m), indices.shape[1] - 1)
-    right = indices[:, 1:].ravel()
-    valid = (right >= 0) & (right != left)  # pynndescent marks missing neighbours with -1
-    left, right = np.minimum(left[valid], right[valid]), np.maximum(left[valid], right[valid])
-    unique = np.unique(left * m + right)
-    left, right = unique // m, unique % m
-    # Similarity from the embeddings themselves, whatever metric or approximation built the graph.
-    similarity = np.concatenate(
-        [np.einsum("ij,ij->i", X[left[s : s + 65536]], X[right[s : s + 65536]]) for s in range(0, len(left), 65536)]
-        or [np.zeros(0, np.float32)]
-    )
-    close = similarity >= min_similarity
-    return np.stack([left[close], right[close]], axis=1)
+    left, right = [], []
+    for start in range(0, m, _CHUNK_ROWS):  # bounded memory: one chunk of gathered neighbour vectors at a time
+        rows = np.arange(start, min(start + _CHUNK_ROWS, m))
+        for column in indices[rows, 1:].T:
+            valid = (column >= 0) & (column != rows)  # pynndescent marks missing neighbours with -1
+            # Similarity from the embeddings themselves, whatever metric or approximation built the graph; only
+            # the few close pairs survive to be deduplicated, so no sort over all n * k pairs.
+            similarity = np.einsum("ij,ij->i", X[rows], X[np.where(valid, column, rows)])
+            close = valid & (similarity >= min_similarity)
+            left.append(np.minimum(rows[close], column[close]))
+            right.append(np.maximum(rows[close], column[close]))
+    keys = np.unique(np.concatenate(left) * m + np.concatenate(right)) if left else np.zeros(0, np.int64)
+    return np.stack([keys // m, keys % m], axis=1)
 
 
 def _confirm(pairs: np.ndarray, thumbnails: ThumbnailLoader | None, minimum: float) -> tuple[np.ndarray, int, int]:
