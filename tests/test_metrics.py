@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
-from clustering.analysis.metrics import METRIC_DOCS, cosine_silhouette, score_setting
+from clustering.analysis.metrics import METRIC_DOCS, cosine_silhouette, knn_modularity, score_setting
 from clustering.analysis.sweep import SettingResult, sweep
 
 
@@ -137,3 +137,56 @@ def test_two_real_clusters_are_scored():
 def test_validation_names_the_parameter(coords_shape, emb_shape, sample_size, message):
     with pytest.raises(ValueError, match=message):
         score_setting(_result([0] * 10), np.zeros(coords_shape), np.zeros(emb_shape), sample_size=sample_size)
+
+
+def _brute_modularity(labels, neighbours):
+    """Newman's directed modularity by its definition, over non-noise points and the edges between them."""
+    n = len(labels)
+    edges = [(i, j) for i in range(n) for j in neighbours[i, 1:] if labels[i] >= 0 and labels[j] >= 0]
+    m = len(edges)
+    clusters = sorted({c for c in labels if c >= 0})
+    out = {c: sum(labels[i] == c for i, _ in edges) for c in clusters}
+    into = {c: sum(labels[j] == c for _, j in edges) for c in clusters}
+    inside = sum(labels[i] == labels[j] for i, j in edges)
+    return inside / m - sum(out[c] * into[c] for c in clusters) / m**2
+
+
+def test_knn_modularity_matches_its_definition():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3))
+    neighbours = np.argsort(((X[:, None] - X[None]) ** 2).sum(-1), axis=1)[:, :6]
+    labels = rng.integers(-1, 4, 40)
+    assert knn_modularity(labels, neighbours) == pytest.approx(_brute_modularity(labels, neighbours))
+
+
+def test_knn_modularity_punishes_splitting_and_merging():
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))])
+    neighbours = np.argsort(((X[:, None] - X[None]) ** 2).sum(-1), axis=1)[:, :8]
+    truth = np.repeat([0, 1], 30)
+    split = np.where(np.arange(60) % 2 == 0, truth, truth + 2)  # each group split in two at random
+    merged = np.where(np.arange(60) < 45, 0, 1)  # half of group 1 merged into group 0
+    best = knn_modularity(truth, neighbours)
+    assert best == pytest.approx(0.5)
+    assert knn_modularity(split, neighbours) < best and knn_modularity(merged, neighbours) < best
+    assert math.isnan(knn_modularity(np.zeros(60, int), neighbours))  # one cluster
+    assert math.isnan(knn_modularity(np.full(60, -1), neighbours))
+
+
+def test_modularity_column_needs_the_graph_and_silhouettes_can_be_skipped():
+    labels = np.array([0] * 5 + [1] * 5 + [-1] * 2)
+    coords = np.vstack([np.zeros((5, 2)), np.ones((5, 2)) * 10, [[5.0, 5.0], [6.0, 5.0]]])
+    coords += np.random.default_rng(0).normal(scale=0.1, size=coords.shape)
+    neighbours = np.argsort(((coords[:, None] - coords[None]) ** 2).sum(-1), axis=1)[:, :4]
+    result = _result(labels, (0.4, 0.6))
+    assert math.isnan(score_setting(result, coords, coords)["modularity"])
+    row = score_setting(result, coords, coords, neighbours=neighbours, silhouettes=False)
+    assert row["modularity"] == pytest.approx(knn_modularity(labels, neighbours)) and row["modularity"] > 0.4
+    assert all(math.isnan(row[k]) for k in ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz"))
+
+
+def test_cosine_silhouette_of_exact_duplicates_is_finite():
+    X = np.repeat(np.random.default_rng(5).normal(size=(4, 8)), 3, axis=0)
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0])
+    value = cosine_silhouette(X, labels)
+    assert math.isfinite(value) and -1.0 <= value <= 1.0

@@ -236,8 +236,10 @@ def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, chunk: int = 8192) -
         own = dist_sums[rows, c] - (1.0 - np.einsum("ij,ij->i", U, U))  # ... minus its distance to itself
         own_size = sizes[c]
         with np.errstate(divide="ignore", invalid="ignore"):
-            a = own / (own_size - 1.0)
-            means = dist_sums / sizes[None, :]
+            # Clipped at 0: rounding makes sums over exact duplicates slightly negative, and a negative a or b
+            # over a zero max(a, b) would give an infinite silhouette (seen on duplicated glyphs).
+            a = np.maximum(own, 0.0) / (own_size - 1.0)
+            means = np.maximum(dist_sums, 0.0) / sizes[None, :]
             means[rows, c] = np.inf
             b = means.min(axis=1)
             sil = np.nan_to_num((b - a) / np.maximum(a, b))

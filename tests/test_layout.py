@@ -1,0 +1,96 @@
+"""layout: repost bursts and small graph components are found, anchored to their nearest content, and packed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clustering.analysis import layout
+from clustering.analysis.reduce import knn_graph, reduce
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def with_bursts():
+    """Two loose topics of 150 points in 32-D, and two bursts of 20 near-identical copies of a topic-0 member."""
+    rng = np.random.default_rng(0)
+    centres = unit(rng.standard_normal((2, 32)))
+    topics = unit(np.repeat(centres, 150, axis=0) + 0.6 * rng.standard_normal((300, 32)) / np.sqrt(32))
+    sources = [3, 40]
+    bursts = [unit(topics[s] + 1e-4 * rng.standard_normal((20, 32))) for s in sources]
+    X = np.concatenate([topics, *bursts]).astype(np.float32)
+    return X, sources
+
+
+def test_bursts_are_found_and_anchored_beside_their_source(with_bursts):
+    X, sources = with_bursts
+    graph = knn_graph(X, n_neighbors=15)
+    bursts = layout.find_bursts(X, graph.indices, graph.distances)
+    assert bursts.n_bursts == 2
+    for b, source in enumerate(sources):
+        members = np.flatnonzero(bursts.labels == b)
+        assert set(range(300 + 20 * b, 320 + 20 * b)) <= set(members.tolist())
+        assert source in members  # the original is one of its reposts
+        anchor = bursts.anchors[b]
+        assert bursts.labels[anchor] != b and anchor < 150  # nearest other point: a topic-0 member
+    assert (bursts.labels[np.setdiff1d(np.arange(150, 300), sources)] == -1).all()
+
+
+def test_pack_moves_a_flung_group_beside_its_anchor_and_keeps_the_rest():
+    rng = np.random.default_rng(1)
+    content = rng.uniform(-1, 1, (400, 2))
+    flung = np.array([30.0, 30.0]) + rng.normal(0, 0.01, (10, 2))
+    coords = np.concatenate([content, flung]).astype(np.float32)
+    groups = np.r_[np.full(400, -1), np.zeros(10, int)]
+    packed = layout.pack(coords, groups, np.array([7]))
+    assert np.array_equal(packed[:400], coords[:400])
+    assert np.linalg.norm(packed[400:].mean(axis=0) - coords[7]) < 0.5
+    assert layout.content_share(packed) > 5 * layout.content_share(coords)
+    assert np.array_equal(layout.pack(coords, groups, np.array([-1])), coords)  # no anchor: stays
+
+
+def test_content_share_of_simple_layouts():
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101)), -1).reshape(-1, 2)
+    assert layout.content_share(grid) == pytest.approx(0.81, abs=0.01)  # central 90 % on each axis
+    far = np.concatenate([grid, [[100.0, 100.0]]])
+    assert layout.content_share(far) < 0.001
+    assert np.isnan(layout.content_share(np.zeros((1, 2))))
+
+
+def test_an_isolated_clique_is_a_small_component_with_an_anchor(with_bursts):
+    X, _ = with_bursts
+    # A far-away group of 12 identical-ish points: its neighbours are only each other.
+    rng = np.random.default_rng(2)
+    clique = unit(unit(rng.standard_normal(32)) + 1e-3 * rng.standard_normal((12, 32))).astype(np.float32)
+    data = np.concatenate([X[:300], clique])
+    graph = knn_graph(data, n_neighbors=10)
+    parts = layout.find_components(data, graph.indices, graph.distances, small_share=0.05)
+    clique_component = parts.labels[300]
+    assert (parts.labels[300:] == clique_component).all() and parts.small[clique_component]
+    assert parts.anchors[clique_component] < 300
+    assert (parts.groups[300:] == clique_component).all() and (parts.groups[:300] == -1).all()
+    init = layout.spectral_init(data, parts, dims=2, seed=0)
+    assert init.shape == (312, 2) and np.isfinite(init).all()
+    anchor = init[parts.anchors[clique_component]]
+    assert np.abs(init[300:] - anchor).max() < 1.0  # starts at its anchor, not far away
+
+
+def test_reduce_packs_the_map_and_says_so(with_bursts):
+    X, _ = with_bursts
+    packed = reduce(X, cluster_dims=3, n_epochs=60, seed=0)
+    loose = reduce(X, cluster_dims=3, n_epochs=60, seed=0, pack=False)
+    assert packed.params["packed_bursts"] == 2 and loose.params["packed_bursts"] == 0
+    assert np.array_equal(packed.cluster_coords, loose.cluster_coords)
+    assert packed.knn is not None and packed.knn.indices.shape == (len(X), 15)
+    bursts = layout.find_bursts(X, packed.knn.indices, packed.knn.distances)
+    staying = bursts.labels < 0
+    assert np.array_equal(packed.map_coords[staying], loose.map_coords[staying])
+    spacing = layout._spacing(loose.map_coords[staying])
+    for b, anchor in enumerate(bursts.anchors):
+        members = bursts.labels == b
+        gap = np.linalg.norm(packed.map_coords[members].mean(axis=0) - packed.map_coords[anchor])
+        assert gap < 10 * spacing
+        assert gap <= np.linalg.norm(loose.map_coords[members].mean(axis=0) - loose.map_coords[anchor])
