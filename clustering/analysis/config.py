@@ -12,9 +12,10 @@ from pathlib import Path
 
 from clustering.analysis.keywords import TOP_KEYWORDS
 from clustering.analysis.names import NAME_MARGIN
+from clustering.analysis.noise import DEFAULT_NOISE_Z
 from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS
 from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
-from clustering.analysis.select import DEFAULT_MAX_NOISE
+from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
 from clustering.analysis.sweep import parse_grid
 from clustering.analysis.timeline import PERIODS
 from clustering.config import ConfigError, option, parse_args
@@ -70,6 +71,17 @@ class AnalyzeConfig:
     max_noise: float = option(
         DEFAULT_MAX_NOISE, "selection rule: settings labelling more than this fraction as noise lose"
     )
+    select_by: str = option(
+        DEFAULT_SCORE,
+        "selection score to maximise; modularity (clusters that match the original kNN graph) was measured best",
+        choices=SCORES,
+    )
+    noise_z: float = option(
+        DEFAULT_NOISE_Z,
+        "background test: a member whose original-space core distance lies more than this many robust standard "
+        "deviations above its cluster's median becomes noise; inf turns the test off",
+    )
+    pack_map: bool = option(True, "move repost bursts on the 2-D map beside their nearest content, not to its edges")
     pin_min_cluster_size: int | None = option(None, "use this min_cluster_size instead of the automatic choice")
     pin_min_samples: int | None = option(None, "use this min_samples instead of the automatic choice")
     silhouette_sample_size: int = option(10_000, "points sampled (seeded) for each silhouette score")
@@ -128,6 +140,8 @@ class AnalyzeConfig:
         object.__setattr__(self, "min_samples", tuple(sorted(set(self.min_samples))))
         if not 0.0 <= self.max_noise <= 1.0:
             raise ConfigError(f"--max-noise must be a fraction in 0..1, got {self.max_noise!r}")
+        if not self.noise_z > 0:
+            raise ConfigError(f"--noise-z must be a positive number (inf: no background test), got {self.noise_z!r}")
         if self.pin_min_cluster_size is not None and self.pin_min_cluster_size < 2:
             raise ConfigError(f"--pin-min-cluster-size must be at least 2, got {self.pin_min_cluster_size!r}")
         if self.pin_min_samples is not None and self.pin_min_samples < 1:
