@@ -196,12 +196,14 @@ def detect_post_columns(
         if name is not None and name not in candidates:
             shown = ", ".join(candidates) or "none"
             raise ConfigError(f"{flag}: no column {name!r} in the data (passthrough columns: {shown})")
+    # Nested columns (a Twitter export's "user" object) are never detected: they hold no single date or account.
+    scalars = [c for c in candidates if not pa.types.is_nested(table.schema.field(c).type)]
     if date is None:
-        date = _by_name(candidates, DATE_COLUMN_NAMES) or next(
-            (c for c in candidates if pa.types.is_temporal(table.schema.field(c).type)), None
+        date = _by_name(scalars, DATE_COLUMN_NAMES) or next(
+            (c for c in scalars if pa.types.is_temporal(table.schema.field(c).type)), None
         )
     if account is None:
-        account = _by_name(candidates, ACCOUNT_COLUMN_NAMES)
+        account = _by_name(scalars, ACCOUNT_COLUMN_NAMES)
     if text is None:
         text = detect_text_column(table, [c for c in candidates if c not in (date, account)])
     return PostColumns(text=text, date=date, account=account)

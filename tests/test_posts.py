@@ -96,6 +96,19 @@ def test_detection_finds_common_names_and_flags_override():
     assert chosen == PostColumns(text="screen_name", date="Created_At", account="who")
 
 
+def test_nested_columns_are_not_detected_and_named_ones_get_one_line():
+    user = pa.array([{"id": 1, "name": "bob"}])
+    table = pa.table({"user": user, "author_name": ["bob"], "text": ["hello"]})
+    assert detect_post_columns(table, table.column_names).account == "author_name"  # not the "user" object
+    with pytest.raises(ConfigError, match=r"^--account-column: column 'user' cannot be read as post data \(struct"):
+        read_posts(table, PostColumns(account="user"))
+    listed = pa.table({"tags": pa.array([["a", "b"]])})
+    with pytest.raises(ConfigError, match=r"^--text-column: column 'tags' cannot be read"):
+        read_posts(listed, PostColumns(text="tags"))
+    numbers = read_posts(pa.table({"n": [7, None]}), PostColumns(text="n", account="n"))
+    assert numbers.texts.tolist() == ["7", None] and numbers.accounts.names.tolist() == ["7"]
+
+
 def test_a_flag_naming_a_missing_column_is_one_line():
     table = pa.table({"text": ["x"]})
     with pytest.raises(ConfigError, match=r"^--date-column: no column 'posted' in the data") as info:

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clustering.config import ConfigError
 from clustering.schema import ACCOUNT_COLUMN_NAMES, DATE_COLUMN_NAMES, TEXT_COLUMN_NAMES, PostColumns
 
 __all__ = ["Accounts", "ParsedDates", "Posts", "cluster_index", "parse_accounts", "parse_dates", "read_posts"]
@@ -226,11 +227,8 @@ def _utc_seconds(parsed: pd.Series) -> np.ndarray:
 
 
 def parse_accounts(values) -> Accounts:
-    """Accounts from any column: values become text (numeric user ids too); null and blank mean no account."""
-    array = _as_arrow(values)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    text = pc.utf8_trim_whitespace(array.cast(pa.string()))
+    """Accounts from any column of scalars: values become text (numeric user ids too); null and blank mean none."""
+    text = pc.utf8_trim_whitespace(_as_text(values))
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     encoded = pc.dictionary_encode(text)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -238,11 +236,28 @@ def parse_accounts(values) -> Accounts:
     return Accounts(codes=codes, names=names)
 
 
+def _as_text(values) -> pa.Array:
+    """A string array; raises ``TypeError`` for values that have no text form (lists, structs)."""
+    array = _as_arrow(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_string(array.type):
+        return array
+    try:
+        return array.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        raise TypeError(f"{array.type} values have no text form") from None
+
+
 def _texts(column) -> np.ndarray:
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = array.cast(pa.string())
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(_as_text(column).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _column(table: pa.Table, name: str, flag: str, parse):
+    try:
+        return parse(table[name])
+    except TypeError as exc:
+        raise ConfigError(f"{flag}: column {name!r} cannot be read as post data ({exc})") from None
 
 
 def read_posts(table: pa.Table, columns: PostColumns) -> Posts:
@@ -258,11 +273,12 @@ def read_posts(table: pa.Table, columns: PostColumns) -> Posts:
     Returns
     -------
     Posts
+        Raises ``ConfigError`` naming the flag when the text or account column holds lists or structs.
     """
     return Posts(
         n_rows=table.num_rows,
         columns=columns,
-        texts=_texts(table[columns.text]) if columns.text else None,
+        texts=_column(table, columns.text, "--text-column", _texts) if columns.text else None,
         dates=parse_dates(table[columns.date]) if columns.date else None,
-        accounts=parse_accounts(table[columns.account]) if columns.account else None,
+        accounts=_column(table, columns.account, "--account-column", parse_accounts) if columns.account else None,
     )
