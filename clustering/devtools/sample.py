@@ -228,7 +228,10 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
     SampleInfo
     """
     if n_images < MIN_IMAGES:
-        raise ValueError(f"n_images must be at least {MIN_IMAGES} (an original per kind, a repost and the broken files), got {n_images}")
+        raise ValueError(
+            f"n_images must be at least {MIN_IMAGES} (an original per kind, a repost and the broken files), "
+            f"got {n_images}"
+        )
     rng = np.random.default_rng(seed)
     outdir = Path(outdir)
     (outdir / IMAGES).mkdir(parents=True, exist_ok=True)
