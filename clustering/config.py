@@ -292,23 +292,27 @@ class IngestConfig(DownloadOptions, DecodeOptions):
     """
 
     input: str = option("", "URL table (.csv/.tsv/.parquet/.jsonl/.txt), a folder of images, or a URI (s3://...)")
-    output: str = option("", "folder or URI for the embedding shards (part-NNNNN.parquet + manifest.json + stats.json)")
+    output: str = option(
+        "", "folder or URI for the embedding shards (part-NNNNN.parquet + _manifest.json, _stats.json)"
+    )
     url_column: str | None = option(None, "column with image URLs (default: url, image_url, media_url or img_url)")
     id_column: str | None = option(None, "column with unique, non-empty row ids (default: a stable hash of the URL)")
     model: str = option(DEFAULT_MODEL, "CLIP model: hub id or local folder of any transformers CLIPModel")
     rows_per_shard: int = option(1000, "input rows per output shard; the unit of resume")
     batch_size: int = option(64, "images per forward pass of the embed stage (halved on CUDA out-of-memory)")
-    download_batch_size: int = option(256, "URLs per download call; together with --max-in-flight bounds concurrency")
+    download_batch_size: int = option(256, "distinct URLs per download+decode task (the unit of retry)")
     embed_actors: int | None = option(None, "embed actors (default: one per GPU of the cluster, or 1 without GPUs)")
     num_gpus_per_actor: float | None = option(
         None, "GPUs per embed actor (default: 1 where the cluster has GPUs, else 0)"
     )
-    download_actors: int | None = option(None, "download actors (default: from the cluster's CPUs)")
+    download_actors: int | None = option(
+        None, "download+decode tasks at once (default: two per CPU the embed actors leave)"
+    )
     limit: int | None = option(None, "only ingest the first N rows (a quick trial run)")
     overwrite: bool = option(False, "delete existing shards in --output and start over")
     shared_output: bool = option(False, "assert that a plain local --output path is shared storage on every node")
     ray_address: str | None = option(None, "Ray cluster to attach to (default: the one this job runs in, else local)")
-    progress: bool = option(True, "show Ray Data progress bars")
+    progress: bool = option(True, "show a progress bar (rows embedded) on the console")
 
     def __post_init__(self) -> None:
         DownloadOptions.__post_init__(self)

@@ -199,13 +199,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["--input", "{csv}", "--output", "{out}", "--url-column", "link"], "--url-column: 'link' is not a column"),
         (["--input", "{csv}", "--output", "{notshards}"], "is not a clipcluster shard folder"),
         (["--input", "{csv}", "--output", "{out}", "--batch-size", "0"], "--batch-size must be at least 1"),
+        # A model that is not a CLIP checkpoint: a BERT config, then a folder with no config at all.
+        (["--input", "{csv}", "--output", "{out}", "--model", "{bert}"], "has no projection_dim"),
+        (["--input", "{csv}", "--output", "{out}", "--model", "{notshards}"], "is not a usable CLIP checkpoint"),
     ],
 )
 def test_bad_config_gets_one_clear_line(tmp_path, args, needle):
     csv_path = write_csv([{"url": "http://example.org/a.png"}], tmp_path / "in.csv")
     (tmp_path / "notshards").mkdir()
     (tmp_path / "notshards" / "thesis.docx").write_text("precious")
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
     fill = {"csv": str(csv_path), "out": str(tmp_path / "out"), "notshards": str(tmp_path / "notshards")}
+    fill["bert"] = str(tmp_path / "bert")
     proc = run_cli(*[a.format(**fill) for a in args])
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip() and " INFO " not in line]

@@ -48,7 +48,7 @@ def model_info(model: str) -> ModelInfo:
     config = AutoConfig.from_pretrained(model)
     dim = getattr(config, "projection_dim", None)
     if not dim:
-        raise ValueError(f"--model: {model} is not a CLIP model (its config has no projection_dim)")
+        raise ValueError(f"its config ({getattr(config, 'model_type', 'unknown type')}) has no projection_dim")
     spec = preprocess_spec_from_processor(load_image_processor(model))
     return ModelInfo(
         model=model,

@@ -27,10 +27,16 @@ DECODE_SLICE = 16
 
 
 def mark_failed(batch: pa.Table, status: schema.Status, error: str) -> pa.Table:
-    """``batch`` with every row set to ``status``/``error``: later stages pass such rows through untouched."""
+    """``batch`` with its rows set to ``status``/``error``, except rows an earlier stage already failed (they keep
+    their own reason): later stages pass failed rows through untouched."""
     n = batch.num_rows
-    batch = schema.set_column(batch, schema.STATUS, pa.array([status.value] * n, pa.string()))
-    return schema.set_column(batch, schema.ERROR, pa.array([error] * n, pa.string()))
+    old_status = batch[schema.STATUS].to_pylist() if schema.STATUS in batch.column_names else [None] * n
+    old_error = batch[schema.ERROR].to_pylist() if schema.ERROR in batch.column_names else [None] * n
+    keep = [s not in (None, schema.Status.OK.value) for s in old_status]
+    statuses = [s if k else status.value for s, k in zip(old_status, keep, strict=True)]
+    errors = [e if k else error for e, k in zip(old_error, keep, strict=True)]
+    batch = schema.set_column(batch, schema.STATUS, pa.array(statuses, pa.string()))
+    return schema.set_column(batch, schema.ERROR, pa.array(errors, pa.string()))
 
 
 @dataclasses.dataclass(frozen=True)

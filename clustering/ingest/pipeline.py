@@ -171,7 +171,8 @@ def load_model_info(model: str) -> ModelInfo:
     try:
         return model_info(model)
     except (OSError, ValueError) as exc:  # missing files, no network, or a config that is not CLIP's
-        raise ConfigError(f"--model: cannot use {model} as a CLIP model: {str(exc).strip().splitlines()[0]}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--model: {model} is not a usable CLIP checkpoint: {reason}") from None
 
 
 def scan_input(source: InputSource, rows_per_shard: int) -> write.Fingerprint:

@@ -11,6 +11,9 @@ Every failure is bounded, so no input can make the job loop forever:
   ``STAGE_RETRIES`` times. A piece that still fails is split in two and each half is tried again, down to a single row,
   which ends as ``decode_error`` "decoder process crashed" (``embed_error`` "embedder process crashed" in the embed
   stage) while every other row ends as usual.
+- An embed actor that dies takes every call queued on it down, whatever their rows, and Ray restarts it (on another
+  node if its node is gone): a failed embed call is first sent again as it was, up to ``ACTOR_RESENDS`` times, and
+  only split after that.
 - An intermediate result lost with its node is recomputed from the chunk, at most ``MAX_RECOMPUTES`` times per shard.
 - Anything else (a bug, storage refusing writes after ``WRITE_RETRIES``) stops the job with the shard named; the
   shards already written stay, and rerunning the command resumes.
@@ -42,6 +45,9 @@ STAGE_RETRIES = 1
 WRITE_RETRIES = 3
 # How often a shard's intermediate results may be lost (with their node) and recomputed before the job gives up.
 MAX_RECOMPUTES = 3
+# Times an embed call that failed with its actor is sent again unchanged before it is split: a lost node fails every
+# call queued on its actor at once, while the actor restarts elsewhere; only a piece that keeps killing actors is split.
+ACTOR_RESENDS = 3
 # Calls queued per embed actor: one running and one waiting keeps the model busy without hoarding decoded pixels.
 EMBED_QUEUE = 2
 
@@ -70,6 +76,7 @@ class _Piece:
     decoded: Any = None  # fetch+decode output holding these rows, once fetched
     offset: int = 0  # where these rows start in ``decoded``
     marked: bool = False  # its one row crashed its worker in the current stage: marked failed there, not run
+    resends: int = 0  # embed calls of this piece that failed with their actor and were sent again
 
 
 @dataclasses.dataclass
@@ -191,7 +198,7 @@ class ShardRunner:
         self.report.stage_seconds[kind] += outcome["seconds"]
         self.report.stage_rows[kind] += outcome["rows"]
         if kind == "fetch":  # a row marked crashed in this stage is not marked for the next one
-            self.embed_queue.append(dataclasses.replace(subject, decoded=result, offset=0, marked=False))
+            self.embed_queue.append(dataclasses.replace(subject, decoded=result, offset=0, marked=False, resends=0))
         else:
             self._embedded(subject, result)
 
@@ -216,6 +223,9 @@ class ShardRunner:
         if isinstance(cause, exceptions.ObjectLostError):
             shard = self.shards[subject.index if kind == "write" else subject.shard]
             self._recompute(shard, cause)
+        elif kind == "embed" and isinstance(cause, exceptions.RayActorError) and subject.resends < ACTOR_RESENDS:
+            log.warning("an embed actor failed (%s): sending its call again", type(cause).__name__)
+            self.embed_queue.appendleft(dataclasses.replace(subject, resends=subject.resends + 1))
         elif kind != "write" and isinstance(cause, _crash_errors(self.ray)):
             self._split(kind, subject, cause)
         else:
@@ -242,7 +252,7 @@ class ShardRunner:
         )
         for start, stop in halves:
             part = dataclasses.replace(
-                piece, work=piece.work.slice(start, stop - start), offset=piece.offset + start, marked=n == 1
+                piece, work=piece.work.slice(start, stop - start), offset=piece.offset + start, marked=n == 1, resends=0
             )
             (self.fetch_queue if kind == "fetch" else self.embed_queue).appendleft(part)
 
