@@ -1,4 +1,9 @@
-"""explorer.html: built from synthetic analysis folders (docs/analysis-outputs.md) and driven in a real Chromium."""
+"""explorer.html: built from synthetic analysis folders (docs/analysis-outputs.md) and driven in a real Chromium.
+
+This module covers what every page does, on a folder without the hierarchy and post sections (older runs, or data
+without them); ``test_explorer_features.py`` covers levels, timeline, accounts and layout on the full contract, and
+``test_explorer_payload.py`` the Python side of the payload and the thumbnail packing.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from PIL import Image, ImageDraw
 
 from clustering import io as cio
 from clustering import schema
+from clustering.analysis import explorer_thumbs
 from clustering.analysis.explorer import ExplorerResult, build_explorer
 from clustering.analysis.explorer_page import SCRIPT_FILES, page_script, script_json
 from tests.browser import launch_chromium, open_page, wait_idle
@@ -28,6 +34,11 @@ XSS_TEXT = '<img src=x onerror="window.__xss=1"></script><script>window.__xss=2<
 XSS_ID = '"><svg onload="window.__xss=3">'
 XSS_URL = "javascript:window.__xss=4"
 XSS_COLUMN = '<b onmouseover="window.__xss=5">col</b>'
+XSS_NAME = '<img src=x onerror="window.__xss=6">theme'
+XSS_KEYWORD = '<svg onload="window.__xss=7">'
+XSS_ACCOUNT = '@<iframe srcdoc="<script>window.__xss=8</script>">'
+XSS_HASHTAG = "#<script>window.__xss=9</script>"
+START = np.datetime64("2024-09-01T00:00:00", "s")
 
 
 # ----------------------------------------------------------------------------------------- synthetic folders
@@ -68,11 +79,16 @@ def write_output_folder(
     thumbnails: bool = True,
     shards: bool = True,
     xss_row: bool = False,
+    hierarchy: bool = True,
 ) -> dict:
     """An analysis output folder per docs/analysis-outputs.md plus the embedding shards it came from.
 
     Clusters are Gaussian blobs on the map with ~8 % uniform noise; two alternative settings (a finer one that
-    splits every cluster in two, a coarser one that merges pairs) sit in ``cluster_mcs*_ms*`` columns.
+    splits every cluster in two, a coarser one that merges pairs) sit in ``cluster_mcs*_ms*`` columns. With
+    ``hierarchy`` the folder also has the analysis' post and hierarchy columns (``theme``: pairs of clusters,
+    ``subcluster``: halves, ``repost_group``, ``post_time`` over 30 days) and their ``metrics.json`` sections, with
+    a name and keywords per cluster; with ``xss_row`` HTML payloads sit in row 0 and in names, keywords, an account
+    name and a hashtag.
     """
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -104,10 +120,19 @@ def write_output_folder(
         for i in range(n)
     ]
     accounts = [f"@user{int(v)}" for v in rng.integers(0, max(2, n // 10), n)]
-    dates = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)]
+    seconds = rng.integers(0, 30 * 86400, n)
+    seconds[cluster == 1] = rng.integers(10 * 86400, 12 * 86400, int((cluster == 1).sum()))  # a two-day burst
+    post_time = START + seconds.astype("timedelta64[s]")
+    dates = [str(t) + "Z" for t in post_time]
+    theme = np.where(cluster < 0, -1, cluster // 2).astype(np.int32)
+    repost = np.full(n, -1, np.int32)
+    repost[np.flatnonzero(cluster == 0)[:6]] = 0
+    repost[np.flatnonzero(cluster == 2)[:4]] = 1
     passthrough = {"post_text": texts, "account": accounts, "date": dates}
     if xss_row:
         ids[0], urls[0], texts[0] = XSS_ID, XSS_URL, XSS_TEXT
+        texts[1] = f"{texts[1]} {XSS_HASHTAG}"
+        accounts[2] = accounts[3] = XSS_ACCOUNT
         passthrough[XSS_COLUMN] = [XSS_TEXT if i == 0 else "plain" for i in range(n)]
 
     thumbs = [_thumbnail(rng, int(cluster[i])) for i in range(n)] if thumbnails else [None] * n
@@ -136,6 +161,12 @@ def write_output_folder(
         pq.write_table(table.slice(0, half), shard_dir / cio.shard_name(0))
         pq.write_table(table.slice(half), shard_dir / cio.shard_name(1))
 
+    levels = {
+        "theme": pa.array(theme, pa.int32()),
+        "subcluster": pa.array(finer, pa.int32()),
+        "repost_group": pa.array(repost, pa.int32()),
+        "post_time": pa.array(post_time.astype("datetime64[ms]"), pa.timestamp("ms", tz="UTC")),
+    }
     assignments = pa.table(
         {
             "id": ids,
@@ -149,6 +180,7 @@ def write_output_folder(
             "duplicate_of": [None] * n,
             "cluster_mcs10_ms5": pa.array(finer, pa.int32()),
             "cluster_mcs80_ms5": pa.array(coarser, pa.int32()),
+            **(levels if hierarchy else {}),
             **passthrough,
         }
     )
@@ -171,9 +203,48 @@ def write_output_folder(
             alt("cluster_mcs80_ms5", 80, coarser, "min_cluster_size=80, min_samples=5"),
         ],
     }
+    if hierarchy:
+        metrics["hierarchy"] = _hierarchy(cluster, theme, finer, xss=xss_row)
+        metrics["posts"] = {"text": "post_text", "date": "date", "account": "account", "missing": [],
+                            "dates_unparseable": 0, "period": "day"}  # fmt: skip
+        metrics["reposts"] = {"groups": 2, "rows_in_groups": 10, "largest": 6}
     (out / "metrics.json").write_text(json.dumps(metrics))
     return {"output": out, "shards": shard_dir, "ids": ids, "urls": urls, "texts": texts, "cluster": cluster,
-            "finer": finer, "probability": probability, "n": n}  # fmt: skip
+            "finer": finer, "theme": theme, "probability": probability, "n": n, "accounts": accounts,
+            "post_time": post_time, "repost": repost, "metrics": metrics}  # fmt: skip
+
+
+def cluster_names(level: str, label: int) -> tuple[str, list[str]]:
+    """The name and keywords the fixture gives cluster ``label`` of a level."""
+    topic = TOPICS[label % len(TOPICS)]
+    name = {"themes": f"{topic} and more", "clusters": topic, "subclusters": f"{topic} part"}[level]
+    return name, [f"#{topic.replace(' ', '')}", f"{level}{label}", "photo"]
+
+
+def _hierarchy(cluster: np.ndarray, theme: np.ndarray, finer: np.ndarray, *, xss: bool) -> dict:
+    """metrics.json["hierarchy"] for the fixture's three levels (parents by construction: theme = cluster // 2)."""
+
+    def level(name, column, labels, parent_of):
+        clusters = []
+        for label in sorted(set(labels.tolist()) - {-1}):
+            title, keywords = cluster_names(name, label)
+            if xss and name == "themes" and label == 0:
+                title = XSS_NAME
+            if xss and name == "clusters" and label == 0:
+                keywords = [XSS_KEYWORD, *keywords]
+            clusters.append({"cluster": label, "parent": parent_of(label), "size": int((labels == label).sum()),
+                             "name": title, "name_source": "keywords", "uncertain": label == 1,
+                             "keywords": keywords})  # fmt: skip
+        return {"name": name, "column": column, "min_cluster_size": None, "clusters": clusters}
+
+    return {
+        "chosen": "clusters",
+        "levels": [
+            level("themes", "theme", theme, lambda _: -1),
+            level("clusters", "cluster", cluster, lambda k: k // 2),
+            level("subclusters", "subcluster", finer, lambda k: k // 2),
+        ],
+    }
 
 
 def expected_matches(ids, urls, texts, query: str) -> int:
@@ -191,7 +262,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> dict:
-    info = write_output_folder(tmp_path_factory.mktemp("explorer"), n=300, n_clusters=6, xss_row=True)
+    root = tmp_path_factory.mktemp("explorer")
+    info = write_output_folder(root, n=300, n_clusters=6, xss_row=True, hierarchy=False)
     info["result"] = build_explorer(info["output"])
     return info
 
@@ -240,8 +312,9 @@ def test_result_and_page_are_self_contained(folder):
     result = folder["result"]
     assert isinstance(result, ExplorerResult)
     assert result.n_points == 300
-    assert result.n_embedded_thumbnails == 300 and result.n_sidecar_thumbnails == 0
+    assert result.n_embedded_thumbnails == 300 and result.n_sidecar_thumbnails == result.n_sidecar_files == 0
     assert result.n_points_with_thumbnail == 300 and result.notice is None
+    assert 0 < result.data_bytes < result.bytes
     page = Path(result.path)
     assert page.name == "explorer.html" and page.stat().st_size == result.bytes
     assert not (page.parent / "explorer_files").exists()
@@ -249,9 +322,11 @@ def test_result_and_page_are_self_contained(folder):
     assert "<script src" not in text and "stylesheet" not in text and "@import" not in text
     outside_data = text.split('id="explorer-data">')[0] + text.split("</script>")[-2]
     assert "http://" not in outside_data and "https://" not in outside_data  # the data holds the post URLs
-    # data can never close its script block: exactly our three scripts, payloads present only escaped
-    assert text.lower().count("</script") == 3
-    assert "window.__xss" in text and '<img src=x onerror="window.__xss=1">' not in text
+    # data can never close its script block: exactly our four blocks, payloads present only escaped
+    assert text.lower().count("</script") == 4
+    assert "'strict-dynamic'" not in text  # no sidecar: no script but the pinned one may ever run
+    assert XSS_COLUMN not in text and "\\u003cb onmouseover" in text  # a column name: in the header, escaped
+    assert XSS_TEXT.split("</script>")[1] not in text  # per-point values travel compressed
 
 
 def test_script_json_escapes_everything_that_could_break_out():
@@ -274,7 +349,7 @@ def test_page_script_is_the_feature_files_in_order_in_one_scope(folder):
     js = page_script()
     starts = [js.index(f"// ---- {name}\n") for name in SCRIPT_FILES]
     assert starts == sorted(starts)
-    assert js.startswith("(function () {\n'use strict';") and js.rstrip().endswith("})();")
+    assert js.startswith("(async function () {\n'use strict';") and "})().catch((err) => {" in js
     page = Path(folder["result"].path).read_text()
     assert js in page  # the CSP hash below is computed over exactly this text
     digest = base64.b64encode(hashlib.sha256(js.encode()).digest()).decode()
@@ -322,7 +397,7 @@ def test_hover_shows_card_with_thumbnail(page, folder):
     assert page.locator("#tt-text").text_content() == folder["texts"][i]  # short posts are shown whole
     page.wait_for_function("() => document.getElementById('tt-img').complete")
     assert page.evaluate("document.getElementById('tt-img').naturalWidth") == 128
-    assert page.evaluate("document.getElementById('tt-img').src").startswith("data:image/jpeg;base64,")
+    assert page.evaluate("document.getElementById('tt-img').src").startswith("blob:")
     assert page.locator("#tt-cluster").text_content() == f"Cluster {folder['cluster'][i]}"
     assert log.console_errors == []
 
@@ -497,30 +572,54 @@ def test_notebook_html_is_one_escaped_iframe(folder):
     assert cell.startswith("<iframe") and cell.count("<script") == 0  # the whole page is escaped into srcdoc
 
 
-def test_sidecar_mode_writes_files_that_load(browser, tmp_path):
-    info = write_output_folder(tmp_path, n=120, n_clusters=3, seed=1)
+def test_sidecar_chunks_load_from_file_and_a_rebuild_removes_them(browser, tmp_path, monkeypatch):
+    monkeypatch.setattr(explorer_thumbs, "CHUNK_BYTES", 60_000)  # a few chunks out of 120 thumbnails of ~4 KB
+    info = write_output_folder(tmp_path, n=120, n_clusters=3, seed=1, hierarchy=False)
     result = build_explorer(info["output"], embed_budget_bytes=20_000)
-    files = sorted((info["output"] / "explorer_files").rglob("*.jpg"))
+    files = sorted((info["output"] / "explorer_files").iterdir())
+    assert all(f.name.startswith("thumbs-") and f.suffix == ".js" for f in files)
     assert 0 < result.n_embedded_thumbnails < 10
-    assert result.n_sidecar_thumbnails == len(files) == 120 - result.n_embedded_thumbnails
+    assert result.n_sidecar_thumbnails == 120 - result.n_embedded_thumbnails
+    assert result.n_sidecar_files == len(files) >= 5
     assert result.sidecar_bytes == sum(f.stat().st_size for f in files)
+    assert "'strict-dynamic'" in Path(result.path).read_text()  # the pinned script may add the chunk scripts
     page, log = open_page(browser, result.path)
     try:
-        code = page.evaluate("[...Array(120).keys()].find(i => !window.explorer.thumbnailSrc(i).startsWith('data:'))")
-        assert page.evaluate("i => window.explorer.thumbnailSrc(i)", code).startswith("explorer_files/thumbs/000/")
-        page.evaluate("i => window.explorer.screenPosition(i)", code)
-        page.locator(".cluster-item").first.click()
+        chunks = page.evaluate("[...Array(120).keys()].map(i => window.explorer.thumbnailChunk(i))")
+        assert chunks.count("embedded") == result.n_embedded_thumbnails
+        i = _isolated_point(page, 120)
+        if chunks[i] == "embedded":
+            i = next(
+                j
+                for j in range(120)
+                if chunks[j] != "embedded" and page.evaluate("j => window.explorer.screenPosition(j)", j)
+            )
+        _hover(page, i)
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.gallery img')].filter(i => i.src.startsWith('file:'))"
-            ".some(i => i.complete && i.naturalWidth === 128)"
+            "() => document.getElementById('tt-img').complete && document.getElementById('tt-img').naturalWidth === 128"
         )
-        assert any(u.startswith("file:") and "/explorer_files/thumbs/" in u for u in log.requests)
-        assert log.console_errors == [] and log.network_requests() == []
+        assert page.evaluate("document.getElementById('tt-img').src").startswith("blob:")
+        assert page.evaluate("i => window.explorer.thumbnailSrc(i)", i).startswith("blob:")
+        loaded = [u for u in log.requests if u.startswith("file:") and "/explorer_files/" in u]
+        assert any(u.endswith(f"/explorer_files/{chunks[i]}") for u in loaded)
+        assert {u.rsplit("/", 1)[1] for u in loaded} <= {f.name for f in files}
+        assert log.console_errors == [] and log.page_errors == [] and log.network_requests() == []
+    finally:
+        page.context.close()
+    # moved without its folder: the page still works, the missing images show as missing
+    moved = tmp_path / "moved.html"
+    moved.write_text(Path(result.path).read_text())
+    page, log = open_page(browser, moved)
+    try:
+        _hover(page, i)
+        page.wait_for_function("() => document.getElementById('tooltip').classList.contains('no-image')")
+        assert log.page_errors == [] and all("ERR_FILE_NOT_FOUND" in e for e in log.console_errors)
     finally:
         page.context.close()
     # a rebuild that fits the budget removes the stale sidecar
     again = build_explorer(info["output"])
-    assert again.n_sidecar_thumbnails == 0 and not (info["output"] / "explorer_files").exists()
+    assert again.n_sidecar_thumbnails == again.n_sidecar_files == 0
+    assert not (info["output"] / "explorer_files").exists()
 
 
 def test_without_shards_the_page_works_and_says_so(browser, tmp_path):
@@ -634,6 +733,21 @@ def test_50k_points_load(browser, tmp_path):
         expected = expected_matches([f"p{i}" for i in range(n)], [""] * n, texts, "topic 7")
         page.fill("#search", "topic 7")
         page.wait_for_function("n => window.explorer.counts.shown === n", arg=expected)
-        assert log.page_errors == []
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        page.context.close()
+    # level of detail: with a budget of 20,000 the full view draws a sample of each tile; zoomed in, every point
+    page, log = open_page(browser, result.path, query="lod=20000", ready_timeout_ms=30000)
+    try:
+        wait_idle(page)
+        lod = page.evaluate("window.explorer.lod")
+        assert lod["sampled"] and 20_000 <= page.evaluate("window.explorer.counts.rendered") <= 20_000 + 3 * 256
+        for _ in range(8):
+            page.keyboard.press("+")
+        page.wait_for_timeout(400)  # the frame after the last zoom step, at rest, is a full one
+        wait_idle(page)
+        assert not page.evaluate("window.explorer.lod")["sampled"]
+        assert 0 < page.evaluate("window.explorer.counts.rendered") < 20_000
+        assert log.page_errors == [] and log.console_errors == []
     finally:
         page.context.close()

@@ -1,15 +1,17 @@
 """``explorer.html``: one self-contained, offline, interactive map of the analysed images.
 
 Computing the page data is kept apart from rendering it (datamapplot's split). An :class:`Explorer` holds the payload
-(:mod:`.explorer_payload`) and where its thumbnails come from; :meth:`Explorer.from_result` builds it from a run still
-in memory, :meth:`Explorer.from_output_dir` from a finished output folder (``--explorer-only``, notebooks).
-:meth:`Explorer.save` streams the thumbnails, embeds them as data URIs up to a byte budget, writes the rest to a
-sidecar folder and renders the page (:mod:`.explorer_page`).
+(:mod:`.explorer_payload`: a small JSON header plus packed typed arrays) and where its thumbnails come from;
+:meth:`Explorer.from_result` builds it from a run still in memory, :meth:`Explorer.from_output_dir` from a finished
+output folder (``--explorer-only``, notebooks). :meth:`Explorer.save` streams the thumbnails once, embeds the first
+ones the page needs up to a byte budget, packs the rest into a few sidecar chunk files (:mod:`.explorer_thumbs`) and
+renders the page (:mod:`.explorer_page`).
 
-Security model: every value from the data (ids, URLs, texts, column names, the title) reaches the page only inside a
-``<script type="application/json">`` block whose JSON has ``<``, ``>``, ``&``, U+2028 and U+2029 escaped, so nothing in
-the data can close the block; the page script inserts data with ``textContent`` and attribute setters only, and a
-Content-Security-Policy pins the one script that may run by its hash.
+Security model: every value from the data (ids, URLs, texts, names, keywords, accounts, column names, the title)
+reaches the page only inside a ``<script type="application/json">`` block whose JSON has ``<``, ``>``, ``&``, U+2028
+and U+2029 escaped, or as base64 inside a non-executed block, so nothing in the data can close a block; the page
+script inserts data with ``textContent`` and attribute setters only, and a Content-Security-Policy pins the one
+script that may run by its hash.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import pyarrow.parquet as pq
 from clustering import io as cio
 from clustering import schema
 from clustering.analysis import read, tables
-from clustering.analysis.explorer_page import SidecarSink, ThumbnailSource, collect_thumbnails, render_page
-from clustering.analysis.explorer_payload import page_payload
+from clustering.analysis.explorer_page import render_page
+from clustering.analysis.explorer_payload import Payload, page_payload
+from clustering.analysis.explorer_thumbs import ChunkSink, ThumbnailSource, place_thumbnails
 from clustering.analysis.outputs import OutputFolder, absolute
 from clustering.analysis.result import AnalysisRun
 
@@ -49,9 +52,9 @@ class ExplorerResult:
     n_points : int
         Points on the map (rows of ``assignments.parquet``).
     n_embedded_thumbnails : int
-        Distinct thumbnails embedded in the page as data URIs (identical images are stored once).
+        Distinct thumbnails embedded in the page (identical images are stored once).
     n_sidecar_thumbnails : int
-        Distinct thumbnails written as files under the sidecar folder (``explorer_files/``).
+        Distinct thumbnails packed into sidecar chunk files (``explorer_files/thumbs-KKKKK.js``).
     bytes : int
         Size of the page itself; the sidecar folder is counted in ``sidecar_bytes``.
     sidecar_bytes : int
@@ -60,6 +63,10 @@ class ExplorerResult:
         Points whose image can be shown.
     notice : str or None
         The one line the page shows when thumbnails are missing (no shards, no thumbnail column), else None.
+    n_sidecar_files : int
+        Chunk files in the sidecar folder (0 when everything fits in the page).
+    data_bytes : int
+        Bytes of the page's per-point data (compressed, base64), without thumbnails.
     """
 
     path: str
@@ -70,6 +77,8 @@ class ExplorerResult:
     sidecar_bytes: int = 0
     n_points_with_thumbnail: int = 0
     notice: str | None = None
+    n_sidecar_files: int = 0
+    data_bytes: int = 0
 
 
 def default_title(folder: str) -> str:
@@ -95,8 +104,8 @@ def build_explorer(
         Embedding shards to take thumbnails from, joined on ``id``. Default: ``metrics.json["input"]``. When they
         cannot be found or lack a ``thumbnail`` column the explorer works without images and says so in one line.
     embed_budget_bytes : int, default 25 MiB
-        Bytes of base64 data URIs the page may embed; thumbnails beyond it go to ``explorer_files/`` next to the page
-        and are referenced relatively, so the page and that folder travel together.
+        Bytes of base64 thumbnails the page may embed; the rest are packed into chunk files in ``explorer_files/``
+        next to the page and loaded when needed, so the page and that folder travel together.
     title : str, optional
         Page title. Default: ``"Image map · <folder name>"``.
 
@@ -116,14 +125,15 @@ class Explorer:
     afresh on every call (None: no images, and ``notice`` says why).
     """
 
-    def __init__(self, payload: dict, thumbnails: ThumbnailSource | None, notice: str | None) -> None:
+    def __init__(self, payload: Payload, thumbnails: ThumbnailSource | None, notice: str | None, *, title: str) -> None:
         self.payload = payload
         self.thumbnails = thumbnails
         self.notice = notice
+        self.title = _checked_title(title)
 
     @property
     def n_points(self) -> int:
-        return int(self.payload["n"])
+        return self.payload.n
 
     @classmethod
     def from_result(
@@ -147,10 +157,11 @@ class Explorer:
             Where the thumbnails come from; default: a pass over the run's shards.
         """
         metrics = schema.plain(tables.metrics_document(run, notes=run.notes, timings={}))  # as metrics.json holds it
-        payload = {**page_payload(assignments, metrics, post=run.post), "title": _checked_title(title)}
+        payload = page_payload(assignments, metrics, post=run.post)
         if not run.data.has_thumbnails:
-            return cls(payload, None, _no_thumbnail_column(run.input_uri))
-        return cls(payload, thumbnails or functools.partial(read.iter_thumbnails, run.input_uri), None)
+            return cls(payload, None, _no_thumbnail_column(run.input_uri), title=title)
+        source = thumbnails or functools.partial(read.iter_thumbnails, run.input_uri)
+        return cls(payload, source, None, title=title)
 
     @classmethod
     def from_output_dir(
@@ -173,9 +184,8 @@ class Explorer:
             raise FileNotFoundError(f"output_dir: no {schema.ASSIGNMENTS} in {output_dir}")
         metrics = out.read_json(schema.METRICS_JSON)
         payload = page_payload(out.read_parquet(schema.ASSIGNMENTS), metrics)
-        payload["title"] = title or default_title(out.root)
         source, notice = _locate_thumbnails(shards if shards is not None else metrics.get("input"), out)
-        return cls(payload, source, notice)
+        return cls(payload, source, notice, title=title or default_title(out.root))
 
     def save(
         self,
@@ -191,7 +201,7 @@ class Explorer:
         path : str or Path
             Where the page goes (local path or URI, or a path on ``filesystem``).
         embed_budget_bytes : int, default 25 MiB
-            Bytes of data URIs embedded in the page; the rest become sidecar files.
+            Base64 bytes of thumbnails embedded in the page; the rest go into sidecar chunk files.
         filesystem : pyarrow.fs.FileSystem, optional
             Filesystem ``path`` lives on; default: resolved from ``path``.
         """
@@ -202,25 +212,30 @@ class Explorer:
         sidecar_dir = posixpath.join(parent, f"{stem}_files")
         if cio.exists(fs, sidecar_dir):  # stale thumbnails of an earlier build would linger and mislead
             fs.delete_dir(sidecar_dir)
-        sink = SidecarSink(fs, sidecar_dir)
-        thumbs = self._collect(embed_budget_bytes, sink)
-        text = render_page(self.payload, thumbs, sidecar_base=urllib.parse.quote(f"{stem}_files") + "/thumbs/")
-        cio.write_bytes_atomic(fs, page, text.encode())
+        sink = ChunkSink(fs, sidecar_dir)
+        thumbs = self._place(embed_budget_bytes, sink)
+        rendered = render_page(
+            self.payload, thumbs, title=self.title, sidecar_base=urllib.parse.quote(f"{stem}_files") + "/"
+        )
+        cio.write_bytes_atomic(fs, page, rendered.html.encode())
         return ExplorerResult(
             path=page,
             n_points=self.n_points,
-            n_embedded_thumbnails=len(thumbs.embedded),
-            n_sidecar_thumbnails=sink.count,
+            n_embedded_thumbnails=thumbs.n_embedded,
+            n_sidecar_thumbnails=thumbs.n_sidecar,
             bytes=fs.get_file_info(page).size,
-            sidecar_bytes=sink.bytes,
+            sidecar_bytes=thumbs.sidecar_bytes,
             n_points_with_thumbnail=thumbs.n_points_with_thumbnail,
             notice=thumbs.notice,
+            n_sidecar_files=thumbs.n_sidecar_files,
+            data_bytes=rendered.data_bytes,
         )
 
     def to_html(self, *, embed_budget_bytes: int = DEFAULT_EMBED_BUDGET) -> str:
         """The page as one string, with no sidecar: thumbnails beyond the budget are left out (and the page says so)."""
         _check_budget(embed_budget_bytes)
-        return render_page(self.payload, self._collect(embed_budget_bytes, None), sidecar_base="")
+        thumbs = self._place(embed_budget_bytes, None)
+        return render_page(self.payload, thumbs, title=self.title, sidecar_base="").html
 
     def _repr_html_(self) -> str:
         page = self.to_html(embed_budget_bytes=8 * 2**20)  # notebooks choke on much bigger cell outputs
@@ -229,8 +244,11 @@ class Explorer:
             f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
         )
 
-    def _collect(self, budget: int, sink: SidecarSink | None):
-        return collect_thumbnails(self.payload["id"], self.thumbnails, budget=budget, sink=sink, notice=self.notice)
+    def _place(self, budget: int, sink: ChunkSink | None):
+        payload = self.payload
+        return place_thumbnails(
+            payload.ids, payload.priority, self.thumbnails, budget=budget, sink=sink, notice=self.notice
+        )
 
 
 def _no_thumbnail_column(shards: str) -> str:

@@ -1,12 +1,16 @@
-/* The cluster list, focusing one cluster, and the switch between the chosen clustering and the alternatives. */
+/* The cluster list (names, keywords, exemplars), choosing a cluster (focus it, or drill into its finer clusters) and
+ * the menu of sweep settings. */
 // ------------------------------------------------------------------------------------------------ clusters
 const listEl = $('cluster-list');
 
 function renderClusterList() {
   clear(listEl);
-  const max = S.clusters.length ? S.clusters[0].members.length : 1;
-  const rows = S.clusters.map((c) => ({ label: c.label, members: c.members, color: c.color }));
-  if (S.noise.length) rows.push({ label: -1, members: S.noise, color: NOISE_RGB });
+  const view = VIEWS[S.k];
+  const shown = S.clusters.filter((c) => c.inScope);
+  const max = shown.length ? shown[0].members.length : 1;
+  const rows = shown.map((c) => ({ label: c.label, members: c.members, color: c.color, info: c.info }));
+  if (S.scopedNoise.length) rows.push({ label: -1, members: S.scopedNoise, color: NOISE_RGB, info: null });
+  const drills = levelStep(S.k, 1) >= 0;
   for (const r of rows) {
     const li = el('li');
     const b = el('button', 'cluster-item', null, { type: 'button', 'aria-pressed': S.focus === r.label });
@@ -14,8 +18,20 @@ function renderClusterList() {
     const sw = el('span', 'swatch');
     sw.style.background = rgbCss(r.color);
     b.appendChild(sw);
-    b.appendChild(el('span', 'cl-name', clusterName(r.label)));
-    b.appendChild(el('span', 'cl-size', fmt.format(r.members.length)));
+    const name = el('span', 'cl-name', clusterName(r.label));
+    if (r.info && r.info.name) name.appendChild(el('span', 'cl-id', `#${r.label}`));
+    name.title = clusterName(r.label);
+    b.appendChild(name);
+    const size = el('span', 'cl-size', fmt.format(r.members.length));
+    if (drills && r.label >= 0) {
+      const children = childCount(S.k, r.label);
+      size.appendChild(el('span', 'drill', children === null ? '›' : `${children} ›`));
+      b.title = `Open its ${VIEWS[levelStep(S.k, 1)].title.toLowerCase()}`;
+    }
+    b.appendChild(size);
+    if (r.info && r.info.keywords && r.info.keywords.length) {
+      b.appendChild(el('span', 'cl-kw', r.info.keywords.slice(0, 6).join(' · ')));
+    }
     const bar = el('span', 'cl-bar');
     const fill = el('span');
     fill.style.width = `${Math.max(2, (100 * r.members.length) / Math.max(max, r.members.length))}%`;
@@ -26,19 +42,21 @@ function renderClusterList() {
     let added = 0;
     for (const i of r.members) {
       if (added >= EXEMPLARS_IN_LIST) break;
-      const src = thumbSrc(i);
-      if (!src) continue;
-      const img = el('img', '', null, { loading: 'lazy', decoding: 'async', alt: '' });
-      img.setAttribute('src', src);
+      if (!hasThumb(i)) continue;
+      const img = el('img', '', null, { decoding: 'async', alt: '' });
+      lazyThumb(img, i);
       thumbs.appendChild(img);
       added++;
     }
     if (added) b.appendChild(thumbs);
-    b.addEventListener('click', () => focusCluster(r.label));
+    b.addEventListener('click', () => chooseCluster(r.label));
     li.appendChild(b);
     listEl.appendChild(li);
   }
-  $('clusters-title').textContent = `Clusters · ${fmt.format(S.clusters.length)}`;
+  const scope = S.path.length ? S.path[S.path.length - 1] : null;
+  const where = scope ? ` in ${cut(clusterName(scope.label, scope.view), 24)}` : '';
+  const title = view.depth === null ? 'Clusters' : view.title;
+  $('clusters-title').textContent = `${title} · ${fmt.format(shown.length)}${where}`;
 }
 
 function markFocus() {
@@ -47,13 +65,24 @@ function markFocus() {
   }
 }
 
+/** A click on a cluster: at a level with finer clusters, open them; otherwise focus the cluster. */
+function chooseCluster(label) {
+  if (label >= 0 && levelStep(S.k, 1) >= 0) drillInto(S.k, label);
+  else focusCluster(label);
+}
+
 function focusCluster(label) {
   if (label === null || (S.focus === label && S.panel === 'cluster')) {
     S.focus = null;
     markFocus();
     applyFilters();
-    showOverview();
-    animateTo(S.home);
+    if (S.path.length) {
+      const scope = S.path[S.path.length - 1];
+      showCluster(scope.label, scope.view);
+    } else {
+      showOverview();
+      animateTo(S.home);
+    }
     return;
   }
   if (label < 0 && !S.showNoise) {
@@ -64,36 +93,22 @@ function focusCluster(label) {
   markFocus();
   applyFilters();
   showCluster(label);
-  zoomToPoints(label < 0 ? S.noise : S.byLabel.get(label).members);
+  zoomToPoints(label < 0 ? S.scopedNoise : S.byLabel.get(label).members);
 }
 
-function setClustering(k) {
-  S.k = k;
-  S.focus = null;
-  computeClusters(k);
-  renderClusterList();
-  applyFilters();
-  updateStats();
-  if (S.panel === 'point' && S.current >= 0) showPoint(S.current);
-  else if (S.panel === 'selection' && S.selection) showSelection();
-  else showOverview();
-}
-
+// ------------------------------------------------------------------------------------------------ settings menu
 const select = $('clustering');
-CLUSTERINGS.forEach((c, k) => {
+VIEWS.forEach((v, k) => {
+  if (!v.setting) return;
   const labels = labelsOf(k);
-  const distinct = new Set();
   let noise = 0;
-  for (let i = 0; i < N; i++) {
-    if (labels[i] < 0) noise++;
-    else distinct.add(labels[i]);
-  }
-  const summary = `${distinct.size} clusters, ${N ? Math.round((100 * noise) / N) : 0} % noise`;
+  for (let i = 0; i < N; i++) if (labels[i] < 0) noise++;
+  const c = v.setting;
+  const summary = `${clusterCount(k)} clusters, ${N ? Math.round((100 * noise) / N) : 0} % noise`;
   const opt = el('option', '', `${c.chosen ? '★ ' : ''}${summary} · ${c.label}${c.chosen ? ' (chosen)' : ''}`);
   opt.title = c.label;
   opt.value = String(k);
   select.appendChild(opt);
 });
-select.value = String(S.k);
-select.disabled = CLUSTERINGS.length < 2;
-select.addEventListener('change', () => setClustering(Number(select.value)));
+select.disabled = select.options.length < 2;
+select.addEventListener('change', () => setView(Number(select.value)));

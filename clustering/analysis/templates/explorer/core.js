@@ -1,9 +1,10 @@
-/* clipcluster explorer: a WebGL scatter of the images with hover cards, a detail panel, cluster galleries, search,
- * lasso selection and CSV export. Vanilla JS, no dependencies, works from file://.
+/* clipcluster explorer: a WebGL scatter of the images with hover cards, a detail panel, cluster galleries, levels from
+ * themes to subclusters, a timeline, account and text search, lasso selection and CSV export. Vanilla JS, no
+ * dependencies, works offline from file://.
  *
  * The page script is these feature files, concatenated in order (explorer_page.SCRIPT_FILES) inside one strict-mode
- * function scope: they share the constants and state declared here and in state.js. This file: constants, DOM helpers
- * and the decoded page data.
+ * async function scope: they share the constants and state declared here, in data.js and in state.js. This file:
+ * constants and DOM helpers.
  *
  * Safety rule for every file: data (ids, URLs, texts, column names, titles) only ever reaches the DOM through
  * textContent and attribute setters; there is no HTML parsing of data anywhere. Links are made only for http(s) URLs.
@@ -21,6 +22,16 @@ const HOVER_SLOP_PX = 4;
 // clusters do not bury the points; zooming in reveals the smaller clusters' labels.
 const LABEL_AREA_PX = 12000;
 const LABEL_MARGIN_PX = 8;
+const LABEL_MAX_CHARS = 26;
+// Level of detail: the map is cut into TILE_SIDE x TILE_SIDE tiles, and a frame draws at most `budget` points on screen
+// (a random sample of every tile, the same sample every frame). Software GL (SwiftShader) draws ~0.5 M points/s, a GPU
+// hundreds of millions: the budget shrinks while frames are slow during a pan or zoom and a full frame follows at rest.
+const TILE_SIDE = 16;
+const LOD_FULL = { webgl: 300000, canvas2d: 60000 };
+const LOD_MIN = 20000;
+const LOD_SLOW_MS = 45; // a frame interval above this during interaction halves the lag by drawing fewer points
+const LOD_FAST_MS = 22;
+const LOD_SETTLE_MS = 160; // after the last interactive frame, draw the full frame
 const fmt = new Intl.NumberFormat('en-US');
 
 // ------------------------------------------------------------------------------------------------ DOM helpers
@@ -50,60 +61,11 @@ function safeHttpUrl(value) {
   }
 }
 
+/** `text` cut to `max` characters with an ellipsis. */
+const cut = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** "2024-09-03" for whole days since 1970-01-01 (UTC). */
+const isoDay = (day) => new Date(day * 86400000).toISOString().slice(0, 10);
+
 const rgbCss = (c, a) => (a === undefined ? `rgb(${c[0]},${c[1]},${c[2]})` : `rgba(${c[0]},${c[1]},${c[2]},${a})`);
 
-// ------------------------------------------------------------------------------------------------ data
-function decode(arr) {
-  if (!arr) return null;
-  const bin = atob(arr.b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  const T = { i1: Int8Array, i2: Int16Array, i4: Int32Array, f4: Float32Array }[arr.dtype];
-  return new T(bytes.buffer, 0, bytes.length / T.BYTES_PER_ELEMENT);
-}
-
-const D = JSON.parse($('explorer-data').textContent);
-const THUMBS = JSON.parse($('explorer-thumbs').textContent);
-const N = D.n;
-const X = decode(D.x) || new Float32Array(0);
-const Y = decode(D.y) || new Float32Array(0);
-const PROB = decode(D.probability);
-const OUTLIER = decode(D.outlier_score);
-const IDS = D.id;
-const URLS = D.url;
-const THUMB_INDEX = decode(D.thumbs.index);
-const CLUSTERINGS = D.clusterings.map((c) => Object.assign({}, c, { labels: null, raw: c.labels }));
-const COLUMNS = D.columns;
-const TEXT_COL = COLUMNS.find((c) => c.name === D.text_column) || null;
-const VALID = new Uint8Array(N);
-for (let i = 0; i < N; i++) VALID[i] = Number.isFinite(X[i]) && Number.isFinite(Y[i]) ? 1 : 0;
-
-function labelsOf(k) {
-  const c = CLUSTERINGS[k];
-  if (!c.labels) c.labels = decode(c.raw);
-  return c.labels;
-}
-
-function columnValue(col, i) {
-  if (col.values) return col.values[i];
-  if (!col.codesArr) col.codesArr = decode(col.codes);
-  const code = col.codesArr[i];
-  return code < 0 ? null : col.dict[code];
-}
-
-const prob = (i) => (PROB ? PROB[i] : NaN);
-const textOf = (i) => (TEXT_COL ? columnValue(TEXT_COL, i) : null);
-
-function thumbSrc(i) {
-  if (!THUMB_INDEX) return null;
-  const code = THUMB_INDEX[i];
-  if (code >= 0) return THUMBS[code];
-  if (code === -1) return null;
-  const k = -2 - code;
-  const t = D.thumbs;
-  const bucket = String(Math.floor(k / t.sidecar_bucket)).padStart(3, '0');
-  return `${t.sidecar_base}${bucket}/${k}.${t.sidecar_ext[String(k)] || 'jpg'}`;
-}
-
-let nWithThumb = 0;
-if (THUMB_INDEX) for (let i = 0; i < N; i++) if (THUMB_INDEX[i] !== -1) nWithThumb++;

@@ -112,11 +112,17 @@ overlay.addEventListener('dblclick', (e) => {
 $('zoom-in').addEventListener('click', () => zoomAt(W / 2, H / 2, 1.6));
 $('zoom-out').addEventListener('click', () => zoomAt(W / 2, H / 2, 1 / 1.6));
 $('reset').addEventListener('click', () => animateTo(S.home));
-$('all-clusters').addEventListener('click', () => focusCluster(null));
+$('all-clusters').addEventListener('click', () => {
+  if (S.path.length) goUp(0);
+  else focusCluster(null);
+});
 $('panel-back').addEventListener('click', () => {
   S.current = -1;
+  const scope = S.path.length ? S.path[S.path.length - 1] : null;
   if (S.selection) showSelection();
   else if (S.focus !== null) showCluster(S.focus);
+  else if (S.account >= 0) showAccount(S.account);
+  else if (scope) showCluster(scope.label, scope.view);
   else showOverview();
 });
 
@@ -134,13 +140,16 @@ $('labels').addEventListener('change', (e) => {
 document.addEventListener('keydown', (e) => {
   const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
   if (e.key === 'Escape') {
+    // Back out one step at a time: the selection, the focused cluster, the drill-down, then the filters.
     if (typing) e.target.blur();
     if (S.selection) clearSelection();
     else if (S.focus !== null) focusCluster(null);
+    else if (S.path.length) goUp(S.path.length - 1);
+    else if (S.time) setTimeRange(null);
+    else if (S.account >= 0) setAccount(-1);
     else if (S.query) {
       search.value = '';
-      S.query = '';
-      applyFilters();
+      runSearch();
     } else if (S.panel !== 'overview') showOverview();
     return;
   }

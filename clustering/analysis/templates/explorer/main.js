@@ -1,14 +1,17 @@
 /* Start-up, and the read-only window.explorer hook for tests and the curious. */
 // ------------------------------------------------------------------------------------------------ start
-$('title').textContent = D.title || 'Image map';
-if (D.notice) {
+$('title').textContent = META.title || 'Image map';
+if (META.notice) {
   const notice = $('notice');
-  notice.textContent = D.notice;
-  notice.title = D.notice;
+  notice.textContent = META.notice;
+  notice.title = META.notice;
   notice.hidden = false;
 }
 computeClusters(S.k);
+renderLevels();
+renderCrumbs();
 renderClusterList();
+initTimeline();
 resize();
 applyFilters();
 updateStats();
@@ -17,10 +20,11 @@ new ResizeObserver(() => resize()).observe(mapEl);
 requestAnimationFrame(() => {
   frame();
   S.ready = true;
+  TIMINGS.firstDraw = performance.now();
 });
 
 // ------------------------------------------------------------------------------------------------ read-only API
-/** Read-only state for tests and the curious: counts, screen positions, colours. */
+/** Read-only state for tests and the curious: counts, screen positions, colours, filters. */
 window.explorer = Object.freeze({
   get ready() {
     return S.ready;
@@ -35,23 +39,52 @@ window.explorer = Object.freeze({
       shown: S.nShown,
       rendered: drawCount,
       clusters: S.clusters.length,
+      listed: S.clusters.filter((c) => c.inScope).length,
       noise: S.noise.length,
       selected: S.selection ? S.selection.length : 0,
       withThumbnail: nWithThumb,
-      embeddedThumbnails: THUMBS.length,
+      embeddedThumbnails: nEmbedded,
     });
+  },
+  /** Milliseconds since navigation start: data inflated, first frame drawn. */
+  get timings() {
+    return Object.freeze({ decoded: TIMINGS.decoded, firstDraw: TIMINGS.firstDraw ?? null });
   },
   get renderer() {
     return R.kind;
   },
+  /** Level of detail: the points a full frame may draw, the current budget, and whether the last frame sampled. */
+  get lod() {
+    return Object.freeze({ full: LOD.full, budget: LOD.budget, sampled: LOD.sampled });
+  },
   get clustering() {
-    return CLUSTERINGS[S.k].column;
+    return VIEWS[S.k].column;
   },
   get clusterings() {
-    return CLUSTERINGS.map((c) => c.column);
+    return VIEWS.filter((v) => v.setting).map((v) => v.column);
+  },
+  get levels() {
+    return LEVEL_VIEWS.map((k) => VIEWS[k].title.toLowerCase());
+  },
+  get level() {
+    return VIEWS[S.k].depth === null ? null : VIEWS[S.k].title.toLowerCase();
+  },
+  /** The drill-down path: [{level, cluster}], coarse to fine. */
+  get path() {
+    return S.path.map((p) => Object.freeze({ level: VIEWS[p.view].title.toLowerCase(), cluster: p.label }));
   },
   get focus() {
     return S.focus;
+  },
+  get timeRange() {
+    return S.time ? S.time.slice() : null;
+  },
+  get timeline() {
+    if (!TL) return null;
+    return Object.freeze({ period: TL.period, bins: TL.n, counts: Array.from(TL.counts), all: Array.from(TL.all) });
+  },
+  get account() {
+    return S.account >= 0 ? ACCOUNTS.names[S.account] : null;
   },
   get hovered() {
     return S.hover;
@@ -77,7 +110,7 @@ window.explorer = Object.freeze({
     return { x: r.left + sx, y: r.top + sy };
   },
   indexOf(id) {
-    return IDS.indexOf(id);
+    return IDS.values().indexOf(id);
   },
   isShown(i) {
     return !!S.matched[i];
@@ -89,10 +122,17 @@ window.explorer = Object.freeze({
     return S.labels[i];
   },
   clusterLabels() {
-    return S.clusters.map((c) => c.label);
+    return S.clusters.filter((c) => c.inScope).map((c) => c.label);
   },
+  /** Point i's thumbnail URL if its image is in memory now (blob:), else null. */
   thumbnailSrc(i) {
-    return thumbSrc(i);
+    return thumbNow(i);
+  },
+  /** Where point i's image is: 'embedded', a sidecar chunk file name, or null. */
+  thumbnailChunk(i) {
+    if (!(THUMB_OF[i] >= 0)) return null;
+    const c = TH.chunks[THUMB_CHUNK[THUMB_OF[i]]];
+    return c.src === null ? 'embedded' : c.src;
   },
   palette(n) {
     return Array.from({ length: n }, (_, k) => paletteColor(k));

@@ -1,5 +1,5 @@
-/* The map: a spatial index for picking, the WebGL renderer (Canvas 2D fallback), the overlay with rings, labels
- * and the lasso. */
+/* The map: a spatial index for picking, level-of-detail tiles, the WebGL renderer (Canvas 2D fallback), the overlay
+ * with rings, labels and the lasso. */
 // ------------------------------------------------------------------------------------------------ spatial index
 /** A uniform grid over the data, CSR-packed: cell c holds items[start[c] .. start[c+1]). */
 const GRID = (function build() {
@@ -38,6 +38,37 @@ const GRID = (function build() {
   for (let i = 0; i < N; i++) if (VALID[i]) items[fill[cellOf[i]]++] = i;
   return { n, x0, y0, x1, y1, w, h, gx, gy, start, items };
 })();
+
+// ------------------------------------------------------------------------------------------------ level of detail
+/** Each valid point's tile (TILE_SIDE x TILE_SIDE over the data), and all valid points in a fixed random order: a
+ * frame that must draw fewer points takes the first ones of each tile, the same sample every frame (no flicker). */
+const TILES = TILE_SIDE * TILE_SIDE;
+const TILE = new Uint16Array(N);
+const ORDER = (function shuffled() {
+  const order = new Int32Array(GRID.n);
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    if (!VALID[i]) continue;
+    const tx = Math.min(TILE_SIDE - 1, Math.floor(((X[i] - GRID.x0) / GRID.w) * TILE_SIDE));
+    const ty = Math.min(TILE_SIDE - 1, Math.floor(((Y[i] - GRID.y0) / GRID.h) * TILE_SIDE));
+    TILE[i] = ty * TILE_SIDE + tx;
+    order[n++] = i;
+  }
+  let seed = 0x9e3779b9; // xorshift32: a fixed seed, so the sample is the same on every load
+  for (let j = n - 1; j > 0; j--) {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    const r = (seed >>> 0) % (j + 1);
+    const t = order[j];
+    order[j] = order[r];
+    order[r] = t;
+  }
+  return order;
+})();
+// Three layers drawn in order (filtered-out context, noise, clustered points on top), each tile by tile.
+const LAYERS = 3;
+const BUCKET_START = new Int32Array(LAYERS * TILES + 1);
 
 /** Nearest shown point within `radiusPx` of the screen position, or -1. */
 function pick(sx, sy, radiusPx) {
@@ -160,7 +191,7 @@ function createWebGL(canvas) {
       gl.enableVertexAttribArray(loc.size);
       gl.vertexAttribPointer(loc.size, 1, gl.FLOAT, false, 0, 0);
     },
-    draw() {
+    draw(ranges) {
       gl.viewport(0, 0, canvas.width, canvas.height);
       gl.clearColor(bg[0], bg[1], bg[2], 1);
       gl.clear(gl.COLOR_BUFFER_BIT);
@@ -169,8 +200,12 @@ function createWebGL(canvas) {
       gl.uniform2f(loc.center, v.cx, v.cy);
       gl.uniform2f(loc.scale, (2 * v.scale) / W, (2 * v.scale) / H);
       gl.uniform1f(loc.px, pointPx() * DPR);
-      gl.drawArrays(gl.POINTS, 0, count);
-      return count;
+      let drawn = 0;
+      for (let r = 0; r < ranges.length; r += 2) {
+        gl.drawArrays(gl.POINTS, ranges[r], ranges[r + 1]);
+        drawn += ranges[r + 1];
+      }
+      return drawn;
     },
   };
 }
@@ -184,28 +219,33 @@ function createCanvas2D(canvas) {
     upload(pos, col, size, n) {
       data = { pos: pos.slice(0, 2 * n), col: col.slice(0, 4 * n), size: size.slice(0, n), n };
     },
-    draw() {
+    draw(ranges) {
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       ctx.fillStyle = '#0e1014';
       ctx.fillRect(0, 0, canvas.width, canvas.height);
       if (!data) return 0;
       const v = S.view;
       const px = pointPx() * DPR;
+      const c = data.col;
       let last = -1;
-      for (let j = 0; j < data.n; j++) {
-        const c = data.col;
-        const o = 4 * j;
-        const key = (c[o] << 24) ^ (c[o + 1] << 16) ^ (c[o + 2] << 8) ^ c[o + 3];
-        if (key !== last) {
-          ctx.fillStyle = `rgba(${c[o]},${c[o + 1]},${c[o + 2]},${c[o + 3] / 255})`;
-          last = key;
+      let drawn = 0;
+      for (let r = 0; r < ranges.length; r += 2) {
+        const end = ranges[r] + ranges[r + 1];
+        for (let j = ranges[r]; j < end; j++) {
+          const o = 4 * j;
+          const key = (c[o] << 24) ^ (c[o + 1] << 16) ^ (c[o + 2] << 8) ^ c[o + 3];
+          if (key !== last) {
+            ctx.fillStyle = `rgba(${c[o]},${c[o + 1]},${c[o + 2]},${c[o + 3] / 255})`;
+            last = key;
+          }
+          const half = (px * data.size[j]) / 2;
+          const sx = ((data.pos[2 * j] - v.cx) * v.scale + W / 2) * DPR;
+          const sy = (H / 2 - (data.pos[2 * j + 1] - v.cy) * v.scale) * DPR;
+          ctx.fillRect(sx - half, sy - half, 2 * half, 2 * half);
         }
-        const r = (px * data.size[j]) / 2;
-        const sx = ((data.pos[2 * j] - v.cx) * v.scale + W / 2) * DPR;
-        const sy = (H / 2 - (data.pos[2 * j + 1] - v.cy) * v.scale) * DPR;
-        ctx.fillRect(sx - r, sy - r, 2 * r, 2 * r);
+        drawn += ranges[r + 1];
       }
-      return data.n;
+      return drawn;
     },
   };
 }
@@ -223,29 +263,85 @@ if (new URLSearchParams(window.location.search).get('renderer') !== 'canvas2d') 
 if (!R) R = createCanvas2D(glCanvas);
 
 const BUF = { pos: new Float32Array(2 * N), col: new Uint8Array(4 * N), size: new Float32Array(N) };
+const LAYER = new Int8Array(N);
+
+/** Fill the point buffers: layer by layer (context, noise, clusters), tile by tile, each tile in ORDER. */
 function uploadPoints() {
-  // Draw order: dimmed context first, then noise, then clustered points on top.
-  let n = 0;
-  const put = (i, rgb, a, s) => {
+  const dim = new Map();
+  for (const c of S.clusters) {
+    dim.set(c.label, CONTEXT_RGB.map((v, k) => Math.round(v + (c.color[k] - v) * CONTEXT_TINT)));
+  }
+  const count = new Int32Array(LAYERS * TILES + 1);
+  for (let j = 0; j < ORDER.length; j++) {
+    const i = ORDER[j];
+    const layer = !S.visible[i] ? -1 : !S.matched[i] ? 0 : S.labels[i] < 0 ? 1 : 2;
+    LAYER[i] = layer;
+    if (layer >= 0) count[layer * TILES + TILE[i] + 1]++;
+  }
+  for (let b = 0; b < LAYERS * TILES; b++) count[b + 1] += count[b];
+  BUCKET_START.set(count);
+  const fill = count.slice(0, LAYERS * TILES);
+  for (let j = 0; j < ORDER.length; j++) {
+    const i = ORDER[j];
+    const layer = LAYER[i];
+    if (layer < 0) continue;
+    const n = fill[layer * TILES + TILE[i]]++;
+    const rgb = layer === 0 ? dim.get(S.labels[i]) || CONTEXT_RGB : layer === 1 ? NOISE_RGB : colorOf(i);
     BUF.pos[2 * n] = X[i];
     BUF.pos[2 * n + 1] = Y[i];
     BUF.col[4 * n] = rgb[0];
     BUF.col[4 * n + 1] = rgb[1];
     BUF.col[4 * n + 2] = rgb[2];
-    BUF.col[4 * n + 3] = a;
-    BUF.size[n] = s;
-    n++;
-  };
-  const dim = new Map();
-  for (const c of S.clusters) {
-    dim.set(c.label, CONTEXT_RGB.map((v, k) => Math.round(v + (c.color[k] - v) * CONTEXT_TINT)));
+    BUF.col[4 * n + 3] = layer === 0 ? ALPHA.context : layer === 1 ? ALPHA.noise : ALPHA.cluster;
+    BUF.size[n] = layer === 0 ? SIZE.context : layer === 1 ? SIZE.noise : SIZE.cluster;
   }
-  for (let i = 0; i < N; i++) {
-    if (S.visible[i] && !S.matched[i]) put(i, dim.get(S.labels[i]) || CONTEXT_RGB, ALPHA.context, SIZE.context);
+  R.upload(BUF.pos, BUF.col, BUF.size, count[LAYERS * TILES]);
+}
+
+// `explorer.html?lod=50000` sets the full-frame budget (a slow machine, or to see the sampling at work).
+const LOD_PARAM = Number(new URLSearchParams(window.location.search).get('lod'));
+const LOD_START = LOD_PARAM >= 1 ? Math.max(LOD_MIN, Math.round(LOD_PARAM)) : LOD_FULL[R.kind];
+const LOD = { budget: LOD_START, full: LOD_START, lastFrame: 0, sampled: false, settle: 0 };
+
+/** The [start, count, ...] buffer ranges of this frame: tiles on screen, each cut to its share of the budget. */
+function frameRanges(budget) {
+  const v = S.view;
+  const pad = pointPx() / v.scale;
+  const wx0 = v.cx - W / 2 / v.scale - pad;
+  const wx1 = v.cx + W / 2 / v.scale + pad;
+  const wy0 = v.cy - H / 2 / v.scale - pad;
+  const wy1 = v.cy + H / 2 / v.scale + pad;
+  const tileOf = (value, origin, extent) => Math.floor(((value - origin) / extent) * TILE_SIDE);
+  const tx0 = Math.max(0, tileOf(wx0, GRID.x0, GRID.w));
+  const tx1 = Math.min(TILE_SIDE - 1, tileOf(wx1, GRID.x0, GRID.w));
+  const ty0 = Math.max(0, tileOf(wy0, GRID.y0, GRID.h));
+  const ty1 = Math.min(TILE_SIDE - 1, tileOf(wy1, GRID.y0, GRID.h));
+  const ranges = [];
+  if (!GRID.n || tx0 > tx1 || ty0 > ty1) return ranges;
+  let onScreen = 0;
+  for (let layer = 0; layer < LAYERS; layer++) {
+    for (let ty = ty0; ty <= ty1; ty++) {
+      const b = layer * TILES + ty * TILE_SIDE;
+      onScreen += BUCKET_START[b + tx1 + 1] - BUCKET_START[b + tx0];
+    }
   }
-  for (let i = 0; i < N; i++) if (S.matched[i] && S.labels[i] < 0) put(i, NOISE_RGB, ALPHA.noise, SIZE.noise);
-  for (let i = 0; i < N; i++) if (S.matched[i] && S.labels[i] >= 0) put(i, colorOf(i), ALPHA.cluster, SIZE.cluster);
-  R.upload(BUF.pos, BUF.col, BUF.size, n);
+  const share = Math.min(1, budget / Math.max(1, onScreen));
+  LOD.sampled = share < 1;
+  for (let layer = 0; layer < LAYERS; layer++) {
+    for (let ty = ty0; ty <= ty1; ty++) {
+      for (let tx = tx0; tx <= tx1; tx++) {
+        const b = layer * TILES + ty * TILE_SIDE + tx;
+        const start = BUCKET_START[b];
+        const size = BUCKET_START[b + 1] - start;
+        if (!size) continue;
+        const take = share < 1 ? Math.ceil(size * share) : size;
+        const last = ranges.length - 2;
+        if (last >= 0 && ranges[last] + ranges[last + 1] === start) ranges[last + 1] += take;
+        else ranges.push(start, take);
+      }
+    }
+  }
+  return ranges;
 }
 
 let frameRequested = false;
@@ -255,11 +351,27 @@ function requestDraw() {
   requestAnimationFrame(frame);
 }
 
+/** Draw one frame. Frames in quick succession (a pan, a zoom, an animation) adapt the budget to keep up; once they
+ * stop, one full frame follows. */
 function frame() {
   frameRequested = false;
-  drawCount = R.draw();
+  const now = performance.now();
+  const gap = now - LOD.lastFrame;
+  const interactive = gap < LOD_SETTLE_MS && S.ready;
+  if (interactive && LOD.sampled && gap > LOD_SLOW_MS) LOD.budget = Math.max(LOD_MIN, LOD.budget * 0.6);
+  else if (interactive && gap < LOD_FAST_MS) LOD.budget = Math.min(LOD.full, LOD.budget * 1.25);
+  drawCount = R.draw(frameRanges(interactive ? LOD.budget : LOD.full));
+  LOD.lastFrame = now;
   drawOverlay();
   S.frames++;
+  clearTimeout(LOD.settle);
+  if (interactive && LOD.budget < LOD.full) LOD.settle = setTimeout(settleFrame, LOD_SETTLE_MS);
+}
+
+function settleFrame() {
+  if (S.animating || frameRequested) return;
+  LOD.lastFrame = 0; // not part of an interaction: full budget
+  requestDraw();
 }
 
 function toScreen(i) {
@@ -312,11 +424,12 @@ function drawLabels() {
   octx.textBaseline = 'middle';
   octx.lineJoin = 'round';
   for (const c of S.clusters) {
-    if (S.focus !== null && S.focus !== c.label) continue;
+    if (!c.inScope || (S.focus !== null && S.focus !== c.label)) continue;
     const sx = (c.cx - S.view.cx) * S.view.scale + W / 2;
     const sy = H / 2 - (c.cy - S.view.cy) * S.view.scale;
     if (sx < 0 || sy < 0 || sx > W || sy > H) continue;
-    const text = String(c.label);
+    const name = c.info && c.info.name ? cut(c.info.name, LABEL_MAX_CHARS) : null;
+    const text = name ? `${c.label} · ${name}${c.info.uncertain ? ' ?' : ''}` : String(c.label);
     const w = octx.measureText(text).width + 12;
     const box = [sx - w / 2, sy - 9, sx + w / 2, sy + 9];
     const m = LABEL_MARGIN_PX;

@@ -1,27 +1,17 @@
-/* The hover card, galleries, the side panel (overview, point, cluster, selection) and the header/status lines. */
+/* The hover card, galleries, the side panel (overview, point, cluster, selection, account) and the status lines. */
 // ------------------------------------------------------------------------------------------------ tooltip
 const tt = $('tooltip');
 const ttImg = $('tt-img');
 
-function setImage(img, i, onMissing) {
-  const src = thumbSrc(i);
-  if (!src) {
-    img.removeAttribute('src');
-    if (onMissing) onMissing();
-    return false;
-  }
-  img.setAttribute('src', src);
-  return true;
-}
-
 ttImg.addEventListener('error', () => tt.classList.add('no-image'));
 
 function showTooltip(i, mx, my) {
-  tt.classList.toggle('no-image', !thumbSrc(i));
-  setImage(ttImg, i);
-  $('tt-id').textContent = IDS[i] ?? '';
+  tt.classList.toggle('no-image', !hasThumb(i));
+  ttImg.removeAttribute('src');
+  setThumb(ttImg, i, () => tt.classList.add('no-image'));
+  $('tt-id').textContent = idOf(i);
   const text = textOf(i);
-  $('tt-text').textContent = text ? (text.length > 240 ? `${text.slice(0, 239)}…` : text) : '';
+  $('tt-text').textContent = text ? cut(text, 240) : '';
   const l = S.labels[i];
   $('tt-swatch').style.background = rgbCss(colorOf(i));
   $('tt-cluster').textContent = clusterName(l);
@@ -59,14 +49,13 @@ function gallery(indices, { current = -1 } = {}) {
     const end = Math.min(indices.length, shown + GALLERY_PAGE);
     for (; shown < end; shown++) {
       const i = indices[shown];
-      const b = el('button', i === current ? 'current' : '', null, { type: 'button', title: IDS[i] ?? '' });
-      const src = thumbSrc(i);
-      if (src) {
-        const img = el('img', '', null, { loading: 'lazy', decoding: 'async', alt: '' });
-        img.setAttribute('src', src);
+      const b = el('button', i === current ? 'current' : '', null, { type: 'button', title: idOf(i) });
+      if (hasThumb(i)) {
+        const img = el('img', '', null, { decoding: 'async', alt: '' });
+        lazyThumb(img, i);
         b.appendChild(img);
       } else {
-        b.appendChild(el('span', 'ph-text', IDS[i] ?? ''));
+        b.appendChild(el('span', 'ph-text', idOf(i)));
       }
       b.addEventListener('click', () => showPoint(i, { pan: true }));
       b.addEventListener('mouseenter', () => {
@@ -122,32 +111,46 @@ function kv(pairs) {
   return dl;
 }
 
+const pct = (part, whole) => `${whole ? ((100 * part) / whole).toFixed(1) : 0} %`;
+const utcTime = (t) => `${new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
 function showOverview() {
   S.current = -1;
   setPanel('overview', 'Overview');
-  const c = CLUSTERINGS[S.k];
-  const info = D.info || {};
+  const view = VIEWS[S.k];
+  const info = META.info || {};
+  const posts = META.posts || {};
+  const levels = LEVEL_VIEWS.map((k) => `${fmt.format(clusterCount(k))} ${VIEWS[k].title.toLowerCase()}`);
   panelBody.appendChild(
     kv([
       ['Images', fmt.format(N)],
-      ['Clusters', fmt.format(S.clusters.length)],
-      ['Noise', `${fmt.format(S.noise.length)} (${N ? ((100 * S.noise.length) / N).toFixed(1) : 0} %)`],
-      ['Clustering', c ? c.label : ''],
+      [view.title, fmt.format(S.clusters.length)],
+      ['Noise', `${fmt.format(S.noise.length)} (${pct(S.noise.length, N)})`],
+      ['Levels', LEVEL_VIEWS.length > 1 ? levels.join(' · ') : null],
+      ['Setting', view.setting ? view.setting.label : null],
       ['Selected by', info.rule],
       ['Why', info.reason],
       ['Model', info.model],
       ['Input', info.input],
       ['Thumbnails', `${fmt.format(nWithThumb)} of ${fmt.format(N)}`],
+      ['Post text', posts.text],
+      ['Dates', TL ? `${posts.date} (${fmt.format(META.time.n_dated)} dated, per ${TL.period})` : null],
+      ['Accounts', ACCOUNTS ? `${posts.account} (${fmt.format(ACCOUNTS.names.length)} distinct)` : null],
+      ['Repost groups', info.reposts && info.reposts.groups ? fmt.format(info.reposts.groups) : null],
     ]),
   );
-  if (D.notice) panelBody.appendChild(el('div', 'img-missing', D.notice));
+  if (META.notice) panelBody.appendChild(el('div', 'img-missing', META.notice));
+  if (posts.missing && posts.missing.length) {
+    panelBody.appendChild(el('div', 'img-missing', `Not in the data: ${posts.missing.join(', ')}.`));
+  }
   panelBody.appendChild(sectionTitle('How to use'));
   const help = el('ul', 'help');
   for (const line of [
     'Scroll to zoom, drag to pan; hover a point for its card, click it for details.',
+    'Pick a cluster on the left to see its gallery; at a coarser level it opens its finer clusters.',
+    'Drag on the timeline to keep a period; type in Account to keep one account\u2019s posts.',
     'Shift + drag draws a lasso: the selected images appear here and can be exported as CSV.',
-    'Pick a cluster on the left to zoom to it and see its gallery.',
-    'Keys: / search, Esc clear, + / − zoom, Home reset view.',
+    'Keys: / search, Esc back out, + / − zoom, Home reset view.',
   ]) {
     help.appendChild(el('li', '', line));
   }
@@ -155,42 +158,82 @@ function showOverview() {
   requestDraw();
 }
 
+/** Name, keywords and provenance of cluster `label` of view k. */
+function clusterAbout(label, k) {
+  const box = el('div');
+  const info = VIEWS[k].info.get(label);
+  if (!info) return box;
+  if (info.keywords && info.keywords.length) {
+    const kw = el('div', 'keywords');
+    for (const word of info.keywords) kw.appendChild(el('span', '', word));
+    box.appendChild(kw);
+  }
+  const sources = { 'zero-shot': 'name from CLIP zero-shot labels', keywords: 'name from its keywords' };
+  const source = sources[info.name_source];
+  if (source) box.appendChild(el('div', 'muted', source));
+  if (info.uncertain) box.appendChild(el('div', 'uncertain', 'Uncertain name: the runner-up label scored close.'));
+  return box;
+}
+
+function pointChips(i) {
+  const chips = el('div', 'chips');
+  const l = S.labels[i];
+  for (const [view, label] of ancestors(S.k, l)) {
+    chips.appendChild(el('span', 'chip', `${clusterTag(label, view)}: ${cut(clusterName(label, view), 30)}`));
+  }
+  const clusterChip = el('button', 'chip', null, { type: 'button', title: 'Show this cluster' });
+  const sw = el('span', 'swatch');
+  sw.style.background = rgbCss(colorOf(i));
+  clusterChip.appendChild(sw);
+  clusterChip.appendChild(el('span', '', clusterName(l)));
+  clusterChip.addEventListener('click', () => chooseCluster(l));
+  chips.appendChild(clusterChip);
+  const p = prob(i);
+  if (Number.isFinite(p)) chips.appendChild(el('span', 'chip', `probability ${p.toFixed(3)}`));
+  if (OUTLIER && Number.isFinite(OUTLIER[i])) chips.appendChild(el('span', 'chip', `outlier ${OUTLIER[i].toFixed(3)}`));
+  const t = timeOf(i);
+  if (t !== null) chips.appendChild(el('span', 'chip', utcTime(t)));
+  const account = accountOf(i);
+  if (account !== null) {
+    const b = el('button', 'chip', `Posts by ${cut(account, 40)}`, { type: 'button', title: account });
+    b.id = 'panel-account';
+    b.addEventListener('click', () => setAccount(ACCOUNT_COL.codes[i]));
+    chips.appendChild(b);
+  }
+  if (REPOST && REPOST[i] >= 0) {
+    const group = REPOST[i];
+    const members = [];
+    for (let j = 0; j < N; j++) if (REPOST[j] === group) members.push(j);
+    const b = el('button', 'chip', `Repost group ${group} · ${fmt.format(members.length)} posts`, { type: 'button' });
+    b.id = 'panel-reposts';
+    b.addEventListener('click', () => selectPoints(members));
+    chips.appendChild(b);
+  }
+  return chips;
+}
+
 function showPoint(i, { pan = false } = {}) {
   S.current = i;
   const l = S.labels[i];
-  setPanel('point', clusterName(l) === 'Noise' ? 'Image · noise' : `Image · ${clusterName(l)}`);
+  setPanel('point', l < 0 ? 'Image · noise' : `Image · ${clusterTag(l)}`);
   const hero = el('div', 'hero');
-  const src = thumbSrc(i);
-  if (src) {
+  if (hasThumb(i)) {
     const img = el('img', '', null, { alt: '' });
-    img.addEventListener('error', () => hero.replaceChildren(el('span', 'img-missing', 'Thumbnail file missing')));
-    img.setAttribute('src', src);
+    const missing = () => hero.replaceChildren(el('span', 'img-missing', 'Thumbnail file missing'));
+    img.addEventListener('error', missing);
+    setThumb(img, i, missing);
     hero.appendChild(img);
   } else {
     hero.appendChild(el('span', 'img-missing', 'No thumbnail'));
   }
   panelBody.appendChild(hero);
 
-  const idLine = el('div', 'mono', IDS[i] ?? '');
+  const idLine = el('div', 'mono', idOf(i));
   idLine.id = 'panel-id';
   panelBody.appendChild(idLine);
+  panelBody.appendChild(pointChips(i));
 
-  const chips = el('div', 'chips');
-  const clusterChip = el('button', 'chip', null, { type: 'button', title: 'Show this cluster' });
-  const sw = el('span', 'swatch');
-  sw.style.background = rgbCss(colorOf(i));
-  clusterChip.appendChild(sw);
-  clusterChip.appendChild(el('span', '', clusterName(l)));
-  clusterChip.addEventListener('click', () => focusCluster(l));
-  chips.appendChild(clusterChip);
-  const p = prob(i);
-  if (Number.isFinite(p)) chips.appendChild(el('span', 'chip', `probability ${p.toFixed(3)}`));
-  if (OUTLIER && Number.isFinite(OUTLIER[i])) {
-    chips.appendChild(el('span', 'chip', `outlier ${OUTLIER[i].toFixed(3)}`));
-  }
-  panelBody.appendChild(chips);
-
-  const url = URLS[i];
+  const url = urlOf(i);
   const href = safeHttpUrl(url);
   if (href) {
     const a = el('a', 'link', 'Open original ↗', { target: '_blank', rel: 'noopener noreferrer' });
@@ -199,9 +242,9 @@ function showPoint(i, { pan = false } = {}) {
     a.title = href;
     panelBody.appendChild(a);
   }
-  const dup = D.duplicate_of ? D.duplicate_of[i] : null;
+  const dup = DUPLICATE_OF ? DUPLICATE_OF.value(i) : null;
   if (dup) {
-    const j = IDS.indexOf(dup);
+    const j = IDS.values().indexOf(dup);
     const b = el('button', 'chip', `Exact duplicate of ${dup}`, { type: 'button' });
     if (j >= 0) b.addEventListener('click', () => showPoint(j, { pan: true }));
     panelBody.appendChild(b);
@@ -211,7 +254,7 @@ function showPoint(i, { pan = false } = {}) {
 
   const table = el('table', 'meta');
   const rows = [['url', url]];
-  for (const col of COLUMNS) if (col !== TEXT_COL) rows.push([col.name, columnValue(col, i)]);
+  for (const col of COLUMNS) if (col !== TEXT_COL) rows.push([col.name, col.value(i)]);
   for (const [name, value] of rows) {
     const tr = el('tr');
     tr.appendChild(el('th', '', name));
@@ -221,9 +264,7 @@ function showPoint(i, { pan = false } = {}) {
   panelBody.appendChild(table);
 
   const members = l < 0 ? S.noise : S.byLabel.get(l).members;
-  panelBody.appendChild(
-    sectionTitle(`${l < 0 ? 'Noise' : clusterName(l)} · ${fmt.format(members.length)} images`, colorOf(i)),
-  );
+  panelBody.appendChild(sectionTitle(`${clusterName(l)} · ${fmt.format(members.length)} images`, colorOf(i)));
   panelBody.appendChild(gallery(members, { current: i }));
   if (pan && VALID[i]) {
     const [sx, sy] = toScreen(i);
@@ -232,20 +273,47 @@ function showPoint(i, { pan = false } = {}) {
   requestDraw();
 }
 
-function showCluster(label) {
+/** Cluster `label` of view k (default: the current one): what it is about, where it sits, its gallery. */
+function showCluster(label, k = S.k) {
   S.current = -1;
-  const members = label < 0 ? S.noise : S.byLabel.get(label).members;
-  const c = S.byLabel.get(label);
-  setPanel('cluster', clusterName(label));
+  let members;
+  if (k === S.k) members = label < 0 ? S.scopedNoise : S.byLabel.get(label).members;
+  else members = matchedPoints(); // a drilled-into cluster: the map shows just its points
+  const c = k === S.k ? S.byLabel.get(label) : null;
+  setPanel('cluster', label < 0 ? 'Noise' : `${clusterTag(label, k)} · ${clusterName(label, k)}`);
+  const children = label >= 0 ? childCount(k, label) : null;
+  const finer = levelStep(k, 1);
   panelBody.appendChild(
     kv([
-      ['Images', `${fmt.format(members.length)} (${N ? ((100 * members.length) / N).toFixed(1) : 0} % of all)`],
+      ['Images', `${fmt.format(members.length)} (${pct(members.length, N)} of all)`],
+      ['Name', label >= 0 ? clusterName(label, k) : null],
+      ['Part of', ancestors(k, label).map(([v, l]) => `${clusterTag(l, v)}: ${clusterName(l, v)}`).join(' › ')],
+      [finer >= 0 ? VIEWS[finer].title : 'Children', children ? fmt.format(children) : null],
       ['Mean probability', c && Number.isFinite(c.meanProb) ? c.meanProb.toFixed(3) : null],
       ['Order', label < 0 ? 'most outlying first' : 'highest membership probability first'],
     ]),
   );
-  panelBody.appendChild(sectionTitle('Gallery', c ? c.color : NOISE_RGB));
-  panelBody.appendChild(gallery(members));
+  if (label >= 0) panelBody.appendChild(clusterAbout(label, k));
+  const color = c ? c.color : label < 0 ? NOISE_RGB : null;
+  panelBody.appendChild(sectionTitle('Gallery', color));
+  const byProb = (a, b) => (prob(b) || 0) - (prob(a) || 0) || a - b;
+  panelBody.appendChild(gallery(k === S.k ? members : members.slice().sort(byProb)));
+}
+
+function breakdownChips(points) {
+  const byCluster = new Map();
+  for (const i of points) byCluster.set(S.labels[i], (byCluster.get(S.labels[i]) || 0) + 1);
+  const top = [...byCluster.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
+  const chips = el('div', 'chips');
+  for (const [label, count] of top) {
+    const chip = el('span', 'chip');
+    const sw = el('span', 'swatch');
+    sw.style.background = rgbCss(label < 0 ? NOISE_RGB : S.byLabel.get(label).color);
+    chip.appendChild(sw);
+    chip.appendChild(el('span', '', `${cut(clusterName(label), 28)}: ${fmt.format(count)}`));
+    chips.appendChild(chip);
+  }
+  return chips;
 }
 
 function showSelection() {
@@ -261,29 +329,47 @@ function showSelection() {
   row.appendChild(exp);
   row.appendChild(clr);
   panelBody.appendChild(row);
-  const byCluster = new Map();
-  for (const i of sel) byCluster.set(S.labels[i], (byCluster.get(S.labels[i]) || 0) + 1);
-  const top = [...byCluster.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
-  const chips = el('div', 'chips');
-  for (const [label, count] of top) {
-    const chip = el('span', 'chip');
-    const sw = el('span', 'swatch');
-    sw.style.background = rgbCss(label < 0 ? NOISE_RGB : S.byLabel.get(label).color);
-    chip.appendChild(sw);
-    chip.appendChild(el('span', '', `${clusterName(label)}: ${fmt.format(count)}`));
-    chips.appendChild(chip);
-  }
-  panelBody.appendChild(chips);
+  panelBody.appendChild(breakdownChips(sel));
   const ordered = Array.from(sel).sort((a, b) => (prob(b) || 0) - (prob(a) || 0) || a - b);
   panelBody.appendChild(gallery(ordered));
   requestDraw();
 }
 
+/** The posts of one account (within the other filters): how many, when, in which clusters, and their images. */
+function showAccount(code) {
+  S.current = -1;
+  const name = ACCOUNTS.names[code];
+  const points = matchedPoints();
+  setPanel('account', `Account · ${name}`);
+  let first = Infinity;
+  let last = -Infinity;
+  for (const i of points) {
+    const t = timeOf(i);
+    if (t === null) continue;
+    first = Math.min(first, t);
+    last = Math.max(last, t);
+  }
+  panelBody.appendChild(
+    kv([
+      ['Account', name],
+      ['Posts', `${fmt.format(ACCOUNTS.counts[code])} in all, ${fmt.format(points.length)} shown`],
+      ['First post', Number.isFinite(first) ? utcTime(first) : null],
+      ['Last post', Number.isFinite(last) ? utcTime(last) : null],
+    ]),
+  );
+  panelBody.appendChild(breakdownChips(points));
+  const clr = el('button', '', 'Clear account filter', { type: 'button' });
+  clr.addEventListener('click', () => setAccount(-1));
+  panelBody.appendChild(clr);
+  panelBody.appendChild(gallery(points.sort((a, b) => (timeOf(a) ?? 0) - (timeOf(b) ?? 0) || a - b)));
+  requestDraw();
+}
+
 // ------------------------------------------------------------------------------------------------ header / status
 function updateStats() {
-  const noisePct = N ? ((100 * S.noise.length) / N).toFixed(1) : '0';
-  const clusters = fmt.format(S.clusters.length);
-  $('stats').textContent = `${fmt.format(N)} images · ${clusters} clusters · ${noisePct} % noise`;
+  const view = VIEWS[S.k];
+  const clusters = `${fmt.format(S.clusters.length)} ${view.depth === null ? 'clusters' : view.title.toLowerCase()}`;
+  $('stats').textContent = `${fmt.format(N)} images · ${clusters} · ${pct(S.noise.length, N)} noise`;
 }
 
 function updateStatus() {

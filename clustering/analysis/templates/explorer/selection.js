@@ -1,30 +1,73 @@
 /* Search over id, URL and text, and lasso selection with CSV export. */
 // ------------------------------------------------------------------------------------------------ search
-let haystack = null;
-function ensureHaystack() {
-  if (haystack) return;
-  haystack = new Array(N);
-  for (let i = 0; i < N; i++) {
-    haystack[i] = `${IDS[i] ?? ''}\n${URLS[i] ?? ''}\n${textOf(i) ?? ''}`.toLowerCase();
+/** A text column lower-cased as one string, with each row's start: a search is one indexOf scan per column. */
+const haystacks = new Map();
+function haystackOf(col) {
+  let hay = haystacks.get(col);
+  if (hay) return hay;
+  const text = col.rawText().toLowerCase();
+  const starts = new Int32Array(col.count + 1);
+  let p = -1;
+  for (let r = 0; r < col.count; r++) {
+    starts[r] = p + 1;
+    p = text.indexOf('\0', p + 1);
+    if (p < 0) p = text.length;
   }
+  starts[col.count] = text.length + 1;
+  hay = { text, starts };
+  haystacks.set(col, hay);
+  return hay;
+}
+
+/** Set mask[row] for every row of the text column whose value contains q (lower case). */
+function markMatches(col, q, mask) {
+  const { text, starts } = haystackOf(col);
+  let from = 0;
+  for (;;) {
+    const p = text.indexOf(q, from);
+    if (p < 0) return;
+    let lo = 0;
+    let hi = col.count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= p) lo = mid;
+      else hi = mid - 1;
+    }
+    if (!col.nulls || !col.nulls[lo]) mask[lo] = 1;
+    from = starts[lo + 1];
+  }
+}
+
+/** Points whose id, URL or post text contains the query (case-insensitive), or null for an empty query. */
+function searchMask(query) {
+  const q = query.trim().toLowerCase();
+  if (!q) return null;
+  const mask = new Uint8Array(N);
+  for (const col of [IDS, URLS]) if (col) markMatches(col, q, mask);
+  if (TEXT_COL && TEXT_COL.text) markMatches(TEXT_COL.text, q, mask);
+  else if (TEXT_COL && TEXT_COL.codes) {
+    const hits = TEXT_COL.dict.values().map((v) => v.toLowerCase().includes(q));
+    for (let i = 0; i < N; i++) if (TEXT_COL.codes[i] >= 0 && hits[TEXT_COL.codes[i]]) mask[i] = 1;
+  }
+  return mask;
 }
 
 const search = $('search');
 let searchTimer = 0;
+function runSearch() {
+  S.query = search.value;
+  S.queryMask = searchMask(S.query);
+  applyFilters();
+}
 search.addEventListener('input', () => {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(() => {
-    S.query = search.value;
-    applyFilters();
-  }, 120);
+  searchTimer = setTimeout(runSearch, 120);
 });
 search.addEventListener('keydown', (e) => {
   if (e.key !== 'Enter') return;
   clearTimeout(searchTimer);
-  S.query = search.value;
-  applyFilters();
-  const hits = [];
-  for (let i = 0; i < N; i++) if (S.matched[i]) hits.push(i);
+  runSearch();
+  const hits = matchedPoints();
   if (hits.length) zoomToPoints(hits);
 });
 
@@ -59,10 +102,14 @@ function finishLasso(poly) {
     if (sx < x0 || sx > x1 || sy < y0 || sy > y1) continue;
     if (pointInPolygon(sx, sy, poly)) picked.push(i);
   }
-  if (!picked.length) return;
-  S.selection = Int32Array.from(picked);
+  if (picked.length) selectPoints(picked);
+}
+
+/** Make `points` the selection: the map keeps just them, the panel shows their gallery and the CSV export. */
+function selectPoints(points) {
+  S.selection = Int32Array.from(points);
   S.selMask = new Uint8Array(N);
-  for (const i of picked) S.selMask[i] = 1;
+  for (const i of points) S.selMask[i] = 1;
   applyFilters();
   showSelection();
 }
@@ -83,11 +130,11 @@ function csvCell(value) {
 
 function exportSelection() {
   if (!S.selection) return;
-  const column = CLUSTERINGS[S.k].column;
+  const column = VIEWS[S.k].column;
   const lines = [['id', 'url', column, 'probability'].map(csvCell).join(',')];
   for (const i of S.selection) {
     const p = prob(i);
-    lines.push([IDS[i], URLS[i], S.labels[i], Number.isFinite(p) ? p.toFixed(4) : ''].map(csvCell).join(','));
+    lines.push([idOf(i), urlOf(i), S.labels[i], Number.isFinite(p) ? p.toFixed(4) : ''].map(csvCell).join(','));
   }
   const blob = new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv;charset=utf-8' });
   const a = el('a', '', null, { download: 'selection.csv' });
