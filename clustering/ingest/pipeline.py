@@ -201,9 +201,10 @@ def run_ingest(config: IngestConfig) -> IngestResult:
     """
     write.check_output_target(config.output, overwrite=config.overwrite)
     with _log_file(config.output) as log_path:
-        result = _run(config)
-    _store_log(config.output, log_path)
-    return result
+        try:
+            return _run(config)
+        finally:  # a failed run's log is the one worth reading
+            _store_log(config.output, log_path)
 
 
 def _run(config: IngestConfig) -> IngestResult:
@@ -283,6 +284,8 @@ def _log_file(output: str):
     else:
         handle, path = tempfile.mkstemp(prefix="clipcluster-ingest-", suffix=".log")
         os.close(handle)
+    import ray  # noqa: F401  (importing it installs Ray's console handler, which the log file must then redirect)
+
     with cli.log_to_file(path):
         yield path
 

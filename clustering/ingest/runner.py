@@ -315,6 +315,10 @@ class EmbedActor:
     """Ray actor hosting one embed stage instance (the model is loaded once, in ``__init__``)."""
 
     def __init__(self, stage_class: type, kwargs: dict) -> None:
+        import transformers
+
+        # This process only serves the actor: its weight-loading bar would interleave with the driver's progress bar.
+        transformers.utils.logging.disable_progress_bar()
         self.stage = stage_class(**kwargs)
 
     def ready(self) -> bool:
