@@ -240,8 +240,7 @@ def map_packing(n: int) -> None:
     packed, bursts = pack_map(X, reduction.knn, reduction.map_coords)
     seconds = time.perf_counter() - start
     before, after = layout.content_share(reduction.map_coords), layout.content_share(packed)
-    print(f"\n### map packing: n={n:,}, {bursts} repost bursts moved, "
-          f"{reduction.params['small_components']} small graph components\n")  # fmt: skip
+    print(f"\n### map packing: n={n:,}, {bursts} repost bursts moved\n")
     print("| map | central 90 % box / plot box | seconds |\n|---|---|---|")
     print(f"| UMAP as laid out | {before:.3f} | {fit:.0f} (reduce) |")
     print(f"| packed (layout.py) | {after:.3f} | {seconds:.1f} (pack_map) |")

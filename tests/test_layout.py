@@ -60,22 +60,17 @@ def test_content_share_of_simple_layouts():
     assert np.isnan(layout.content_share(np.zeros((1, 2))))
 
 
-def test_an_isolated_clique_is_a_small_component_with_an_anchor(with_bursts):
+def test_an_isolated_burst_is_anchored_to_the_nearest_content(with_bursts):
     X, _ = with_bursts
-    # A far-away group of 12 identical-ish points: its neighbours are only each other.
+    # 16 near-identical copies of a direction unrelated to the topics: their neighbour lists hold only each other.
     rng = np.random.default_rng(2)
-    clique = unit(unit(rng.standard_normal(32)) + 1e-3 * rng.standard_normal((12, 32))).astype(np.float32)
-    data = np.concatenate([X[:300], clique])
+    lone = unit(unit(rng.standard_normal(32)) + 1e-4 * rng.standard_normal((16, 32))).astype(np.float32)
+    data = np.concatenate([X[:300], lone])
     graph = knn_graph(data, n_neighbors=10)
-    parts = layout.find_components(data, graph.indices, graph.distances, small_share=0.05)
-    clique_component = parts.labels[300]
-    assert (parts.labels[300:] == clique_component).all() and parts.small[clique_component]
-    assert parts.anchors[clique_component] < 300
-    assert (parts.groups[300:] == clique_component).all() and (parts.groups[:300] == -1).all()
-    init = layout.spectral_init(data, parts, dims=2, seed=0)
-    assert init.shape == (312, 2) and np.isfinite(init).all()
-    anchor = init[parts.anchors[clique_component]]
-    assert np.abs(init[300:] - anchor).max() < 1.0  # starts at its anchor, not far away
+    bursts = layout.find_bursts(data, graph.indices, graph.distances)
+    assert bursts.n_bursts == 1 and (bursts.labels[300:] == 0).all() and (bursts.labels[:300] == -1).all()
+    cosines = data[:300] @ unit(lone.mean(axis=0))
+    assert bursts.anchors[0] == int(np.argmax(cosines))
 
 
 def test_reduce_packs_the_map_and_says_so(with_bursts):

@@ -1,28 +1,25 @@
-"""Keep small disconnected pieces of the kNN graph (repost bursts) beside the content they belong to.
+"""Keep repost bursts beside the content they belong to on the 2-D map, instead of at its edges.
 
-A burst of near-identical reposts has its nearest neighbours among its own copies, so it forms a component of UMAP's
-graph with no edge to anything else. UMAP then lays components out apart from each other: its spectral
-initialisation solves one eigenproblem per component (``multi_component_layout``; hundreds of ARPACK calls at 200k
-points, issue 13) and the map flings every burst to the edge of the view, squeezing the real content into the middle.
+A burst of near-identical reposts is a tiny, extremely dense clump: UMAP's layout pushes such clumps away from
+everything else (and lays out disconnected pieces of its graph apart from each other), so the map spends its area on
+bursts flung to the edges and squeezes the real content into the middle. :func:`find_bursts` finds the bursts in the
+original space's kNN graph (edges far shorter than ordinary neighbour distances) with an *anchor* each, the nearest
+point outside the burst; :func:`pack` moves every burst of a finished map beside its anchor, keeping its shape.
+:func:`content_share` measures the result: the area of the box holding the central 90 % of the points (on each
+axis) as a share of the whole plot's box.
 
-:func:`find_components` finds those components as UMAP sees them (its fuzzy graph, pruned as UMAP's
-``simplicial_set_embedding`` prunes it); each small one gets an *anchor*, its nearest point in the original space
-among the large components.
-:func:`spectral_init` lays out only the large components spectrally and starts each small one at its anchor, and
-:func:`pack` moves every small component of a finished 2-D map next to its anchor. :func:`content_share` measures the
-result: the area of the box holding the central 90 % of the points as a share of the whole plot's box.
+Measured with ``python bench/quality.py --sets none --map N`` (see docs/performance.md). Starting small graph
+components at their anchor instead of UMAP's one eigen-solve per component was tried for issue 13 and dropped: at
+12,000 points with 200 isolated bursts it cost 0.6x of UMAP's own multi-component initialisation, not less.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-# A component is "small" (a burst to pack) when it holds at most this share of the points; the others are content.
-SMALL_COMPONENT_SHARE = 0.01
-# Rows of X compared at once when looking for anchors (bounds memory to this many x large points).
+# Bursts compared at once when looking for anchors (bounds memory to this many x the other points).
 _ANCHOR_CHUNK = 256
 # A repost burst: at least BURST_MIN_SIZE points linked by kNN edges shorter than BURST_RELATIVE_DISTANCE x the median
 # core distance. Scale-free on purpose: EfficientNet features of clip-art put ordinary neighbours at cosine distance
@@ -30,102 +27,6 @@ _ANCHOR_CHUNK = 256
 # Smaller groups (pairs, triples) stay where UMAP puts them: it does not fling them.
 BURST_MIN_SIZE = 5
 BURST_RELATIVE_DISTANCE = 0.05
-
-
-@dataclass(frozen=True)
-class Components:
-    """Connected components of UMAP's graph and where each small one belongs.
-
-    Attributes
-    ----------
-    labels : np.ndarray
-        ``(n,)`` int32 component id of every point.
-    small : np.ndarray
-        ``(n_components,)`` bool: True for components to pack next to an anchor.
-    anchors : np.ndarray
-        ``(n_components,)`` int64: for a small component, the index of its nearest point (cosine, original space) in
-        a large component; -1 for large components, or for every component when none is large.
-    graph : scipy.sparse.csr_matrix
-        UMAP's fuzzy graph after its pruning of weak edges (what its initialisation and optimisation use).
-    """
-
-    labels: np.ndarray
-    small: np.ndarray
-    anchors: np.ndarray
-    graph: object
-
-    @property
-    def n_small(self) -> int:
-        """Number of small components that have an anchor."""
-        return int((self.anchors >= 0).sum())
-
-    @property
-    def groups(self) -> np.ndarray:
-        """``(n,)`` component id of points in anchored small components, -1 elsewhere (for :func:`pack`)."""
-        return np.where(self.anchors[self.labels] >= 0, self.labels, -1).astype(np.int32)
-
-
-def find_components(
-    X: np.ndarray,
-    indices: np.ndarray,
-    distances: np.ndarray,
-    *,
-    n_epochs: int | None = None,
-    small_share: float = SMALL_COMPONENT_SHARE,
-) -> Components:
-    """Components of UMAP's pruned fuzzy graph built from a kNN graph, and anchors for the small ones.
-
-    Parameters
-    ----------
-    X : np.ndarray
-        ``(n, d)`` original vectors (cosine is used to find anchors).
-    indices, distances : np.ndarray
-        ``(n, k)`` kNN graph, self first (what UMAP is given as ``precomputed_knn``).
-    n_epochs : int or None, default None
-        UMAP's epochs (None: UMAP's default, 500 up to 10,000 points and 200 above); UMAP drops graph edges weaker
-        than the strongest over ``n_epochs`` before laying out, so this decides which components it sees.
-    small_share : float, default SMALL_COMPONENT_SHARE
-        Components with at most this share of the points are small.
-
-    Returns
-    -------
-    Components
-    """
-    import scipy.sparse.csgraph
-    from umap.umap_ import fuzzy_simplicial_set
-
-    n = X.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        graph, _, _ = fuzzy_simplicial_set(
-            X, indices.shape[1], None, "cosine", knn_indices=indices, knn_dists=distances
-        )
-    epochs = n_epochs if n_epochs is not None and n_epochs > 10 else (500 if n <= 10_000 else 200)
-    graph = graph.tocsr()
-    graph.data[graph.data < graph.data.max() / float(epochs)] = 0.0
-    graph.eliminate_zeros()
-    count, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
-    sizes = np.bincount(labels, minlength=count)
-    small = sizes <= small_share * n
-    anchors = np.full(count, -1, dtype=np.int64)
-    large_points = np.flatnonzero(~small[labels])
-    if small.any() and large_points.size:
-        anchors[small] = _nearest(X, labels, np.flatnonzero(small), large_points)
-    return Components(labels.astype(np.int32), small, anchors, graph)
-
-
-def _nearest(X: np.ndarray, labels: np.ndarray, components: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """For each component, the candidate with the highest cosine to the component's mean direction."""
-    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    sums = np.zeros((labels.max() + 1, X.shape[1]))
-    np.add.at(sums, labels, unit)
-    centres = sums[components]
-    pool = unit[candidates].astype(np.float32)
-    found = np.empty(components.size, dtype=np.int64)
-    for start in range(0, components.size, _ANCHOR_CHUNK):
-        block = centres[start : start + _ANCHOR_CHUNK].astype(np.float32)
-        found[start : start + block.shape[0]] = candidates[np.argmax(block @ pool.T, axis=1)]
-    return found
 
 
 @dataclass(frozen=True)
@@ -195,6 +96,19 @@ def find_bursts(
     return Bursts(labels, _burst_anchors(X, indices, distances, labels))
 
 
+def _nearest(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For each group, the candidate with the highest cosine to the group's mean direction."""
+    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    sums = np.zeros((labels.max() + 1, X.shape[1]))
+    np.add.at(sums, labels, unit)
+    pool = unit[candidates].astype(np.float32)
+    found = np.empty(groups.size, dtype=np.int64)
+    for start in range(0, groups.size, _ANCHOR_CHUNK):
+        block = sums[groups[start : start + _ANCHOR_CHUNK]].astype(np.float32)
+        found[start : start + block.shape[0]] = candidates[np.argmax(block @ pool.T, axis=1)]
+    return found
+
+
 def _burst_anchors(X, indices, distances, labels) -> np.ndarray:
     count = int(labels.max()) + 1 if labels.size else 0
     anchors = np.full(count, -1, dtype=np.int64)
@@ -214,43 +128,6 @@ def _burst_anchors(X, indices, distances, labels) -> np.ndarray:
     return anchors
 
 
-def spectral_init(X: np.ndarray, components: Components, *, dims: int, seed: int | None) -> np.ndarray:
-    """UMAP's spectral initialisation of the large components only; each small component starts at its anchor.
-
-    Parameters
-    ----------
-    X : np.ndarray
-        ``(n, d)`` original vectors.
-    components : Components
-        From :func:`find_components` (its pruned graph is laid out).
-    dims : int
-        Output dimension.
-    seed : int or None
-        Seed of the eigen-solver's start and of the jitter.
-
-    Returns
-    -------
-    np.ndarray
-        ``(n, dims)`` float32 coordinates scaled as UMAP scales its own initialisation (largest coordinate 10).
-    """
-    from umap.spectral import spectral_layout
-
-    rng = np.random.RandomState(seed)
-    is_large = ~components.small[components.labels]
-    large = np.flatnonzero(is_large)
-    out = np.zeros((X.shape[0], dims), dtype=np.float64)
-    sub = components.graph[large][:, large]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        layout = spectral_layout(X[large], sub, dims, rng, metric="cosine")
-    out[large] = 10.0 * layout / max(np.abs(layout).max(), 1e-12)
-    spread = 0.01 * np.std(out[large], axis=0).mean() if large.size > 1 else 0.01
-    for c in np.flatnonzero(components.anchors >= 0):
-        members = np.flatnonzero(components.labels == c)
-        out[members] = out[components.anchors[c]] + rng.normal(scale=spread, size=(members.size, dims))
-    return out.astype(np.float32)
-
-
 def pack(coords: np.ndarray, groups: np.ndarray, anchors: np.ndarray, *, gap: float = 0.5) -> np.ndarray:
     """Move every group of points of a finished layout next to its anchor, keeping its own shape.
 
@@ -259,7 +136,7 @@ def pack(coords: np.ndarray, groups: np.ndarray, anchors: np.ndarray, *, gap: fl
     coords : np.ndarray
         ``(n, dims)`` layout.
     groups : np.ndarray
-        ``(n,)`` group id per point, -1 for points that stay (:attr:`Bursts.labels`, :attr:`Components.groups`).
+        ``(n,)`` group id per point, -1 for points that stay (:attr:`Bursts.labels`).
     anchors : np.ndarray
         ``(n_groups,)`` index of the point each group moves beside; -1 leaves the group where it is.
     gap : float, default 0.5

@@ -81,14 +81,12 @@ class Reduction:
     map_coords : np.ndarray
         ``(n, 2)`` float32; for plots.
     timings : dict of str to float
-        Seconds for ``"knn"``, ``"components"`` (finding small components), ``"umap_cluster"`` and ``"map"``
-        (packing included).
+        Seconds for ``"knn"``, ``"umap_cluster"`` and ``"map"`` (packing included).
     params : dict
         Everything needed to reproduce the coordinates: requested and effective ``n_neighbors``, ``min_dist``,
         ``map_min_dist``, ``metric``, ``seed``, ``cluster_dims``, ``map_method``, ``n_epochs``, ``knn`` (``"exact"`` or
-        ``"pynndescent"``), ``fallback`` (None, or why UMAP was not used), ``small_components`` (pieces of UMAP's
-        graph holding <= 1 % of the points, started at and packed beside their nearest content), ``packed_bursts``
-        (repost bursts moved beside their nearest content on the map; see layout.py) and library versions.
+        ``"pynndescent"``), ``fallback`` (None, or why UMAP was not used), ``packed_bursts`` (repost bursts
+        moved beside their nearest content on the map; see layout.py) and library versions.
     knn : KnnGraph or None
         The shared kNN graph in the original space, ``n_neighbors`` columns (self first); None below 4 points. Its
         indices drive the selection score (``metrics.knn_modularity``), its last column the background test
@@ -282,7 +280,7 @@ def reduce(
     Returns
     -------
     Reduction
-        With ``timings`` for "knn", "components", "umap_cluster" and "map", ``params`` that reproduce the result and
+        With ``timings`` for "knn", "umap_cluster" and "map", ``params`` that reproduce the result and
         the shared graph as ``knn``. Fewer than
         4 points cannot make a UMAP graph: the coordinates then come from PCA padded with zeros (n = 1: zeros) and
         ``params["fallback"]`` says so.
@@ -315,11 +313,10 @@ def reduce(
         "knn": None,
         "knn_k": None,
         "fallback": None,
-        "small_components": 0,
         "packed_bursts": 0,
         "versions": _versions(map_method),
     }
-    timings = {"knn": 0.0, "components": 0.0, "umap_cluster": 0.0, "map": 0.0}
+    timings = {"knn": 0.0, "umap_cluster": 0.0, "map": 0.0}
     if n < _MIN_UMAP_POINTS:
         start = time.perf_counter()
         cluster, map_ = _pca_fallback(X, cluster_dims), _pca_fallback(X, 2)
@@ -341,12 +338,7 @@ def reduce(
         params["fallback"] = f"n_neighbors shrunk from {n_neighbors} to {k}: only {n} points"
 
     start = time.perf_counter()
-    parts = _components(X, graph, k, n_epochs)
-    params["small_components"] = parts.n_small if parts is not None else 0
-    timings["components"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    cluster = _umap(X, graph, k, cluster_dims, min_dist, metric, seed, n_epochs, progress, parts)
+    cluster = _umap(X, graph, k, cluster_dims, min_dist, metric, seed, n_epochs, progress)
     timings["umap_cluster"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -355,18 +347,16 @@ def reduce(
     elif cluster_dims == 2 and map_min_dist == min_dist:
         map_ = cluster.copy()  # the same fit: no need to run it twice
     else:
-        map_ = _umap(X, graph, k, 2, map_min_dist, metric, seed, n_epochs, progress, parts)
+        map_ = _umap(X, graph, k, 2, map_min_dist, metric, seed, n_epochs, progress)
     shared = KnnGraph(graph.indices[:, :k], graph.distances[:, :k], graph.search_index, graph.method)
     if pack:
-        map_, params["packed_bursts"] = pack_map(X, shared, map_, components=parts)
+        map_, params["packed_bursts"] = pack_map(X, shared, map_)
     timings["map"] = time.perf_counter() - start
     return Reduction(cluster, map_, timings, params, shared)
 
 
-def pack_map(
-    X: np.ndarray, graph: KnnGraph, coords: np.ndarray, *, components: layout.Components | None = None
-) -> tuple[np.ndarray, int]:
-    """Move the map's small graph components and repost bursts beside their nearest content (see layout.py).
+def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.ndarray, int]:
+    """Move the map's repost bursts beside their nearest content (see layout.py).
 
     Parameters
     ----------
@@ -376,8 +366,6 @@ def pack_map(
         The shared kNN graph (``Reduction.knn``).
     coords : np.ndarray
         ``(n, 2)`` map.
-    components : layout.Components or None, default None
-        Small components of UMAP's graph, when known (:func:`clustering.analysis.layout.find_components`).
 
     Returns
     -------
@@ -386,28 +374,16 @@ def pack_map(
     n_bursts : int
         Number of repost bursts moved.
     """
-    if components is not None:
-        coords = layout.pack(coords, components.groups, components.anchors)
     bursts = layout.find_bursts(X, graph.indices, graph.distances)
     return layout.pack(coords, bursts.labels, bursts.anchors), bursts.n_bursts
 
 
-def _components(X, graph: KnnGraph, k, n_epochs) -> layout.Components | None:
-    """Small components of UMAP's graph with their anchors, or None when there is none to place."""
-    parts = layout.find_components(X, graph.indices[:, :k], graph.distances[:, :k], n_epochs=n_epochs)
-    return parts if parts.n_small else None
-
-
-def _umap(X, graph: KnnGraph, k, dims, min_dist, metric, seed, n_epochs, progress, parts=None) -> np.ndarray:
+def _umap(X, graph: KnnGraph, k, dims, min_dist, metric, seed, n_epochs, progress) -> np.ndarray:
     import umap
 
     n = X.shape[0]
     # Copies: UMAP marks disconnected neighbours in place in the arrays it is given.
     knn = (graph.indices[:, :k].copy(), graph.distances[:, :k].copy(), graph.search_index)
-    # Small components (repost bursts) start at their anchor instead of one eigen-solve each (issue 13).
-    init = "spectral" if n > dims + 2 else "random"
-    if parts is not None and init == "spectral":
-        init = layout.spectral_init(X, parts, dims=dims, seed=seed)
     model = umap.UMAP(
         n_neighbors=k,
         n_components=dims,
@@ -417,7 +393,7 @@ def _umap(X, graph: KnnGraph, k, dims, min_dist, metric, seed, n_epochs, progres
         n_epochs=n_epochs,
         precomputed_knn=knn,
         # Small inputs: spectral init needs more points than dimensions; random init is UMAP's own fallback.
-        init=init,
+        init="spectral" if n > dims + 2 else "random",
         n_jobs=1 if seed is not None else -1,
         verbose=progress,
         tqdm_kwds={"disable": not progress},
