@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Bursts compared at once when looking for anchors (bounds memory to this many x the other points).
-_ANCHOR_CHUNK = 256
+# Bursts compared at once when looking for anchors (bounds memory to this many x n scores: 51 MB at 200k points).
+_ANCHOR_CHUNK = 64
 # A repost burst: at least BURST_MIN_SIZE points linked by kNN edges shorter than BURST_RELATIVE_DISTANCE x the median
 # core distance. Scale-free on purpose: EfficientNet features of clip-art put ordinary neighbours at cosine distance
 # 0.01-0.06, synthetic CLIP-like ones at 0.3-0.5, while reposts sit 100x closer than ordinary neighbours in both.
@@ -96,35 +96,46 @@ def find_bursts(
     return Bursts(labels, _burst_anchors(X, indices, distances, labels))
 
 
-def _nearest(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """For each group, the candidate with the highest cosine to the group's mean direction."""
-    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    sums = np.zeros((labels.max() + 1, X.shape[1]))
-    np.add.at(sums, labels, unit)
-    pool = unit[candidates].astype(np.float32)
-    found = np.empty(groups.size, dtype=np.int64)
-    for start in range(0, groups.size, _ANCHOR_CHUNK):
-        block = sums[groups[start : start + _ANCHOR_CHUNK]].astype(np.float32)
-        found[start : start + block.shape[0]] = candidates[np.argmax(block @ pool.T, axis=1)]
+def _nearest(X: np.ndarray, members: np.ndarray, group_of: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """For each group, the allowed point with the largest dot product with the group's mean vector.
+
+    ``members`` are point indices, ``group_of`` their group ids ``0 .. g - 1``; ``allowed`` is an ``(n,)`` mask. The
+    embeddings are unit rows, so this is the nearest point by cosine; X is never copied (memory at 200k points).
+    """
+    count = int(group_of.max()) + 1
+    sums = np.zeros((count, X.shape[1]), dtype=np.float64)
+    np.add.at(sums, group_of, X[members])
+    found = np.empty(count, dtype=np.int64)
+    for start in range(0, count, _ANCHOR_CHUNK):
+        scores = sums[start : start + _ANCHOR_CHUNK].astype(X.dtype) @ X.T
+        scores[:, ~allowed] = -np.inf
+        found[start : start + scores.shape[0]] = np.argmax(scores, axis=1)
     return found
 
 
 def _burst_anchors(X, indices, distances, labels) -> np.ndarray:
+    """Nearest listed neighbour outside each burst; bursts whose members list only each other search all points."""
     count = int(labels.max()) + 1 if labels.size else 0
     anchors = np.full(count, -1, dtype=np.int64)
-    best = np.full(count, np.inf)
     members = np.flatnonzero(labels >= 0)
-    outside = labels[indices[members]] != labels[members][:, None]
-    for row, col in zip(*np.nonzero(outside), strict=True):
-        burst, dist = labels[members[row]], distances[members[row], col]
-        if dist < best[burst]:
-            best[burst], anchors[burst] = dist, indices[members[row], col]
-    missing = np.flatnonzero(anchors < 0)
-    others = np.flatnonzero(labels < 0)
-    if missing.size and others.size:
-        relabel = np.where(np.isin(labels, missing), labels, -1)
-        found = _nearest(X, np.where(relabel >= 0, relabel, count), missing, others)
-        anchors[missing] = found
+    if count == 0:
+        return anchors
+    neighbour_labels = labels[indices[members]]
+    outside = neighbour_labels != labels[members][:, None]
+    dist = np.where(outside, distances[members], np.inf)
+    best_col = np.argmin(dist, axis=1)
+    best_dist = dist[np.arange(members.size), best_col]
+    # Per burst, the member whose best outside neighbour is nearest (ties: the earlier member).
+    order = np.lexsort((best_dist, labels[members]))
+    first = order[np.searchsorted(labels[members][order], np.arange(count))]
+    has = np.isfinite(best_dist[first])
+    anchors[has] = indices[members[first[has]], best_col[first[has]]]
+    missing = np.flatnonzero(~has)
+    allowed = labels < 0
+    if missing.size and allowed.any():
+        in_missing = np.isin(labels[members], missing)
+        group_of = np.searchsorted(missing, labels[members][in_missing])
+        anchors[missing] = _nearest(X, members[in_missing], group_of, allowed)
     return anchors
 
 
