@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.analysis.hierarchy import Hierarchy, build_hierarchy, levels_from_sweep
+from clustering.analysis.hierarchy import Hierarchy, build_hierarchy, by_size, levels_from_sweep
 from clustering.analysis.metrics import score_setting
 from clustering.analysis.noise import core_distances, drop_background
 from clustering.analysis.select import select
@@ -103,3 +103,14 @@ def test_levels_from_sweep_without_coarser_or_finer_settings():
     assert levels_from_sweep(rows, 1) == {"themes": 2, "clusters": 1, "subclusters": 0}
     assert levels_from_sweep(rows, 0) == {"themes": 2, "clusters": 0}
     assert levels_from_sweep(rows, 3) == {"clusters": 3, "subclusters": 0}
+
+
+def test_renumbering_by_size_keeps_the_tree():
+    themes = np.array([0, 0, 1, 1, 1, 1, 1, -1])
+    clusters = np.array([0, 0, 1, 2, 2, 2, -1, -1])
+    h = build_hierarchy([themes, clusters], names=["themes", "clusters"], chosen=1)
+    sized = by_size(h)
+    assert sized.levels[0].labels.tolist() == [1, 1, 0, 0, 0, 0, 0, -1]
+    assert sized.clusters.labels.tolist() == [1, 1, 2, 0, 0, 0, -1, -1]
+    assert sized.clusters.parents.tolist() == [0, 1, 0]
+    assert_nested(sized)

@@ -130,6 +130,29 @@ def build_hierarchy(
     return Hierarchy(levels, chosen)
 
 
+def by_size(hierarchy: Hierarchy) -> Hierarchy:
+    """The same tree with every level's clusters renumbered largest first (ties: lower id first), parents remapped.
+
+    The Analyze job numbers clusters by size; use this so the chosen level matches its cluster numbers.
+    """
+    orders = []
+    for level in hierarchy.levels:
+        sizes = np.bincount(level.labels[level.labels >= 0], minlength=level.n_clusters)
+        order = np.lexsort((np.arange(level.n_clusters), -sizes))  # old ids, largest first
+        new_id = np.empty(level.n_clusters, dtype=np.int32)
+        new_id[order] = np.arange(level.n_clusters, dtype=np.int32)
+        orders.append((order, new_id))
+    levels = []
+    for i, level in enumerate(hierarchy.levels):
+        order, new_id = orders[i]
+        labels = np.where(level.labels >= 0, new_id[np.maximum(level.labels, 0)], -1).astype(np.int32)
+        parents = level.parents[order]
+        if i > 0:
+            parents = np.where(parents >= 0, orders[i - 1][1][np.maximum(parents, 0)], -1).astype(np.int32)
+        levels.append(Level(level.name, labels, parents.astype(np.int32), level.min_cluster_size))
+    return Hierarchy(tuple(levels), hierarchy.chosen)
+
+
 def levels_from_sweep(rows: Sequence[dict], chosen: int, *, score: str = "modularity") -> dict[str, int]:
     """Pick the sweep rows that make the theme and sub-cluster levels around the chosen row.
 
