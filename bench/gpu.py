@@ -148,7 +148,8 @@ def bench_job(jpegs: list[bytes], model: str, workdir: Path, latency: float) -> 
         "images_per_second": round(ok / seconds, 1),
         "cpus": int(resources.get("CPU", 0)),
         "gpus": int(resources.get("GPU", 0)),
-        "note": "whole job: Ray Data start, model load on every actor, download, decode, embed, shard writes",
+        "stages": result.stats.get("stages"),
+        "note": "whole job: actor start-up, model load on every actor, download, decode, embed, shard writes",
     }
 
 
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"whole job   : {job['ok']} images in {job['seconds']} s = {job['images_per_second']} images/s "
                 f"({job['cpus']} CPUs, {job['gpus']} GPUs; includes Ray start-up and model loads)"
             )
+            for stage, rates in (job["stages"] or {}).items():
+                print(f"  job stage {stage:6}: {rates['images_per_busy_second']} images per busy worker-second")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

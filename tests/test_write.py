@@ -145,7 +145,7 @@ def test_a_different_input_or_model_in_the_same_folder_is_refused(tmp_path):
 def test_overwrite_deletes_only_what_the_job_wrote(tmp_path):
     plan(tmp_path)
     write.write_shard(0, fragment(["x"]), [results([0])], target=write.ShardTarget(str(tmp_path), SHARD_SCHEMA))
-    for name in (write.STATS, write.SUCCESS, write.LEGACY_STATS, ".part-00001.parquet.x.tmp"):
+    for name in (write.STATS, write.SUCCESS, write.LOG, write.LEGACY_STATS, ".part-00001.parquet.x.tmp"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "partners.csv").write_text("not a shard")

@@ -79,7 +79,7 @@ def normalise_pixels(pixels: np.ndarray, spec: PreprocessSpec):
 
 
 class ClipEmbedder:
-    """Ray Data callable class: loads CLIP once in ``__init__`` and embeds batches of preprocessed pixels.
+    """Callable class (one per Ray embed actor): loads CLIP once in ``__init__`` and embeds batches of crops.
 
     Parameters
     ----------

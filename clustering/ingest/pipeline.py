@@ -196,11 +196,11 @@ def shard_fragments(
 def run_ingest(config: IngestConfig) -> IngestResult:
     """Run the whole ingest job described by ``config``; safe to rerun (finished shards are kept).
 
-    INFO logs go to ``_ingest.log`` in the output folder; the console keeps warnings, the progress bar and the
-    summary the entrypoint prints.
+    INFO logs go to ``_ingest.log`` in the output folder (written when the run ends); the console keeps warnings,
+    the progress bar and the summary the entrypoint prints.
     """
     write.check_output_target(config.output, overwrite=config.overwrite)
-    with _log_file(config.output) as log_path:
+    with _log_file() as log_path:
         try:
             return _run(config)
         finally:  # a failed run's log is the one worth reading
@@ -273,17 +273,10 @@ def _progress(enabled: bool, total: int):
 
 
 @contextlib.contextmanager
-def _log_file(output: str):
-    """The run's log file: ``_ingest.log`` in a local output folder, else a local temporary file uploaded after."""
-    fs, root = io.resolve(output)
-    import pyarrow.fs as pafs
-
-    if isinstance(fs, pafs.LocalFileSystem):
-        fs.create_dir(root, recursive=True)
-        path = os.path.join(root, write.LOG)
-    else:
-        handle, path = tempfile.mkstemp(prefix="clipcluster-ingest-", suffix=".log")
-        os.close(handle)
+def _log_file():
+    """A local temporary file for the run's log, until it can join the output (see :func:`_store_log`)."""
+    handle, path = tempfile.mkstemp(prefix="clipcluster-ingest-", suffix=".log")
+    os.close(handle)
     import ray  # noqa: F401  (importing it installs Ray's console handler, which the log file must then redirect)
 
     with cli.log_to_file(path):
@@ -291,12 +284,12 @@ def _log_file(output: str):
 
 
 def _store_log(output: str, log_path: str) -> None:
+    """Put the log in the output folder as ``_ingest.log``, unless the run stopped before the folder existed (a bad
+    option or input must not leave a folder behind)."""
     fs, root = io.resolve(output)
-    target = f"{root}/{write.LOG}"
-    if os.path.abspath(log_path) == os.path.abspath(target):
-        return
-    with open(log_path, "rb") as src:
-        io.write_bytes_atomic(fs, target, src.read())
+    if io.exists(fs, root):
+        with open(log_path, "rb") as src:
+            io.write_bytes_atomic(fs, f"{root}/{write.LOG}", src.read())
     os.unlink(log_path)
 
 

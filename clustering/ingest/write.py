@@ -157,13 +157,11 @@ def is_ours(name: str) -> bool:
 
 
 def clear_output(fs: pafs.FileSystem, root: str) -> None:
-    """Delete what the job wrote in ``root`` (``--overwrite``); any other file stays, and so does the log this run
-    is already writing (it is truncated when opened)."""
+    """Delete what the job wrote in ``root`` (``--overwrite``); any other file stays."""
     if not io.exists(fs, root):
         return
     for info in fs.get_file_info(pafs.FileSelector(root)):
-        name = info.path.rsplit("/", 1)[-1]
-        if info.type == pafs.FileType.File and is_ours(name) and name != LOG:
+        if info.type == pafs.FileType.File and is_ours(info.path.rsplit("/", 1)[-1]):
             fs.delete_file(info.path)
 
 
