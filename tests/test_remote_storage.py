@@ -2,21 +2,25 @@
 
 Users point the job at S3-compatible storage with the standard AWS variables (``AWS_ENDPOINT_URL`` for MinIO, Ceph,
 R2...; credentials from the environment) or per URI (``s3://bucket/path?endpoint_override=...``). Both go through
-``clustering.io.resolve`` (pyarrow's ``FileSystem.from_uri``), as the ingest job and the shard reader do.
+``clustering.io.resolve`` (pyarrow's ``FileSystem.from_uri``), as the ingest job and the shard reader do. The job runs
+as a user runs it, ``jobs/embed.py`` in a process of its own whose environment holds the variables: its Ray workers,
+which write the shards, inherit them (a runtime started earlier in this test process would not).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
 from clustering import io as cio
-from clustering.config import IngestConfig
-from clustering.ingest.pipeline import run_ingest
 from tests.fixtures_images import EXPECTED_STATUS, FAST_DOWNLOAD
+from tests.test_cluster import ROOT, cluster_env, kill_processes_of, short_temp_dir
 
 pytestmark = pytest.mark.integration
 BUCKET = "clipcluster-test"
@@ -67,23 +71,39 @@ def keys(client, prefix: str) -> dict[str, str]:
     return {o["Key"]: (o["ETag"], o["LastModified"]) for o in listing.get("Contents", [])}
 
 
-def job(input_path, output: str, model: str) -> IngestConfig:
-    fast = {k: v for k, v in FAST_DOWNLOAD.items() if k != "backoff_base"}
-    return IngestConfig(input=str(input_path), output=output, model=model, rows_per_shard=5, progress=False, **fast)
+def run_job(input_path, output: str, model: str, *, endpoint: str | None = None) -> dict:
+    """``jobs/embed.py`` in its own process (and Ray runtime), as a user runs it; returns what it printed."""
+    temp_dir = short_temp_dir()
+    env = {**cluster_env(temp_dir), **CREDENTIALS}
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint  # what a MinIO/Ceph/R2 user exports
+    flags = ["--no-progress"]
+    for key, value in FAST_DOWNLOAD.items():
+        flag = key.replace("_", "-")
+        flags.append((f"--{flag}" if value else f"--no-{flag}") if isinstance(value, bool) else f"--{flag}={value}")
+    command = [sys.executable, "jobs/embed.py", "--input", str(input_path), "--output", output, "--model", model]
+    try:
+        proc = subprocess.run(
+            [*command, "--rows-per-shard", "5", *flags], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        kill_processes_of(temp_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
 
 
-def test_shards_written_to_and_read_back_from_s3_with_resume(
-    ray_local, s3_endpoint, url_table, tiny_model_dir, monkeypatch
-):
+def shards_written(stdout: str) -> int:
+    return int(stdout.split("shards: ", 1)[1].split(" written", 1)[0])
+
+
+def test_shards_written_to_and_read_back_from_s3_with_resume(s3_endpoint, url_table, tiny_model_dir, monkeypatch):
     endpoint, client = s3_endpoint
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # what a MinIO/Ceph/R2 user exports
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # for the reads in this process
     input_path, expected = url_table
     uri = f"s3://{BUCKET}/runs/first/shards"
-    config = job(input_path, uri, tiny_model_dir)
+    n_shards = -(-len(expected) // 5)
 
-    result = run_ingest(config)
-    n_shards = -(-len(expected) // config.rows_per_shard)
-    assert result.shards_written == n_shards
+    assert shards_written(run_job(input_path, uri, tiny_model_dir, endpoint=endpoint)) == n_shards
     objects = keys(client, "runs/first/shards/")
     names = sorted(k.rsplit("/", 1)[1] for k in objects if not k.endswith("/"))
     bookkeeping = ["_SUCCESS", "_ingest.log", "_manifest.json", "_stats.json"]  # names Parquet readers skip
@@ -92,31 +112,31 @@ def test_shards_written_to_and_read_back_from_s3_with_resume(
     table = cio.read_shards(uri)  # the reader users (and the analysis job) call
     assert table.num_rows == len(expected) and table["status"].to_pylist() == expected
     assert table["caption"].to_pylist()[-1] == "gone"
-    assert result.stats["status_counts"]["ok"] == expected.count("ok")
+    stats = json.loads(client.get_object(Bucket=BUCKET, Key="runs/first/shards/_stats.json")["Body"].read())
+    assert stats["status_counts"]["ok"] == expected.count("ok") and stats["shards"] == n_shards
 
-    again = run_ingest(config)  # resume: everything is done, no shard (nor the stats) is rewritten
-    assert again.shards_written == 0
+    again = run_job(input_path, uri, tiny_model_dir, endpoint=endpoint)  # resume: everything is done
+    assert shards_written(again) == 0
     kept = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k or k.endswith("_stats.json")}
-    assert {k: v for k, v in keys(client, "runs/first/shards/").items() if k in kept} == kept
+    assert {k: v for k, v in keys(client, "runs/first/shards/").items() if k in kept} == kept  # nothing rewritten
 
     victim = f"runs/first/shards/{cio.shard_name(1)}"
     client.delete_object(Bucket=BUCKET, Key=victim)
-    resumed = run_ingest(config)
-    assert resumed.shards_written == 1
+    assert shards_written(run_job(input_path, uri, tiny_model_dir, endpoint=endpoint)) == 1
     after = keys(client, "runs/first/shards/")
     shards = {k: v for k, v in objects.items() if cio.SHARD_GLOB_PREFIX in k}
     assert {k: after[k] for k in shards if k != victim} == {k: v for k, v in shards.items() if k != victim}
     assert cio.read_shards(uri)["status"].to_pylist() == expected
 
 
-def test_endpoint_given_in_the_uri_and_input_on_s3_too(ray_local, s3_endpoint, url_table, tiny_model_dir):
+def test_endpoint_given_in_the_uri_and_input_on_s3_too(s3_endpoint, url_table, tiny_model_dir):
     endpoint, client = s3_endpoint
     input_path, expected = url_table
     client.upload_file(str(input_path), BUCKET, "inputs/urls.csv")
-    query = f"?endpoint_override={endpoint}"  # no AWS_ENDPOINT_URL in the environment for this one
-    config = job(f"s3://{BUCKET}/inputs/urls.csv{query}", f"s3://{BUCKET}/runs/second{query}", tiny_model_dir)
-    n_shards = -(-len(expected) // config.rows_per_shard)
-    assert run_ingest(config).shards_written == n_shards
-    assert cio.read_shards(config.output)["status"].to_pylist() == expected
-    assert run_ingest(config).shards_written == 0
+    query = f"?endpoint_override={endpoint}"  # no AWS_ENDPOINT_URL anywhere for this one
+    output = f"s3://{BUCKET}/runs/second{query}"
+    n_shards = -(-len(expected) // 5)
+    assert shards_written(run_job(f"s3://{BUCKET}/inputs/urls.csv{query}", output, tiny_model_dir)) == n_shards
+    assert cio.read_shards(output)["status"].to_pylist() == expected
+    assert shards_written(run_job(f"s3://{BUCKET}/inputs/urls.csv{query}", output, tiny_model_dir)) == 0
     assert len([k for k in keys(client, "runs/second/") if cio.SHARD_GLOB_PREFIX in k]) == n_shards

@@ -230,8 +230,9 @@ class ShardRunner:
             self._split(kind, subject, cause)
         else:
             shard = subject.index if kind == "write" else subject.shard
+            raised = getattr(cause, "cause", None) or cause  # the exception the stage's own code raised
             raise RuntimeError(
-                f"shard {shard}: the {kind} stage failed ({type(cause).__name__}: {str(cause).splitlines()[0]}); "
+                f"shard {shard}: the {kind} stage failed ({type(raised).__name__}: {str(raised).splitlines()[0]}); "
                 "shards already written are kept: rerun the same command to resume"
             ) from exc
 
