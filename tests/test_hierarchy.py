@@ -59,6 +59,8 @@ def test_degenerate_levels():
     assert h.levels[0].n_clusters == 0 and h.levels[1].n_clusters == 0
     single = build_hierarchy([np.array([0, 0, 1])], names=["clusters"], chosen=0)
     assert single.clusters.parents.tolist() == [-1, -1]
+    sized = by_size(build_hierarchy([noise, np.array([0, 0, -1, -1])], names=["themes", "clusters"], chosen=0))
+    assert sized.levels[0].n_clusters == 0 and sized.levels[1].n_clusters == 0
 
 
 @pytest.mark.parametrize(

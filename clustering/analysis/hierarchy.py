@@ -145,10 +145,10 @@ def by_size(hierarchy: Hierarchy) -> Hierarchy:
     levels = []
     for i, level in enumerate(hierarchy.levels):
         order, new_id = orders[i]
-        labels = np.where(level.labels >= 0, new_id[np.maximum(level.labels, 0)], -1).astype(np.int32)
+        labels = _remap(level.labels, new_id)
         parents = level.parents[order]
         if i > 0:
-            parents = np.where(parents >= 0, orders[i - 1][1][np.maximum(parents, 0)], -1).astype(np.int32)
+            parents = _remap(parents, orders[i - 1][1])
         levels.append(Level(level.name, labels, parents.astype(np.int32), level.min_cluster_size))
     return Hierarchy(tuple(levels), hierarchy.chosen)
 
@@ -190,6 +190,14 @@ def levels_from_sweep(rows: Sequence[dict], chosen: int, *, score: str = "modula
     if rows[finest]["clusters"] > picked["clusters"]:
         levels["subclusters"] = finest
     return levels
+
+
+def _remap(ids: np.ndarray, new_id: np.ndarray) -> np.ndarray:
+    """``new_id[ids]`` where ``ids >= 0``, -1 elsewhere (also when ``new_id`` is empty); int32."""
+    out = np.full(ids.shape[0], -1, dtype=np.int32)
+    valid = ids >= 0
+    out[valid] = new_id[ids[valid]]
+    return out
 
 
 def _finite(value) -> float:
