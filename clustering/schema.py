@@ -109,6 +109,8 @@ REPORT_HTML = "report.html"
 EXPLORER_HTML = "explorer.html"
 EXPLORER_FILES = "explorer_files"
 MONTAGES = "montages"
+REPOST_GROUPS_CSV = "repost_groups.csv"
+OVER_TIME_PNG = "clusters_over_time.png"
 
 # --- Assignment columns (assignments.parquet), beside ID, URL, SHA256 and the passthrough columns -------------------
 X = "x"
@@ -117,6 +119,12 @@ CLUSTER = "cluster"
 PROBABILITY = "probability"
 OUTLIER_SCORE = "outlier_score"
 DUPLICATE_OF = "duplicate_of"
+THEME = "theme"  # label of the coarse hierarchy level (int32, -1 noise)
+SUBCLUSTER = "subcluster"  # label of the fine hierarchy level (int32, -1 noise)
+REPOST_GROUP = "repost_group"  # near-duplicate group (int32, -1 when none)
+POST_TIME = "post_time"  # the parsed post date (timestamp[ms, UTC], null when unknown)
+# Hierarchy levels, coarse to fine, and their label columns (clusters.csv ``level``, metrics.json ``hierarchy``).
+LEVEL_COLUMNS = {"themes": THEME, "clusters": CLUSTER, "subclusters": SUBCLUSTER}
 
 
 # --- Post columns: which passthrough columns hold a post's text, date and account -----------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import re
@@ -23,7 +24,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis import AnalyzeConfig, run_analysis
+from clustering.analysis import AnalyzeConfig, run_analysis, tables
 from clustering.config import ConfigError
 from tests.test_read import MODEL_META, blobs, thumbnail, write_shards
 
@@ -31,11 +32,13 @@ ALWAYS = (
     "assignments.parquet",
     "assignments.csv",
     "clusters.csv",
+    "repost_groups.csv",
     "sweep.csv",
     "sweep.json",
     "metrics.json",
     "map.png",
     "sweep.png",
+    "clusters_over_time.png",
     "report.md",
     "report.html",
 )
@@ -94,10 +97,12 @@ def test_every_output_file_exists_and_parses(analysis):
     pd.read_csv(out / "sweep.csv")
     json.loads((out / "sweep.json").read_text())
     json.loads((out / "metrics.json").read_text())
-    for png in ("map.png", "sweep.png"):
+    pd.read_csv(out / "repost_groups.csv")
+    for png in ("map.png", "sweep.png", "clusters_over_time.png"):
         assert Image.open(out / png).format == "PNG"
     montages = sorted((out / "montages").iterdir())
-    assert [m.name for m in montages] == ["cluster_000.jpg", "cluster_001.jpg", "cluster_002.jpg", "outliers.jpg"]
+    assert [m.name for m in montages] == ["cluster_000.jpg", "cluster_001.jpg", "cluster_002.jpg", "outliers.jpg",
+                                          "reposts.jpg"]  # fmt: skip
     assert all(Image.open(m).format == "JPEG" for m in montages)
     assert result.report_html == str(out / "report.html")
     assert Path(result.report_html).is_absolute()
@@ -110,9 +115,12 @@ def test_assignments_follow_the_contract(analysis):
     assert sorted(table["id"].to_pylist()) == sorted(written["ok_ids"])
     fixed = ["id", "url", "x", "y", "cluster", "probability", "outlier_score", "sha256", "duplicate_of"]
     assert table.column_names[: len(fixed)] == fixed
+    levels = json.loads((out / "metrics.json").read_text())["hierarchy"]["levels"]
+    level_columns = [lv["column"] for lv in levels if lv["column"] != "cluster"]
     alternatives = [c for c in table.column_names if c.startswith("cluster_mcs")]
     assert len(alternatives) == 2
-    assert table.column_names[len(fixed) + 2 :] == ["post_text", "account"]
+    assert table.column_names[len(fixed) :] == [*level_columns, *alternatives, "repost_group", "post_time",
+                                                "post_text", "account"]  # fmt: skip
     types_ = {f.name: f.type for f in table.schema}
     assert types_["x"] == types_["y"] == types_["probability"] == types_["outlier_score"] == pa.float32()
     assert types_["cluster"] == pa.int32() and all(types_[c] == pa.int32() for c in alternatives)
@@ -154,16 +162,10 @@ def test_duplicates_share_everything_and_are_counted(analysis):
             assert row[column] == original[column], column
     assert result.n_unique == N_POINTS
     clusters = pd.read_csv(out / "clusters.csv")
-    assert list(clusters.columns) == [
-        "cluster",
-        "size",
-        "mean_probability",
-        "persistence",
-        "exemplar_ids",
-        "duplicates",
-        "x",
-        "y",
-    ]
+    assert list(clusters.columns)[:10] == list(tables.CLUSTER_COLUMNS)
+    assert {"name", "keywords", "first_seen", "last_seen", "peak_period", "posts", "accounts",
+            "top_account_share"} <= set(clusters.columns)  # fmt: skip
+    clusters = clusters[clusters.level == "clusters"]
     clustered_copies = copies[copies.cluster >= 0]
     assert clusters.duplicates.sum() == len(clustered_copies)
     per_cluster = clustered_copies.cluster.value_counts()
@@ -349,25 +351,32 @@ def load_job():
         (("--input", "MISSING", "--output", "OUT"), "no embedding shards"),
         (("--input", "SHARDS", "--output", "EXISTING"), "--overwrite"),
         (("--output", "OUT", "--explorer-only"), "run the analysis first"),
+        (("--input", "SHARDS", "--output", "OUT", "--date-column", "posted"), "--date-column: no column 'posted'"),
+        (("--input", "SHARDS", "--output", "OUT", "--label-prompts", "EMPTY"), "--label-prompts: "),
     ],
 )
-def test_user_errors_are_one_line_with_exit_code_2(shards, tmp_path, capsys, args, message):
+def test_user_errors_are_one_line_with_exit_code_2(shards, tmp_path, capsys, caplog, args, message):
     root, _ = shards
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "something").write_text("x")
+    empty = tmp_path / "labels.txt"
+    empty.write_text("# no label here\n")
     paths = {
         "SHARDS": str(root),
         "OUT": str(tmp_path / "out"),
         "MISSING": str(tmp_path / "missing"),
         "EXISTING": str(existing),
+        "EMPTY": str(empty),
     }
+    caplog.set_level(logging.INFO)
     code = load_job().main([paths.get(a, a) for a in args])
     captured = capsys.readouterr()
     assert code == 2, captured.err
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("analyze.py: error:") and message in lines[0]
+    assert not any(r.getMessage().startswith("reduce:") for r in caplog.records)  # refused before the reduction
 
 
 def test_cli_error_in_a_real_process_is_one_line_without_traceback(tmp_path):
@@ -435,9 +444,215 @@ def test_help_lists_every_option(capsys):
 
 def test_thumbnail_montage_shows_the_clusters_exemplars(analysis):
     _, out, written = analysis
-    exemplars = pd.read_csv(out / "clusters.csv").exemplar_ids[0].split(";")
+    clusters = pd.read_csv(out / "clusters.csv")
+    exemplars = clusters[clusters.level == "clusters"].exemplar_ids.iloc[0].split(";")
     sheet = Image.open(out / "montages" / "cluster_000.jpg").convert("RGB")
     for i, key in enumerate(exemplars):  # the first tiles are the exemplars, in order (5 tiles of 128 px a row)
         x, y = 4 + (i % 5) * 132 + 64, 4 + (i // 5) * 132 + 40
         expected = Image.open(io.BytesIO(thumbnail(written["labels"][key]))).convert("RGB").getpixel((12, 12))
         assert np.abs(np.subtract(sheet.getpixel((x, y)), expected)).max() < 24, (i, key)
+
+
+# ------------------------------------------------------------------------------- posts: names, time, accounts, reposts
+N_TOPICS = 4
+PER_TOPIC = 90
+REPOSTED = 5  # this image (topic 1) is posted again 20 times, re-encoded and resized
+N_REPOSTS = 20
+BURST_DAY = "2025-09-10"  # half of topic 2's posts fall on this day
+TRIO = ("trio_a", "trio_b", "trio_c")  # the only accounts posting topic 0
+HOSTILE_ACCOUNT = "<b onmouseover=alert(3)>mallory</b>"
+HOSTILE_LABELS = ('<img src=x onerror="alert(4)"> a poster', "<script>alert(5)</script> a flag")
+
+
+def patterned(seed: int, size: int = 96) -> Image.Image:
+    """A picture of its own: a random 4x4 colour grid, so unrelated pictures have unrelated perceptual hashes."""
+    grid = np.random.default_rng(seed).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    return Image.fromarray(grid).resize((size, size), Image.Resampling.NEAREST)
+
+
+def jpeg(image: Image.Image, *, quality: int = 85, scale: float = 1.0) -> bytes:
+    if scale != 1.0:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def topic_posts(n: int, topics: np.ndarray, rng: np.random.Generator) -> tuple[list, list, list]:
+    """Texts (a topic hashtag among filler words and hostile markup), accounts and ISO dates of ``n`` posts."""
+    filler = ["soleil", "plage", "train", "café", "livre", "match", "pluie", "musique", "ville", "jardin"]
+    texts, accounts, dates = [], [], []
+    for i in range(n):
+        topic = int(topics[i])
+        words = " ".join(rng.choice(filler, size=3, replace=False))
+        texts.append(f"{words} #sujet{topic} {HOSTILE}")
+        if topic == 0:
+            accounts.append(TRIO[i % 3])
+        else:
+            accounts.append(HOSTILE_ACCOUNT if i % 10 == 3 else f"user{rng.integers(0, 40)}")
+        day = 10 if topic == 2 and i % 2 == 0 else int(rng.integers(1, 21))
+        dates.append(f"2025-09-{day:02d}T{rng.integers(0, 24):02d}:15:00+02:00")
+    for i in (7, 8, 9):
+        dates[i] = "not a date"
+    dates[10] = ""
+    return texts, accounts, dates
+
+
+@pytest.fixture(scope="module")
+def posts_analysis(tmp_path_factory, tiny_model_dir):
+    rng = np.random.default_rng(7)
+    X, topics = blobs(N_TOPICS * PER_TOPIC, dim=32, clusters=N_TOPICS, spread=0.08)
+    copies = X[REPOSTED] + 0.01 * rng.standard_normal((N_REPOSTS, 32)) / np.sqrt(32)
+    X = np.vstack([X, copies / np.linalg.norm(copies, axis=1, keepdims=True)]).astype(np.float32)
+    topics = np.concatenate([topics, np.full(N_REPOSTS, topics[REPOSTED])])
+    texts, accounts, dates = topic_posts(len(X), topics, rng)
+    thumbnails = [jpeg(patterned(i)) for i in range(N_TOPICS * PER_TOPIC)] + [
+        jpeg(patterned(REPOSTED), quality=40 + 2 * k, scale=0.5 + 0.02 * k) for k in range(N_REPOSTS)
+    ]
+    root = tmp_path_factory.mktemp("posts")
+    written = write_shards(
+        root / "shards",
+        X,
+        labels=topics,
+        texts=texts,
+        thumbnails=thumbnails,
+        accounts=accounts,
+        columns={"created_at": dates},
+        failed=4,
+        metadata={"model": tiny_model_dir, "random_weights": False},  # the tiny CLIP's text tower names clusters
+    )
+    prompts = root / "labels.txt"
+    prompts.write_text("\n".join(HOSTILE_LABELS) + "\n", encoding="utf-8")
+    config = fast_config(
+        root / "shards",
+        root / "out",
+        label_prompts=str(prompts),
+        replace_label_prompts=True,
+        min_cluster_sizes="8,30",
+        min_samples=(5,),
+        # The topics are the clusters; min_cluster_size 8 also separates the repost burst: a sub-cluster of its topic.
+        pin_min_cluster_size=30,
+    )
+    result = run_analysis(config)
+    return result, root / "out", written
+
+
+def cluster_of_topic(out: Path, written: dict, topic: int) -> int:
+    frame = pq.read_table(out / "assignments.parquet").to_pandas()
+    return int(frame[frame.id.map(written["labels"]) == topic].cluster.mode()[0])
+
+
+def chosen_clusters(out: Path) -> pd.DataFrame:
+    frame = pd.read_csv(out / "clusters.csv", keep_default_na=False, na_values=[""])
+    return frame[frame.level == "clusters"].set_index("cluster")
+
+
+def test_a_topics_hashtag_is_among_its_clusters_keywords_and_names_are_zero_shot(posts_analysis):
+    result, out, written = posts_analysis
+    assert result.n_clusters == N_TOPICS
+    clusters = chosen_clusters(out)
+    for topic in range(N_TOPICS):
+        assert f"#sujet{topic}" in clusters.loc[cluster_of_topic(out, written, topic), "keywords"].split(";")
+    assert set(clusters.name_source) == {"zero-shot"} and set(clusters.name) <= set(HOSTILE_LABELS)
+
+
+def test_the_burst_day_is_the_peak_period_inside_first_and_last_seen(posts_analysis):
+    _, out, written = posts_analysis
+    row = chosen_clusters(out).loc[cluster_of_topic(out, written, 2)]
+    assert row.peak_period == BURST_DAY
+    assert row.first_seen[:10] <= BURST_DAY <= row.last_seen[:10]
+    assert (out / "clusters_over_time.png").is_file()
+    assert Image.open(out / "clusters_over_time.png").format == "PNG"
+
+
+def test_a_topic_posted_by_three_accounts_has_a_top_share_of_at_least_a_third(posts_analysis):
+    _, out, written = posts_analysis
+    row = chosen_clusters(out).loc[cluster_of_topic(out, written, 0)]
+    assert row.accounts == 3 and row.top_account in TRIO
+    assert row.top_account_share == pytest.approx(1 / 3, abs=1e-6)  # the trio posts in turn: exactly a third each
+
+
+def test_twenty_reencoded_resized_copies_form_one_repost_group_and_nothing_else_does(posts_analysis):
+    _, out, written = posts_analysis
+    frame = pq.read_table(out / "assignments.parquet").to_pandas().set_index("id")
+    assert str(frame.repost_group.dtype) == "int32"
+    copies = [written["ids"][i] for i in [REPOSTED, *range(N_TOPICS * PER_TOPIC, N_TOPICS * PER_TOPIC + N_REPOSTS)]]
+    assert frame.loc[copies].repost_group.nunique() == 1 and frame.loc[copies[0]].repost_group >= 0
+    assert (frame.drop(index=copies).repost_group == -1).all()  # unrelated images join no group
+    groups = pd.read_csv(out / "repost_groups.csv")
+    assert len(groups) == 1 and groups.posts[0] == N_REPOSTS + 1 and groups.accounts[0] >= 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["reposts"]["groups"], metrics["reposts"]["largest"]) == (1, N_REPOSTS + 1)
+
+
+def test_post_times_are_parsed_dates_and_metrics_say_what_was_unreadable(posts_analysis):
+    _, out, written = posts_analysis
+    table = pq.read_table(out / "assignments.parquet")
+    assert table.schema.field("post_time").type == pa.timestamp("ms", tz="UTC")
+    assert table["post_time"].null_count == 4  # three unparseable, one blank
+    frame = table.to_pandas().set_index("id")
+    first = frame.loc[written["ids"][0]]
+    assert first.post_time == pd.Timestamp(first.created_at).tz_convert("UTC")  # "+02:00" read as an instant
+    posts = json.loads((out / "metrics.json").read_text())["posts"]
+    assert posts == {"text": "post_text", "date": "created_at", "account": "account", "missing": [],
+                     "dates_unparseable": 3, "dates_missing": 1, "period": "day"}  # fmt: skip
+    html = (out / "report.html").read_text()
+    assert "Post columns: text: post_text; date: created_at (3 unparseable, 1 missing); account: account." in html
+
+
+def test_the_repost_burst_is_a_subcluster_of_its_topic_and_every_level_is_a_label_column(posts_analysis):
+    _, out, written = posts_analysis
+    metrics = json.loads((out / "metrics.json").read_text())
+    levels = metrics["hierarchy"]["levels"]
+    table = pq.read_table(out / "assignments.parquet")
+    clusters = pd.read_csv(out / "clusters.csv")
+    assert [lv["name"] for lv in levels] == list(dict.fromkeys(clusters.level)) == ["clusters", "subclusters"]
+    frame = table.to_pandas().set_index("id")
+    burst = [written["ids"][i] for i in [REPOSTED, *range(N_TOPICS * PER_TOPIC, N_TOPICS * PER_TOPIC + N_REPOSTS)]]
+    subcluster = frame.loc[burst].subcluster
+    assert subcluster.nunique() == 1 and (frame.subcluster == subcluster.iloc[0]).sum() == len(burst)
+    assert levels[1]["clusters"][subcluster.iloc[0]]["parent"] == cluster_of_topic(out, written, 1)
+    for coarse, fine in itertools.pairwise(levels):
+        labels = table[fine["column"]].to_numpy()
+        above = table[coarse["column"]].to_numpy()
+        parents = np.array([c["parent"] for c in fine["clusters"]])
+        assert (above[labels >= 0] == parents[labels[labels >= 0]]).all()  # every row sits in its parent
+    for level in levels:
+        assert table.schema.field(level["column"]).type == pa.int32()
+        sizes = np.bincount(table[level["column"]].to_numpy() + 1, minlength=len(level["clusters"]) + 1)[1:]
+        assert [c["size"] for c in level["clusters"]] == sizes.tolist()
+        assert (clusters.level == level["name"]).sum() == len(level["clusters"])
+
+
+def test_the_report_shows_names_timelines_accounts_and_reposts(posts_analysis):
+    _, out, _ = posts_analysis
+    html = (out / "report.html").read_text()
+    for heading in ("Clusters over time", "Most active accounts", "Most reposted images"):
+        assert f"<h2>{heading}</h2>" in html, heading
+    assert 'src="clusters_over_time.png"' in html and 'src="montages/reposts.jpg"' in html
+    assert (out / "montages" / "reposts.jpg").is_file()
+    assert "#sujet0" in html and "trio_a" in html
+
+
+def test_post_text_accounts_and_names_stay_inert_in_the_browser(posts_analysis):
+    from tests.browser import launch_chromium
+
+    _, out, _ = posts_analysis
+    with launch_chromium() as browser:
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto((out / "report.html").resolve().as_uri())
+        page.wait_for_load_state("load")
+        for summary in page.query_selector_all("summary"):
+            summary.click()  # open the hierarchy: names inside it render too
+        page.mouse.move(10, 10)
+        text = page.inner_text("body")
+        injected = page.evaluate(
+            "() => document.querySelectorAll('script, img[src=\"x\"], [onerror], [onmouseover]').length"
+        )
+    assert dialogs == [] and injected == 0
+    assert HOSTILE in text and HOSTILE_ACCOUNT in text  # shown as text, not parsed as markup
+    assert any(label in text for label in HOSTILE_LABELS)
+    markdown = (out / "report.md").read_text()
+    assert "<script>" not in markdown and "<img" not in markdown and "<b " not in markdown

@@ -92,7 +92,7 @@ def test_everything_noise(tmp_path):
     assert result.n_clusters == 0 and result.noise_fraction == 1.0
     assert metrics["chosen"] is not None
     assert "every row as noise" in notes_text(tmp_path / "out")
-    assert (tmp_path / "out" / "clusters.csv").read_text().startswith("cluster,size")
+    assert (tmp_path / "out" / "clusters.csv").read_text().startswith("level,cluster,parent,size")
     assert "No clusters were found" in (tmp_path / "out" / "report.html").read_text()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.analysis.keywords import cluster_keywords, tokenize
+from clustering.analysis.keywords import cluster_keywords, post_terms, tokenize
 
 
 def test_tokens_keep_hashtags_mentions_and_emoji_and_drop_urls_numbers_and_stop_words():
@@ -70,6 +70,16 @@ def test_table_joins_keywords_with_semicolons_best_first():
     assert table.column_names == ["cluster", "keywords", "texts"]
     first = table.column("keywords").to_pylist()[0].split(";")
     assert set(first) == {"#x", "#y"} and keywords.scores[0][0] >= keywords.scores[0][1]
+
+
+def test_texts_tokenised_once_serve_every_labelling_with_the_same_keywords():
+    texts = ["#manif rue", "#manif police", "chat dort", "chat #mignon", "#mignon chien", "rue police"]
+    terms = post_terms(texts)
+    assert terms.has_text.tolist() == [True] * 6 and terms.presence.shape == (6, len(terms.vocabulary))
+    for labels in ([0, 0, 1, 1, 1, -1], [0, 1, 2, 2, 2, 0], [-1, -1, 0, 0, 0, 0]):
+        from_texts, from_terms = cluster_keywords(labels, texts), cluster_keywords(labels, terms)
+        assert from_terms.terms == from_texts.terms and from_terms.n_texts.tolist() == from_texts.n_texts.tolist()
+    assert cluster_keywords([0, 0, 1, 1, 1, -1], terms).of(0)[0] == "#manif"
 
 
 def test_mismatched_lengths_and_bad_top_n_are_refused():

@@ -13,6 +13,7 @@ from clustering.analysis.names import (
     BUILTIN_LABELS,
     TextTower,
     cluster_centroids,
+    encode_vocabulary,
     label_vocabulary,
     name_clusters,
     read_label_prompts,
@@ -58,7 +59,8 @@ def test_a_cluster_lying_on_a_labels_text_vector_gets_that_name(tiny_model_dir, 
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     labels = np.repeat([0, 1], 10)
     # The tiny model's metadata says random weights; this test lifts that flag to exercise the zero-shot path.
-    names = name_clusters(embeddings, labels, metadata={"model": tiny_model_dir}, vocabulary=labels_vocab)
+    vocabulary = encode_vocabulary({"model": tiny_model_dir}, labels_vocab, dim=32)
+    names = name_clusters(embeddings, labels, vocabulary=vocabulary)
     assert names.note is None
     assert names.names == ("a flag", "a map") and names.sources == ("zero-shot", "zero-shot")
     assert names.top_labels[0][0][0] == "a flag" and len(names.top_labels[0]) == 3
@@ -81,28 +83,36 @@ def test_random_weights_give_keyword_names_and_say_why(tiny_model_dir):
     labels = [0, 0, 1, 1, -1]
     keywords = cluster_keywords(labels, ["#manif police rue", "#manif police", "chat", "chat dort", "x"])
     embeddings = np.eye(5, dtype=np.float32)
-    names = name_clusters(
-        embeddings, labels, metadata={"model": tiny_model_dir, "random_weights": True}, keywords=keywords
-    )
+    vocabulary = encode_vocabulary({"model": tiny_model_dir, "random_weights": True})
+    names = name_clusters(embeddings, labels, vocabulary=vocabulary, keywords=keywords)
     assert names.note == "names come from keywords: the model has random weights, so it gives no zero-shot names"
     assert names.names == ("#manif, police", "chat") and names.sources == ("keywords", "keywords")
     assert not names.uncertain.any() and names.top_labels == ((), ())
-    unnamed = name_clusters(embeddings, labels, metadata={"random_weights": True})
-    assert unnamed.names == (None, None) and unnamed.sources == ("none", "none")
+    unnamed = name_clusters(embeddings, labels, vocabulary=vocabulary)
+    assert unnamed.names == (None, None) and unnamed.sources == (None, None)
+    assert unnamed.table().column("name_source").null_count == 2
 
 
 def test_an_unloadable_model_falls_back_to_keywords_with_a_reason(tmp_path):
     keywords = cluster_keywords([0, 0], ["#a b", "#a c"])
-    names = name_clusters(np.eye(2, dtype=np.float32), [0, 0], metadata={"model": str(tmp_path)}, keywords=keywords)
+    vocabulary = encode_vocabulary({"model": str(tmp_path)})
+    names = name_clusters(np.eye(2, dtype=np.float32), [0, 0], vocabulary=vocabulary, keywords=keywords)
     assert names.names == ("#a",) and names.note.startswith("names come from keywords: cannot load the text tower")
-    nothing = name_clusters(np.eye(2, dtype=np.float32), [0, 0], metadata={})
-    assert "record no model" in nothing.note
+    assert "record no model" in encode_vocabulary({}).note
+
+
+def test_a_hub_model_that_is_neither_cached_nor_reachable_fails_at_once(monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "https://hub.invalid")  # .invalid never resolves
+    vocabulary = encode_vocabulary({"model": "someone/some-clip"})
+    assert vocabulary.vectors is None
+    assert vocabulary.note.endswith("(not in the local cache and https://hub.invalid cannot be reached)")
 
 
 def test_text_embeddings_of_another_size_are_not_compared(tiny_model_dir):
-    names = name_clusters(np.eye(64, dtype=np.float32)[:4], [0, 0, 1, 1], metadata={"model": tiny_model_dir})
-    assert names.note.endswith("text embeddings have 32 dimensions, the image embeddings 64")
-    assert names.sources == ("none", "none")
+    vocabulary = encode_vocabulary({"model": tiny_model_dir}, dim=64)
+    assert vocabulary.note.endswith("text embeddings have 32 dimensions, the image embeddings 64")
+    names = name_clusters(np.eye(64, dtype=np.float32)[:4], [0, 0, 1, 1], vocabulary=vocabulary)
+    assert names.sources == (None, None) and names.note == vocabulary.note
 
 
 def test_centroids_are_normalised_means_per_cluster():

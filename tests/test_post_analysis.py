@@ -8,8 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from clustering import schema
+from clustering.analysis import names
 from clustering.analysis.config import AnalyzeConfig
-from clustering.analysis.post_analysis import REPOST_GROUP, PostOptions, analyse_posts
+from clustering.analysis.post_analysis import PostOptions, analyse_posts
 from clustering.analysis.posts import read_posts
 from clustering.analysis.read import find_duplicates
 from clustering.config import DecodeOptions, PreprocessSpec
@@ -49,7 +51,7 @@ def sample_run(tmp_path_factory, tiny_model_dir):
     }
 
 
-def run_analysis_of_posts(sample_run, **overrides):
+def run_analysis_of_posts(sample_run, levels=None, **overrides):
     table = sample_run["table"]
     duplicates = find_duplicates(table["sha256"].to_pylist())
     points, point_of_row = duplicates.representatives, duplicates.inverse  # exact copies folded, as the job does
@@ -72,20 +74,27 @@ def run_analysis_of_posts(sample_run, **overrides):
         "thumbnails": read_thumbnails,
         **overrides,
     }
-    return analyse_posts(sample_run["labels"], **arguments), reader_calls
+    levels = levels if levels is not None else {"clusters": sample_run["labels"]}
+    return analyse_posts(levels, chosen="clusters", **arguments), reader_calls
 
 
 def test_one_call_gives_every_cluster_column_a_repost_column_and_notes(sample_run):
     result, reader_calls = run_analysis_of_posts(sample_run)
     n_clusters = int(sample_run["labels"].max()) + 1
-    columns = result.cluster_columns(n_clusters)
+    columns = result.cluster_columns("clusters", n_clusters)
     assert list(columns) == CLUSTER_COLUMNS
     assert all(len(values) == n_clusters for values in columns.values())
     assert all(name for name in columns["name"]) and set(columns["name_source"]) == {"keywords"}
     assert all(peak and len(peak) == 10 for peak in columns["peak_period"])  # daily: a four-week sample
     assert len(reader_calls) == 1 and reader_calls[0] <= len(sample_run["thumbnails"])  # candidates only
-    group = result.row_columns()[REPOST_GROUP]
-    assert group.type == pa.int64() and len(group) == sample_run["table"].num_rows
+    rows = result.row_columns()
+    group, post_time = rows[schema.REPOST_GROUP], rows[schema.POST_TIME]
+    assert group.type == pa.int32() and len(group) == sample_run["table"].num_rows
+    assert post_time.type == pa.timestamp("ms", tz="UTC") and len(post_time) == len(group)
+    dates = result.posts.dates
+    assert post_time.null_count == dates.n_missing + dates.n_unparseable > 0  # the sample leaves a few dates out
+    known = ~np.isnat(dates.values)
+    assert (post_time.to_numpy(zero_copy_only=False)[known].astype("datetime64[s]") == dates.values[known]).all()
     assert result.repost_table.num_rows == result.reposts.n_groups > 0
     assert result.notes[-2] == "names come from keywords: the model has random weights, so it gives no zero-shot names"
     assert result.notes[-1].startswith(f"repost groups: {result.reposts.n_groups} images or near-duplicates")
@@ -120,6 +129,45 @@ def test_options_come_from_the_config_and_missing_columns_are_said(sample_run, t
     result, _ = run_analysis_of_posts(sample_run, posts=bare, thumbnails=None, options=options)
     assert [n.split(" (")[0] for n in result.notes[:3]] == ["no text column", "no date column", "no account column"]
     assert result.notes[-1].endswith("not confirmed by perceptual hashes (no thumbnails))")
-    columns = result.cluster_columns(7)  # one label more than the data holds: its cells are empty
+    columns = result.cluster_columns("clusters", 7)  # one label more than the data holds: its cells are empty
     assert columns["keywords"][:6] == [None] * 6 and columns["name"][6] is None
     assert columns["posts"][:6] == np.bincount(sample_run["labels"]).tolist()
+
+
+def test_every_level_is_described_with_the_text_tower_loaded_once(sample_run, monkeypatch):
+    loads = []
+    original = names.TextTower.__init__
+
+    def counting(self, *args, **kwargs):
+        loads.append(args)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(names.TextTower, "__init__", counting)
+    labels = sample_run["labels"]
+    themes = np.where(labels >= 0, labels // 2, -1)  # pairs of kinds make one theme
+    metadata = {"model": sample_run["model"]}  # random weights not flagged: the zero-shot path runs on every level
+    result, _ = run_analysis_of_posts(sample_run, {"themes": themes, "clusters": labels}, metadata=metadata)
+    assert len(loads) == 1
+    assert set(result.levels) == {"themes", "clusters"}
+    n_themes = int(themes.max()) + 1
+    theme_columns = result.cluster_columns("themes", n_themes)
+    assert set(theme_columns["name_source"]) == {"zero-shot"} and all(theme_columns["name"])
+    assert theme_columns["posts"] == np.bincount(themes).tolist()
+    # A theme's keywords come from all its posts: here each theme holds two kinds, each with its own hashtag.
+    for theme in range(n_themes):
+        kinds = [theme * 2, theme * 2 + 1]
+        kind_tags = {result.levels["clusters"].keywords.of(k)[0] for k in kinds if k <= labels.max()}
+        assert kind_tags & set(theme_columns["keywords"][theme].split(";"))
+    assert result.period == "day" and result.posts_summary()["period"] == "day"
+
+
+def test_summaries_for_metrics_json(sample_run):
+    result, _ = run_analysis_of_posts(sample_run)
+    posts = result.posts_summary()
+    assert (posts["text"], posts["date"], posts["account"]) == ("post_text", "created_at", "account")
+    assert posts["missing"] == [] and posts["dates_unparseable"] == result.posts.dates.n_unparseable
+    reposts = result.reposts_summary()
+    sizes = np.bincount(result.reposts.group[result.reposts.group >= 0])
+    assert reposts["groups"] == result.reposts.n_groups == len(sizes)
+    assert reposts["rows_in_groups"] == sizes.sum() and reposts["largest"] == sizes.max()
+    assert result.repost_table.column("posts").to_pylist()[0] == reposts["largest"]

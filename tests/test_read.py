@@ -63,11 +63,17 @@ def write_shards(
     rows_per_shard: int = 250,
     metadata: dict | None = None,
     dim: int | None = None,
+    thumbnails: list[bytes | None] | None = None,
+    accounts: list[str | None] | None = None,
+    columns: dict[str, list] | None = None,
 ) -> dict:
     """Write ``X`` as shards under ``root`` (ok rows), plus ``failed`` failed rows, and return what was written.
 
     ``duplicates_of`` maps an extra row number to the row it copies: the copy gets the same embedding and sha256 but
     its own id. Rows are interleaved: ok rows first within each shard, failed rows spread across shards.
+    ``thumbnails`` (one per row of ``X``; default a flat tile coloured by label), ``accounts`` (default
+    ``@user<i % 7>``) and extra passthrough ``columns`` (strings, one per row of ``X``) are copied by duplicates;
+    failed rows get None.
     """
     root.mkdir(parents=True, exist_ok=True)
     n = len(X)
@@ -85,7 +91,12 @@ def write_shards(
     texts = texts if texts is not None else [f"post about topic {lab}" for lab in row_labels]
     statuses = ["ok"] * len(ids)
     errors: list[str | None] = [None] * len(ids)
-    thumbs: list[bytes | None] = [thumbnail(int(lab)) for lab in row_labels]
+    sources = list(range(n)) + [source for _, source in sorted((duplicates_of or {}).items())]
+    if thumbnails is not None:
+        thumbs: list[bytes | None] = [thumbnails[i] for i in sources]
+    else:
+        thumbs = [thumbnail(int(lab)) for lab in row_labels]
+    extra = {name: [values[i] for i in sources] for name, values in (columns or {}).items()}
     for k in range(failed):
         ids.append(f"failed-{k:05d}")
         embeddings.append(None)
@@ -95,8 +106,17 @@ def write_shards(
         thumbs.append(None)
         texts.append(f"failed post {k}")
         row_labels.append(-1)
+        for values in extra.values():
+            values.append(None)
     total = len(ids)
-    passthrough = pa.schema([pa.field("post_text", pa.string()), pa.field("account", pa.string())])
+    if accounts is not None:
+        posters = [accounts[i] for i in sources] + [None] * failed
+    else:
+        posters = [f"@user{i % 7}" for i in range(total)]
+    passthrough = pa.schema(
+        [pa.field("post_text", pa.string()), pa.field("account", pa.string())]
+        + [pa.field(name, pa.string()) for name in extra]
+    )
     shard_schema = schema.shard_schema(passthrough, dim, {**MODEL_META, "dim": dim, **(metadata or {})})
     columns = {
         schema.ID: ids,
@@ -111,7 +131,8 @@ def write_shards(
         schema.THUMBNAIL: thumbs,
         schema.EMBEDDING: [None if e is None else np.asarray(e, dtype=np.float32).tolist() for e in embeddings],
         "post_text": texts,
-        "account": [f"@user{i % 7}" for i in range(total)],
+        "account": posters,
+        **extra,
     }
     table = pa.table(columns, schema=shard_schema)
     # Shuffle so failed rows and copies land in different shards, deterministically.

@@ -158,6 +158,84 @@ def test_what_the_chosen_setting_found_is_stated(labels, note):
     assert notes == () if note is None else len(notes) == 1 and notes[0].startswith(note)
 
 
+# ------------------------------------------------------------------------------------------------ hierarchy
+CHOSEN = [0, 0, 0, 1, 1, 1, 2, 2, 3, 3, -1, -1]  # min_cluster_size 5: four clusters
+COARSER = [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, -1, -1]  # 9: cluster 0 alone, clusters 1-3 together
+FINER = [0, 0, 1, 2, 2, 2, 3, 3, 4, -1, 5, 5]  # 2: splits clusters 0 and 3; its cluster 5 lies in chosen noise
+
+
+def three_levels() -> AnalysisRun:
+    settings = [setting(CHOSEN, mcs=5), setting(COARSER, mcs=9), setting(FINER, mcs=2)]
+    return make_run(shard_data(12), settings, runner_ups=(0, 1, 2))
+
+
+def test_themes_and_subclusters_nest_around_the_chosen_clusters_numbered_by_size():
+    outcome = three_levels().outcome
+    themes, clusters, subclusters = outcome.hierarchy.levels
+    assert [lv.name for lv in outcome.hierarchy.levels] == ["themes", "clusters", "subclusters"]
+    assert [lv.min_cluster_size for lv in outcome.hierarchy.levels] == [9, 5, 2]
+    assert clusters.labels.tolist() == outcome.labels.tolist() == CHOSEN  # the chosen clustering, unchanged
+    assert themes.labels.tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, -1, -1]  # the 7-row theme is theme 0
+    assert themes.parents.tolist() == [-1, -1] and clusters.parents.tolist() == [1, 0, 0, 0]
+    # Restricted to rows clustered one level up (FINER's cluster 5 goes), then numbered from the largest down.
+    assert subclusters.labels.tolist() == [1, 1, 3, 0, 0, 0, 2, 2, 4, -1, -1, -1]
+    assert subclusters.parents.tolist() == [1, 0, 2, 0, 3]
+    for fine, coarse in ((clusters, themes), (subclusters, clusters)):
+        member = fine.labels >= 0
+        assert (coarse.labels[member] == fine.parents[fine.labels[member]]).all()  # every row sits in its parent
+    assert all(lv.labels.dtype == np.int32 and lv.parents.dtype == np.int32 for lv in outcome.hierarchy.levels)
+
+
+def test_a_sweep_without_coarser_or_finer_settings_has_the_chosen_level_only():
+    outcome = make_run(shard_data(4), [setting([0, 0, 1, 1])]).outcome
+    assert [lv.name for lv in outcome.hierarchy.levels] == ["clusters"]
+    assert make_run(shard_data(3), None).outcome.hierarchy.levels[0].labels.tolist() == [-1, -1, -1]
+
+
+def test_clusters_csv_has_a_row_per_cluster_per_level_with_its_parent():
+    run = three_levels()
+    rows = tables.cluster_table(run)
+    assert [(r["level"], r["cluster"], r["parent"], r["size"]) for r in rows] == [
+        ("themes", 0, -1, 7), ("themes", 1, -1, 3),
+        ("clusters", 0, 1, 3), ("clusters", 1, 0, 3), ("clusters", 2, 0, 2), ("clusters", 3, 0, 2),
+        ("subclusters", 0, 1, 3), ("subclusters", 1, 0, 2), ("subclusters", 2, 2, 2), ("subclusters", 3, 0, 1),
+        ("subclusters", 4, 3, 1),
+    ]  # fmt: skip
+    theme = rows[0]
+    assert theme["exemplar_ids"] == "p3;p4;p5;p6;p7;p8;p9" and theme["mean_probability"] is None
+    assert theme["persistence"] is None and rows[2]["persistence"] == pytest.approx(0.9)
+    members = run.outcome.hierarchy.levels[0].labels == 0
+    assert theme["x"] == pytest.approx(run.outcome.coords[members, 0].mean(), abs=1e-5)
+
+
+def test_assignments_carry_one_int32_label_column_per_level():
+    run = three_levels()
+    table = tables.assignments_table(run)
+    assert table.column_names[8:11] == ["duplicate_of", "theme", "subcluster"]
+    assert table.schema.field("theme").type == table.schema.field("subcluster").type == pa.int32()
+    by_id = dict(zip(table["id"].to_pylist(), table["subcluster"].to_pylist(), strict=True))
+    assert [by_id[f"p{i}"] for i in range(12)] == [1, 1, 3, 0, 0, 0, 2, 2, 4, -1, -1, -1]
+
+
+def test_metrics_hierarchy_lists_levels_coarse_to_fine_with_names_and_keywords():
+    run = three_levels()
+    extra = {"name": ["a", None], "name_source": ["keywords", None], "name_uncertain": [False, False],
+             "keywords": ["#a;b", None]}  # fmt: skip
+    run = dataclasses.replace(run, cluster_columns={"themes": extra})
+    document = tables.hierarchy_document(run)
+    assert document["chosen"] == "clusters"
+    assert [(lv["name"], lv["column"], lv["min_cluster_size"]) for lv in document["levels"]] == [
+        ("themes", "theme", 9), ("clusters", "cluster", 5), ("subclusters", "subcluster", 2)
+    ]  # fmt: skip
+    assert document["levels"][0]["clusters"] == [
+        {"cluster": 0, "parent": -1, "size": 7, "name": "a", "name_source": "keywords", "uncertain": False,
+         "keywords": ["#a", "b"]},
+        {"cluster": 1, "parent": -1, "size": 3, "name": None, "name_source": None, "uncertain": False, "keywords": []},
+    ]  # fmt: skip
+    assert [c["parent"] for c in document["levels"][2]["clusters"]] == [1, 0, 2, 0, 3]
+    assert tables.metrics_document(run, notes=[], timings={})["hierarchy"] == document
+
+
 def test_runner_ups_become_relabelled_columns_and_alternatives():
     chosen = setting([0, 0, 1, 1, 1, -1], mcs=5)
     finer = setting([1, 1, 0, 2, 2, 2], mcs=2)  # relabelled by size: old 2 (3 rows) -> 0, old 1 (2) -> 1, old 0 -> 2
@@ -205,7 +283,7 @@ def test_cluster_table_counts_rows_copies_exemplars_and_centroids():
     probabilities = [0.6, 0.9, 0.8, 0.5, 0.0]
     run = make_run(data, [setting([0, 0, 0, 1, -1], probabilities=probabilities)])
     rows = tables.cluster_table(run)
-    assert [r["cluster"] for r in rows] == [0, 1]
+    assert [(r["level"], r["cluster"], r["parent"]) for r in rows] == [("clusters", 0, -1), ("clusters", 1, -1)]
     first = rows[0]
     assert (first["size"], first["duplicates"]) == (5, 2)
     assert first["exemplar_ids"] == "p1;p2;p0"  # distinct images only, highest probability first
@@ -220,14 +298,16 @@ def test_cluster_table_counts_rows_copies_exemplars_and_centroids():
 def test_cluster_and_row_columns_of_later_features_are_merged_in_place():
     run = make_run(shard_data(4), [setting([0, 0, 1, -1])])
     names = pa.array(["cats", "dogs", "noise", "cats"])  # in shard row order
-    run = dataclasses.replace(run, cluster_columns={"name": ["cats", "dogs"]}, row_columns={"repost_group": names})
+    run = dataclasses.replace(
+        run, cluster_columns={"clusters": {"name": ["cats", "dogs"]}}, row_columns={"repost_group": names}
+    )
     assert [r["name"] for r in tables.cluster_table(run)] == ["cats", "dogs"]
     table = tables.assignments_table(run)
     assert table.column_names.index("repost_group") == table.column_names.index("post_text") - 1
     by_id = dict(zip(table["id"].to_pylist(), table["repost_group"].to_pylist(), strict=True))
     assert by_id == {"p0": "cats", "p1": "dogs", "p2": "noise", "p3": "cats"}
-    with pytest.raises(ValueError, match=r"cluster_columns\['name'\] has 1 values for 2 clusters"):
-        tables.cluster_table(dataclasses.replace(run, cluster_columns={"name": ["cats"]}))
+    with pytest.raises(ValueError, match=r"cluster_columns\['clusters'\]\['name'\] has 1 values for 2 clusters"):
+        tables.cluster_table(dataclasses.replace(run, cluster_columns={"clusters": {"name": ["cats"]}}))
     with pytest.raises(ValueError, match=r"row_columns\['x2'\] has 2 values for 4 rows"):
         tables.assignments_table(dataclasses.replace(run, row_columns={"x2": pa.array([1, 2])}))
 
@@ -249,7 +329,7 @@ def test_metrics_document_records_the_run():
     assert list(document) == ["input", "model", "model_random_weights", "n_total_rows", "status_counts", "n_rows",
                               "n_unique", "n_duplicates", "keep_duplicates", "n_clusters", "noise_fraction", "params",
                               "chosen", "selection", "runner_ups", "alternatives", "timings", "metric_docs", "notes",
-                              "shard_metadata"]  # fmt: skip
+                              "shard_metadata", "hierarchy"]  # fmt: skip
     assert (document["n_rows"], document["n_unique"], document["n_duplicates"]) == (5, 4, 1)
     assert document["model"] == "test-model" and document["notes"] == ["a note"]
     assert document["params"]["config"]["output"] == "out" and document["chosen"] == run.clustering.rows[0]

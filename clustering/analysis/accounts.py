@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from clustering.analysis.posts import Accounts, cluster_index
 
-__all__ = ["AccountStats", "cluster_accounts"]
+__all__ = ["AccountActivity", "AccountStats", "cluster_accounts", "most_active_accounts"]
 
 TOP_ACCOUNTS = 5
 
@@ -108,3 +108,67 @@ def cluster_accounts(labels, accounts: Accounts | None, *, top_n: int = TOP_ACCO
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(with_account > 0, leader / with_account, np.nan)
     return AccountStats(ids, posts, distinct, tuple(tuple(t) for t in listed), share)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountActivity:
+    """The most active accounts of a whole collection, most posts first (ties: the account seen first).
+
+    Attributes
+    ----------
+    names : tuple of str
+    posts : numpy.ndarray
+        int64 posts of each account.
+    share : numpy.ndarray
+        float64 its share of the posts that have an account.
+    clusters : numpy.ndarray
+        int64 distinct clusters its posts fall in.
+    busiest : numpy.ndarray
+        int64 the cluster holding most of its posts (ties: the lowest id), -1 when all are noise.
+    """
+
+    names: tuple[str, ...]
+    posts: np.ndarray
+    share: np.ndarray
+    clusters: np.ndarray
+    busiest: np.ndarray
+
+
+def most_active_accounts(labels, accounts: Accounts, *, top_n: int = 15) -> AccountActivity:
+    """The ``top_n`` accounts with the most posts, and where their posts fall among the clusters of ``labels``.
+
+    Parameters
+    ----------
+    labels : array-like of int
+        Per-row cluster labels, -1 for noise.
+    accounts : Accounts
+        Per-row account codes (:func:`clustering.analysis.posts.parse_accounts`).
+    top_n : int, default 15
+
+    Returns
+    -------
+    AccountActivity
+    """
+    if top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}")
+    labels = np.asarray(labels, dtype=np.int64)
+    codes = np.asarray(accounts.codes, dtype=np.int64)
+    if len(codes) != len(labels):
+        raise ValueError(f"accounts has {len(codes)} rows but labels has {len(labels)}")
+    known = codes >= 0
+    counts = np.bincount(codes[known], minlength=len(accounts.names))
+    top = np.lexsort((np.arange(len(counts)), -counts))[:top_n]
+    top = top[counts[top] > 0]
+    clusters, busiest = [], []
+    for code in top:  # top_n passes over the rows: cheap next to one per account
+        mine = labels[(codes == code) & (labels >= 0)]
+        per_cluster = np.bincount(mine) if len(mine) else np.zeros(0, np.int64)
+        clusters.append(int((per_cluster > 0).sum()))
+        busiest.append(int(per_cluster.argmax()) if len(mine) else -1)
+    return AccountActivity(
+        names=tuple(str(accounts.names[c]) for c in top),
+        posts=counts[top].astype(np.int64),
+        share=counts[top] / max(int(known.sum()), 1),
+        clusters=np.asarray(clusters, np.int64),
+        busiest=np.asarray(busiest, np.int64),
+    )

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from clustering.analysis.posts import cluster_index
 
-__all__ = ["STOP_WORDS", "Keywords", "cluster_keywords", "tokenize"]
+__all__ = ["STOP_WORDS", "Keywords", "PostTerms", "cluster_keywords", "post_terms", "tokenize"]
 
 TOP_KEYWORDS = 10
 # A term must occur in at least this many posts of the whole collection: hapaxes are typos and one-off names, and
@@ -103,6 +103,33 @@ class Keywords:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class PostTerms:
+    """Which terms each post uses: the tokenisation of a collection, done once and shared by every labelling.
+
+    Attributes
+    ----------
+    has_text : numpy.ndarray
+        bool per row: the row has a non-blank text.
+    presence : scipy.sparse.csr_matrix
+        (rows with text) x terms, 1 where the post uses the term (a term counts once per post).
+    vocabulary : numpy.ndarray
+        The terms (str), those in at least ``MIN_POSTS_PER_TERM`` posts.
+    """
+
+    has_text: np.ndarray
+    presence: sp.csr_matrix
+    vocabulary: np.ndarray
+
+
+def post_terms(texts) -> PostTerms:
+    """Tokenise the post ``texts`` (one per row, None where a row has none) once (:func:`tokenize`)."""
+    texts = np.asarray(texts, dtype=object)
+    has_text = np.array([isinstance(t, str) and bool(t.strip()) for t in texts], dtype=bool)
+    presence, vocabulary = _term_presence(texts[has_text])
+    return PostTerms(has_text, presence, vocabulary)
+
+
 def cluster_keywords(labels, texts, *, top_n: int = TOP_KEYWORDS) -> Keywords:
     """c-TF-IDF keywords of every cluster from the post texts of its rows.
 
@@ -110,8 +137,9 @@ def cluster_keywords(labels, texts, *, top_n: int = TOP_KEYWORDS) -> Keywords:
     ----------
     labels : array-like of int
         Per-row cluster labels, -1 for noise (any clustering or hierarchy level).
-    texts : sequence of str or None, or None
-        Per-row post text; None (no text column) gives every cluster no keywords.
+    texts : sequence of str or None, PostTerms, or None
+        Per-row post text, or the same texts tokenised once by :func:`post_terms` (cheaper when several labellings
+        of one collection are described); None (no text column) gives every cluster no keywords.
     top_n : int, default TOP_KEYWORDS
         Keywords kept per cluster.
 
@@ -129,22 +157,21 @@ def cluster_keywords(labels, texts, *, top_n: int = TOP_KEYWORDS) -> Keywords:
     empty = tuple(() for _ in ids)
     if texts is None:
         return Keywords(ids, empty, empty, np.zeros(len(ids), np.int64))
-    texts = np.asarray(texts, dtype=object)
-    if len(texts) != len(position):
-        raise ValueError(f"texts has {len(texts)} rows but labels has {len(position)}")
-    has_text = np.array([isinstance(t, str) and bool(t.strip()) for t in texts], dtype=bool)
+    terms = texts if isinstance(texts, PostTerms) else post_terms(texts)
+    if len(terms.has_text) != len(position):
+        raise ValueError(f"texts has {len(terms.has_text)} rows but labels has {len(position)}")
+    has_text = terms.has_text
     n_texts = np.bincount(position[has_text & (position >= 0)], minlength=len(ids)).astype(np.int64)
-    counts, vocabulary = _term_presence(texts[has_text])
-    if not len(vocabulary):
+    if not len(terms.vocabulary):
         return Keywords(ids, empty, empty, n_texts)
     # Classes: each cluster, then noise last (its row is used for the idf only).
     doc_class = np.where(position[has_text] >= 0, position[has_text], len(ids))
     membership = sp.csr_matrix(
         (np.ones(len(doc_class)), (doc_class, np.arange(len(doc_class)))), shape=(len(ids) + 1, len(doc_class))
     )
-    per_class = (membership @ counts).tocsr()
+    per_class = (membership @ terms.presence).tocsr()
     scores = _ctfidf(per_class)[: len(ids)]
-    top = [_top_terms(scores, row, vocabulary, top_n) for row in range(len(ids))]
+    top = [_top_terms(scores, row, terms.vocabulary, top_n) for row in range(len(ids))]
     return Keywords(ids, tuple(t for t, _ in top), tuple(v for _, v in top), n_texts)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import socket
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +27,11 @@ from clustering.config import ConfigError
 
 __all__ = [
     "BUILTIN_LABELS",
+    "EncodedVocabulary",
     "Names",
     "TextTower",
     "cluster_centroids",
+    "encode_vocabulary",
     "label_vocabulary",
     "name_clusters",
     "read_label_prompts",
@@ -54,6 +58,7 @@ TOP_LABELS = 3
 # A name is flagged uncertain when the best label's probability beats the runner-up's by less than this.
 NAME_MARGIN = 0.15
 KEYWORDS_IN_NAME = 3
+KEYWORD_NAMES = "names come from keywords: "
 
 
 def read_label_prompts(path: str | Path) -> tuple[str, ...]:
@@ -91,20 +96,25 @@ class TextTower:
         The model id recorded in the shard metadata (``metadata["model"]``).
     device : str, default "cpu"
         The vocabulary is small: the CPU encodes it in a second or two.
+    local_files_only : bool, default False
+        Load from a local folder or the Hugging Face cache only, never the network.
     """
 
-    def __init__(self, model: str, *, device: str = "cpu") -> None:
+    def __init__(self, model: str, *, device: str = "cpu", local_files_only: bool = False) -> None:
         from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
 
-        config = AutoConfig.from_pretrained(model)
+        config = AutoConfig.from_pretrained(model, local_files_only=local_files_only)
         text_config = getattr(config, "text_config", None)
         if text_config is None:
             raise ValueError(f"{model} is not a CLIP model (its config has no text_config)")
         # The projection size lives in the top-level CLIP config; the text config alone defaults to 512.
         text_config.projection_dim = config.projection_dim
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
         with _quiet_transformers():  # the vision weights are left out on purpose: no need to list them
-            self.model = CLIPTextModelWithProjection.from_pretrained(model, config=text_config).to(device).eval()
+            self.model = CLIPTextModelWithProjection.from_pretrained(
+                model, config=text_config, local_files_only=local_files_only
+            )
+        self.model = self.model.to(device).eval()
         self.device = device
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -189,6 +199,86 @@ def zero_shot(
 
 
 @dataclasses.dataclass(frozen=True)
+class EncodedVocabulary:
+    """The labels clusters are named from, encoded once per run by the text tower of the shards' model.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        The vocabulary (:func:`label_vocabulary`).
+    vectors : numpy.ndarray or None
+        ``(len(labels), d)`` unit rows; None when there are no zero-shot names.
+    note : str or None
+        Why there are no zero-shot names, in one line (None when there are).
+    """
+
+    labels: tuple[str, ...]
+    vectors: np.ndarray | None
+    note: str | None
+
+
+def encode_vocabulary(
+    metadata: dict, vocabulary: Sequence[str] = BUILTIN_LABELS, *, dim: int | None = None
+) -> EncodedVocabulary:
+    """Encode ``vocabulary`` with the text tower of the model the shards record, or say why not.
+
+    Parameters
+    ----------
+    metadata : dict
+        The shard metadata (``ShardData.metadata``): ``model`` is loaded, ``random_weights`` rules zero-shot out.
+    vocabulary : sequence of str, default BUILTIN_LABELS
+        Labels to choose from (:func:`label_vocabulary`).
+    dim : int, optional
+        Dimension of the image embeddings; a text tower of another size gives no zero-shot names.
+
+    Returns
+    -------
+    EncodedVocabulary
+        Without vectors (and with the reason) when the model has random weights, is not recorded, cannot be loaded
+        (offline without a cache, a folder that is gone) or does not fit the image embeddings.
+    """
+    labels = tuple(vocabulary)
+    model = metadata.get("model")
+    if metadata.get("random_weights"):
+        return EncodedVocabulary(
+            labels, None, KEYWORD_NAMES + "the model has random weights, so it gives no zero-shot names"
+        )
+    if not model:
+        return EncodedVocabulary(labels, None, KEYWORD_NAMES + "the shards record no model to load a text tower from")
+    try:
+        vectors = _text_tower(model).embed_labels(list(labels))
+    except (OSError, ValueError, KeyError) as exc:  # offline without a cache, not a CLIP folder, no tokenizer
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        return EncodedVocabulary(labels, None, f"{KEYWORD_NAMES}cannot load the text tower of {model} ({reason})")
+    if dim is not None and vectors.shape[1] != dim:
+        return EncodedVocabulary(
+            labels,
+            None,
+            f"{KEYWORD_NAMES}{model}'s text embeddings have {vectors.shape[1]} dimensions, the image embeddings {dim}",
+        )
+    return EncodedVocabulary(labels, vectors, None)
+
+
+def _text_tower(model: str) -> TextTower:
+    """The text tower from the cache or a local folder, else from the hub when it can be reached.
+
+    Offline, the hub client retries each file for about half a minute before giving up; a name lookup tells at once.
+    """
+    try:
+        return TextTower(model, local_files_only=True)
+    except OSError:
+        if Path(model).exists():
+            raise  # a local folder that is not a usable model: the network cannot help
+    from huggingface_hub.constants import ENDPOINT
+
+    try:
+        socket.getaddrinfo(urlsplit(ENDPOINT).hostname, 443)
+    except OSError:
+        raise OSError(f"not in the local cache and {ENDPOINT} cannot be reached") from None
+    return TextTower(model)
+
+
+@dataclasses.dataclass(frozen=True)
 class Names:
     """A name per cluster.
 
@@ -198,8 +288,8 @@ class Names:
         int64 cluster ids, ascending.
     names : tuple of str or None
         The zero-shot label where there is one, else the top keywords joined by ", ", else None.
-    sources : tuple of str
-        Per cluster ``"zero-shot"``, ``"keywords"`` or ``"none"``.
+    sources : tuple of str or None
+        Per cluster ``"zero-shot"``, ``"keywords"``, or None for a cluster without a name.
     uncertain : numpy.ndarray
         bool: the zero-shot label won by less than the margin (always False for other sources).
     top_labels : tuple of tuple of (str, float)
@@ -210,7 +300,7 @@ class Names:
 
     clusters: np.ndarray
     names: tuple[str | None, ...]
-    sources: tuple[str, ...]
+    sources: tuple[str | None, ...]
     uncertain: np.ndarray
     top_labels: tuple[tuple[tuple[str, float], ...], ...]
     note: str | None
@@ -234,12 +324,11 @@ def name_clusters(
     embeddings: np.ndarray,
     labels,
     *,
-    metadata: dict,
+    vocabulary: EncodedVocabulary,
     keywords: Keywords | None = None,
-    vocabulary: Sequence[str] = BUILTIN_LABELS,
     margin: float = NAME_MARGIN,
 ) -> Names:
-    """Name every cluster: zero-shot from the shards' model where possible, from keywords otherwise.
+    """Name every cluster: zero-shot where the vocabulary is encoded, from keywords otherwise.
 
     Parameters
     ----------
@@ -247,13 +336,11 @@ def name_clusters(
         ``(n, d)`` L2-normalised image embeddings, one per row of ``labels``.
     labels : array-like of int
         Per-row cluster labels, -1 for noise (any clustering or hierarchy level).
-    metadata : dict
-        The shard metadata (``ShardData.metadata``): ``model`` is loaded, ``random_weights`` rules zero-shot out.
+    vocabulary : EncodedVocabulary
+        From :func:`encode_vocabulary`, once for every labelling of a run (the text tower is loaded once).
     keywords : Keywords, optional
         From :func:`clustering.analysis.keywords.cluster_keywords`; its top terms name clusters without a zero-shot
         name.
-    vocabulary : sequence of str, default BUILTIN_LABELS
-        Labels to choose from (:func:`label_vocabulary`).
     margin : float, default NAME_MARGIN
         Probability margin under which a zero-shot name is flagged uncertain.
 
@@ -262,7 +349,9 @@ def name_clusters(
     Names
     """
     ids, centroids = cluster_centroids(embeddings, labels)
-    found, note = _zero_shot_or_reason(centroids, metadata, vocabulary, margin)
+    found = None
+    if vocabulary.vectors is not None:
+        found = zero_shot(centroids, vocabulary.vectors, vocabulary.labels, margin=margin)
     names, sources = [], []
     for index, cluster in enumerate(ids):
         terms = keywords.of(int(cluster))[:KEYWORDS_IN_NAME] if keywords is not None else ()
@@ -274,36 +363,12 @@ def name_clusters(
             sources.append("keywords")
         else:
             names.append(None)
-            sources.append("none")
+            sources.append(None)
     return Names(
         clusters=ids,
         names=tuple(names),
         sources=tuple(sources),
         uncertain=found.uncertain if found is not None else np.zeros(len(ids), bool),
         top_labels=found.top if found is not None else tuple(() for _ in ids),
-        note=note,
+        note=vocabulary.note,
     )
-
-
-def _zero_shot_or_reason(
-    centroids: np.ndarray, metadata: dict, vocabulary: Sequence[str], margin: float
-) -> tuple[ZeroShot | None, str | None]:
-    model = metadata.get("model")
-    if metadata.get("random_weights"):
-        return None, "names come from keywords: the model has random weights, so it gives no zero-shot names"
-    if not model:
-        return None, "names come from keywords: the shards record no model to load a text tower from"
-    if not len(centroids):
-        return ZeroShot(top=(), uncertain=np.zeros(0, bool)), None
-    try:
-        tower = TextTower(model)
-        label_vectors = tower.embed_labels(list(vocabulary))
-    except (OSError, ValueError, KeyError) as exc:  # offline without a cache, not a CLIP folder, no tokenizer
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        return None, f"names come from keywords: cannot load the text tower of {model} ({reason})"
-    if label_vectors.shape[1] != centroids.shape[1]:
-        return None, (
-            f"names come from keywords: {model}'s text embeddings have {label_vectors.shape[1]} dimensions, the "
-            f"image embeddings {centroids.shape[1]}"
-        )
-    return zero_shot(centroids, label_vectors, vocabulary, margin=margin), None

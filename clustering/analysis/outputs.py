@@ -22,24 +22,35 @@ import pyarrow.parquet as pq
 from clustering import io, schema
 from clustering.config import ConfigError
 
-__all__ = ["OUTLIERS_MONTAGE", "OWNED_DIRS", "OWNED_FILES", "OutputFolder", "absolute", "montage_name"]
+__all__ = [
+    "OUTLIERS_MONTAGE",
+    "OWNED_DIRS",
+    "OWNED_FILES",
+    "REPOSTS_MONTAGE",
+    "OutputFolder",
+    "absolute",
+    "montage_name",
+]
 
 # Files and folders a run owns in its output folder; --overwrite removes exactly these, nothing else.
 OWNED_FILES = (
     schema.ASSIGNMENTS,
     schema.ASSIGNMENTS_CSV,
     schema.CLUSTERS_CSV,
+    schema.REPOST_GROUPS_CSV,
     schema.SWEEP_CSV,
     schema.SWEEP_JSON,
     schema.METRICS_JSON,
     schema.MAP_PNG,
     schema.SWEEP_PNG,
+    schema.OVER_TIME_PNG,
     schema.REPORT_MD,
     schema.REPORT_HTML,
     schema.EXPLORER_HTML,
 )
 OWNED_DIRS = (schema.MONTAGES, schema.EXPLORER_FILES)
 OUTLIERS_MONTAGE = posixpath.join(schema.MONTAGES, "outliers.jpg")
+REPOSTS_MONTAGE = posixpath.join(schema.MONTAGES, "reposts.jpg")
 
 
 def montage_name(cluster: int) -> str:

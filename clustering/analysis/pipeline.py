@@ -1,71 +1,47 @@
 """The Analyze job: shards in, one output folder out (``docs/analysis-outputs.md``).
 
 :func:`run_analysis` orchestrates and logs one timed line per step; the work lives elsewhere: reading in :mod:`.read`,
-reduction in :mod:`.reduce`, the HDBSCAN sweep in :mod:`.sweep`, scoring in :mod:`.metrics`, the explained choice in
-:mod:`.select`, the tables in :mod:`.tables`, the output folder in :mod:`.outputs`, figures in :mod:`.plots`, the report
-and its montages in :mod:`.report`, the interactive page in :mod:`.explorer`. One :class:`~.result.AnalysisRun` carries
-what was computed from step to step. Degenerate input (no ``ok`` row, a handful of images, all duplicates, everything
-noise, no thumbnails) still produces every output, with the situation stated in the report, ``metrics.json`` and the
-log.
+the post columns in :mod:`.posts`, the clustering of the distinct images in :mod:`.compute` (reduction, sweep,
+background test, scores, the explained choice), the hierarchy levels and the tables in :mod:`.tables`, names, keywords,
+timelines, accounts and repost groups in :mod:`.post_analysis`, the output folder in :mod:`.outputs`, figures in
+:mod:`.plots`, the report and its montages in :mod:`.report`, the interactive page in :mod:`.explorer`. One
+:class:`~.result.AnalysisRun` carries what was computed from step to step. Degenerate input (no ``ok`` row, a handful
+of images, all duplicates, everything noise, no thumbnails, no post columns) still produces every output, with the
+situation stated in the report, ``metrics.json`` and the log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import logging
-import time
-from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from clustering import schema
 from clustering.analysis import plots, report, tables
+from clustering.analysis.compute import cluster_points
 from clustering.analysis.config import AnalyzeConfig
 from clustering.analysis.explorer import Explorer, build_explorer, default_title
-from clustering.analysis.metrics import score_setting
 from clustering.analysis.outputs import OutputFolder, absolute
-from clustering.analysis.read import InputError, ThumbnailTap, find_duplicates, input_notes, read_ok_rows
-from clustering.analysis.reduce import reduce
-from clustering.analysis.result import AnalysisResult, AnalysisRun, Clustering
-from clustering.analysis.select import select
-from clustering.analysis.sweep import parse_grid, sweep
+from clustering.analysis.post_analysis import PostOptions, analyse_posts
+from clustering.analysis.posts import Posts, read_posts
+from clustering.analysis.read import (
+    InputError,
+    ThumbnailTap,
+    find_duplicates,
+    input_notes,
+    read_ok_rows,
+    read_thumbnails,
+)
+from clustering.analysis.result import AnalysisResult, AnalysisRun
+from clustering.analysis.steps import Steps
+from clustering.analysis.timeline_plot import over_time_figure
 
 __all__ = ["run_analysis"]
 
 log = logging.getLogger(__name__)
-
-# Fewer distinct images than this cannot make a UMAP graph (reduce.py falls back to PCA there) nor a meaningful
-# clustering; the run then maps them with PCA, labels them all noise and says so.
-MIN_POINTS_TO_CLUSTER = 4
-# The selection needs at least this many clusters for a setting to count as a clustering (select.py's default).
-MIN_CLUSTERS = 2
-
-
-class _Steps:
-    """Times named steps; ``timings`` keeps them in order."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self.started = time.perf_counter()
-
-    @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-
-    def last(self, name: str) -> str:
-        return f"{self.timings.get(name, 0.0):.1f} s"
-
-    def so_far(self) -> dict[str, float]:
-        return {**self.timings, "total": time.perf_counter() - self.started}
-
-    def finish(self) -> dict[str, float]:
-        return {k: round(v, 3) for k, v in self.so_far().items()}
 
 
 # ------------------------------------------------------------------------------------------------------ the job
@@ -81,7 +57,7 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
     """
     if config.explorer_only:
         return _explorer_only(config)
-    steps = _Steps()
+    steps = Steps()
     out = OutputFolder(config.output)
     out.check(overwrite=config.overwrite)
     run = _compute(config, steps)
@@ -89,11 +65,11 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
 
     with steps.step("outputs"):
         assignments, clusters = _write_tables(out, run)
-    written = (schema.ASSIGNMENTS, schema.ASSIGNMENTS_CSV, schema.CLUSTERS_CSV, schema.SWEEP_CSV, schema.SWEEP_JSON)
+    written = (schema.ASSIGNMENTS, schema.ASSIGNMENTS_CSV, schema.CLUSTERS_CSV, schema.REPOST_GROUPS_CSV, "sweep")
     log.info(f"outputs: {', '.join(written)} ({steps.last('outputs')})")
     with steps.step("plots"):
         _write_plots(out, run)
-    log.info(f"plots: {schema.MAP_PNG}, {schema.SWEEP_PNG} ({steps.last('plots')})")
+    log.info(f"plots: {schema.MAP_PNG}, {schema.SWEEP_PNG}, {schema.OVER_TIME_PNG} ({steps.last('plots')})")
 
     # One pass over the thumbnails: the explorer streams them all and the montages keep theirs on the way.
     plan = report.plan_montages(run)
@@ -132,11 +108,15 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
     return AnalysisResult.from_run(run, out=out, explorer_html=explorer_html, timings=timings)
 
 
-def _compute(config: AnalyzeConfig, steps: _Steps) -> AnalysisRun:
-    """Read the shards, fold exact duplicates, cluster the distinct images and spread the labels over every row."""
+def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
+    """Read the shards, fold exact duplicates, cluster the distinct images, spread the labels over every row and
+    describe the posts of every hierarchy level."""
     input_uri = absolute(config.input)
+    options = PostOptions.from_config(config)  # a bad --label-prompts fails before any work
     with steps.step("read"):
         data = read_ok_rows(input_uri)
+        flags = {"text": config.text_column, "date": config.date_column, "account": config.account_column}
+        posts = read_posts(data.table, schema.detect_post_columns(data.table, data.passthrough, **flags))
     log.info(
         f"read: {data.n_rows:,} ok rows of {data.n_total:,} ({data.n_total - data.n_rows:,} failed) from "
         f"{data.n_shards} shard{'s' if data.n_shards != 1 else ''}, {data.embeddings.shape[1]}-D embeddings, "
@@ -152,107 +132,46 @@ def _compute(config: AnalyzeConfig, steps: _Steps) -> AnalysisRun:
         f"{len(points):,} points{' (--keep-duplicates)' if config.keep_duplicates else ''} ({steps.last('duplicates')})"
     )
 
-    clustering = _cluster(data.embeddings[points], config, steps)
+    clustering = cluster_points(data.embeddings[points], config, steps)
     outcome = tables.assemble_outcome(clustering, duplicates, point_of_row, alternatives=config.alternatives)
-    return AnalysisRun(
+    run = AnalysisRun(
         config=config,
         input_uri=input_uri,
         data=data,
         duplicates=duplicates,
         clustering=clustering,
         outcome=outcome,
-        post=schema.detect_post_columns(data.table, data.passthrough),
+        post=posts.columns,
         notes=(*input_notes(data, duplicates), *clustering.notes, *outcome.notes),
     )
-
-
-def _cluster(X: np.ndarray, config: AnalyzeConfig, steps: _Steps) -> Clustering:
-    """Reduce, sweep, score and select on the distinct images ``X`` (float32, unit rows)."""
-    n = len(X)
-    if n == 0:  # nothing to reduce (the situation is stated by the input notes)
-        return Clustering(map_coords=np.zeros((0, 2), np.float32))
-    with steps.step("reduce"):
-        reduction = reduce(  # below 4 points reduce() itself falls back to PCA and says so in params["fallback"]
-            X,
-            cluster_dims=config.cluster_dims,
-            map_method=config.map_method,
-            n_neighbors=config.n_neighbors,
-            min_dist=config.min_dist,
-            map_min_dist=config.map_min_dist,
-            metric="cosine",
-            seed=config.seed,
-            n_epochs=config.n_epochs,
-            progress=False,  # UMAP's verbose mode prints its whole repr; the step's log line says enough
-        )
-    for part, seconds in reduction.timings.items():  # the parts of "reduce", listed right after it
-        steps.timings[f"reduce: {part}"] = float(seconds)
-    detail = ", ".join(f"{k} {v:.1f} s" for k, v in reduction.timings.items()) or "-"
+    with steps.step("posts"):
+        run = _describe_posts(run, posts, points, point_of_row, options)
+    levels = ", ".join(f"{level.n_clusters:,} {level.name}" for level in outcome.hierarchy.levels)
+    groups = run.posts.reposts.n_groups
     log.info(
-        f"reduce: {n:,} points to {config.cluster_dims}-D for clustering and 2-D ({config.map_method}) for the map: "
-        f"{detail} ({steps.last('reduce')})"
+        f"posts: names, keywords, timelines, accounts of {levels}; {groups:,} repost groups ({steps.last('posts')})"
     )
-    params = {"reduction": dict(reduction.params)}
-    if n < MIN_POINTS_TO_CLUSTER:
-        note = (
-            f"only {n} distinct image{'s' if n != 1 else ''} to analyse: too few to cluster "
-            f"(at least {MIN_POINTS_TO_CLUSTER} are needed); every row is labelled noise"
-        )
-        return Clustering(map_coords=reduction.map_coords, params=params, notes=(note,))
-    notes = [f"reduction: {reduction.params['fallback']}"] if reduction.params.get("fallback") else []
+    return run
 
-    sizes, samples = _grid(config, n)
-    if min(sizes) > n:
-        notes.append(
-            f"only {n:,} distinct images, fewer than the smallest min_cluster_size ({min(sizes)}): no cluster can "
-            "form, so every row is noise; pass smaller --min-cluster-sizes"
-        )
-    with steps.step("sweep"):
-        results = sweep(reduction.cluster_coords, sizes, samples, progress=config.progress)
-    log.info(
-        f"sweep: {len(results)} settings (min_cluster_size {_span(sizes)}, min_samples {_span(samples)}) "
-        f"({steps.last('sweep')})"
+
+def _describe_posts(
+    run: AnalysisRun, posts: Posts, points: np.ndarray, point_of_row: np.ndarray, options: PostOptions
+) -> AnalysisRun:
+    """Names, keywords, timelines and accounts of every hierarchy level, and repost groups, merged into the run."""
+    found = analyse_posts(
+        {level.name: level.labels for level in run.outcome.hierarchy.levels},
+        chosen=tables.CHOSEN_LEVEL,
+        posts=posts,
+        embeddings=run.data.embeddings,
+        ids=run.ids,
+        metadata=run.data.metadata,
+        points=points,
+        point_of_row=point_of_row,
+        knn=run.clustering.knn,
+        thumbnails=functools.partial(read_thumbnails, run.input_uri) if run.data.has_thumbnails else None,
+        options=options,
     )
-    with steps.step("metrics"):
-        sample, seed = config.silhouette_sample_size, config.seed
-        rows = [score_setting(r, reduction.cluster_coords, X, sample_size=sample, seed=seed) for r in results]
-    log.info("metrics: %d settings scored (%s)", len(rows), steps.last("metrics"))
-
-    pins = {"pin_min_cluster_size": config.pin_min_cluster_size, "pin_min_samples": config.pin_min_samples}
-    with steps.step("selection"):
-        selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, **pins)
-    chosen = rows[selection.index]
-    pinned = " (pinned)" if selection.pinned else ""
-    log.info(
-        f"selection: min_cluster_size={chosen['min_cluster_size']}, min_samples={chosen['min_samples']}{pinned}: "
-        f"{selection.reason}"
-    )
-    params |= {
-        "sweep": {"min_cluster_sizes": list(sizes), "min_samples": list(samples)},
-        "selection": {"max_noise": config.max_noise, "min_clusters": MIN_CLUSTERS, **pins},
-        "silhouette_sample_size": config.silhouette_sample_size,
-    }
-    return Clustering(
-        map_coords=reduction.map_coords,
-        results=results,
-        rows=rows,
-        selection=selection,
-        params=params,
-        notes=tuple(notes),
-    )
-
-
-def _grid(config: AnalyzeConfig, n_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    sizes = set(parse_grid(config.min_cluster_sizes, n_points))
-    samples = set(config.min_samples)
-    if config.pin_min_cluster_size is not None:  # a pinned setting must exist in the sweep to be chosen
-        sizes.add(config.pin_min_cluster_size)
-    if config.pin_min_samples is not None:
-        samples.add(config.pin_min_samples)
-    return tuple(sorted(sizes)), tuple(sorted(samples))
-
-
-def _span(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(values) == 1 else f"{values[0]}..{values[-1]} ({len(values)} values)"
+    return tables.with_posts(run, found)
 
 
 def _write_tables(out: OutputFolder, run: AnalysisRun) -> tuple[pa.Table, list[dict]]:
@@ -261,6 +180,7 @@ def _write_tables(out: OutputFolder, run: AnalysisRun) -> tuple[pa.Table, list[d
     out.write_parquet(schema.ASSIGNMENTS, assignments)
     out.write_table_csv(schema.ASSIGNMENTS_CSV, assignments)
     out.write_rows_csv(schema.CLUSTERS_CSV, clusters, empty_columns=tables.CLUSTER_COLUMNS)
+    out.write_table_csv(schema.REPOST_GROUPS_CSV, run.posts.repost_table)
     out.write_rows_csv(schema.SWEEP_CSV, run.clustering.rows, empty_columns=("min_cluster_size", "min_samples"))
     out.write_json(schema.SWEEP_JSON, run.clustering.rows)
     return assignments, clusters
@@ -273,6 +193,8 @@ def _write_plots(out: OutputFolder, run: AnalysisRun) -> None:
     out.write_bytes(schema.MAP_PNG, plots.figure_to_png(figure))
     chosen = clustering.selection.index if clustering.selection is not None else None
     out.write_bytes(schema.SWEEP_PNG, plots.figure_to_png(plots.sweep_figure(clustering.rows, chosen)))
+    names = dict(enumerate(run.cluster_columns[tables.CHOSEN_LEVEL].get("name", ())))
+    out.write_bytes(schema.OVER_TIME_PNG, plots.figure_to_png(over_time_figure(run.posts.over_time(), names=names)))
 
 
 def _explorer_only(config: AnalyzeConfig) -> AnalysisResult:
@@ -282,7 +204,7 @@ def _explorer_only(config: AnalyzeConfig) -> AnalysisResult:
         raise InputError(
             f"--output {out.uri} holds no {schema.ASSIGNMENTS}; run the analysis first (without --explorer-only)"
         )
-    steps = _Steps()
+    steps = Steps()
     with steps.step("explorer"):
         built = build_explorer(out.uri)
     log.info("explorer: %s%s (%s)", built.path, f"; {built.notice}" if built.notice else "", steps.last("explorer"))

@@ -1,9 +1,11 @@
-"""The post analysis of one clustering in one call: keywords, names, timelines, accounts and repost groups.
+"""The post analysis of a run in one call: keywords, names, timelines and accounts per level, and repost groups.
 
-Pure compute over what the job already holds in memory (labels, embeddings, the distinct images and the kNN graph of
-the reduction); thumbnails are fetched through a function the caller passes, for the repost candidates only. The
-result hands the job its extra ``clusters.csv`` columns (label order), its extra ``assignments`` column (row order),
-the ``repost_groups.csv`` table and the data of the "clusters over time" figure. See docs/post-analysis.md.
+Pure compute over what the job already holds in memory (per-row labels of every hierarchy level, embeddings, the
+distinct images and the kNN graph of the reduction); thumbnails are fetched through a function the caller passes, for
+the repost candidates only. Work shared by the levels is done once: the posts are tokenised once, the text tower is
+loaded once, repost groups do not depend on the clustering. The result hands the job its extra ``clusters.csv``
+columns per level (label order), its extra ``assignments`` columns (row order), the ``repost_groups.csv`` table, the
+data of the "clusters over time" figure and the ``metrics.json`` summaries. See docs/post-analysis.md.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from clustering import schema
 from clustering.analysis.accounts import AccountStats, cluster_accounts
-from clustering.analysis.keywords import TOP_KEYWORDS, Keywords, cluster_keywords
-from clustering.analysis.names import BUILTIN_LABELS, NAME_MARGIN, Names, label_vocabulary, name_clusters
-from clustering.analysis.posts import Posts
+from clustering.analysis.keywords import TOP_KEYWORDS, Keywords, cluster_keywords, post_terms
+from clustering.analysis.names import (
+    BUILTIN_LABELS,
+    NAME_MARGIN,
+    EncodedVocabulary,
+    Names,
+    encode_vocabulary,
+    label_vocabulary,
+    name_clusters,
+)
+from clustering.analysis.posts import Posts, cluster_index
 from clustering.analysis.reposts import (
     MIN_HASH_SIMILARITY,
     MIN_SIMILARITY,
@@ -27,9 +38,8 @@ from clustering.analysis.reposts import (
 )
 from clustering.analysis.timeline import OverTime, Timelines, cluster_timelines, largest_over_time
 
-__all__ = ["REPOST_GROUP", "PostAnalysis", "PostOptions", "analyse_posts"]
+__all__ = ["LevelPosts", "PostAnalysis", "PostOptions", "analyse_posts"]
 
-REPOST_GROUP = "repost_group"  # the assignments column
 # Thumbnails by row id, e.g. ``functools.partial(clustering.analysis.read.read_thumbnails, shards_uri)``.
 ThumbnailReader = Callable[[Sequence[str]], Mapping[str, bytes]]
 
@@ -61,42 +71,31 @@ class PostOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class PostAnalysis:
-    """Everything the post analysis found for one clustering.
+class LevelPosts:
+    """What the posts say about the clusters of one labelling (a hierarchy level).
 
     Attributes
     ----------
-    posts : Posts
     keywords, names, timelines, accounts
         Per-cluster results (clusters: every non-negative label present).
-    reposts : RepostGroups
-        Per-row repost groups.
-    repost_table : pyarrow.Table
-        ``repost_groups.csv``: one row per group.
-    notes : tuple of str
-        What was missing or how names were made, one line each, for the report and the log.
     """
 
-    posts: Posts
     keywords: Keywords
     names: Names
     timelines: Timelines
     accounts: AccountStats
-    reposts: RepostGroups
-    repost_table: pa.Table
-    notes: tuple[str, ...]
 
-    def cluster_table(self) -> pa.Table:
+    def table(self) -> pa.Table:
         """One row per cluster: ``cluster`` then name, keyword, time and account columns (docs/post-analysis.md)."""
         table = self.names.table()
         for part in (self.keywords.table().drop_columns(["texts"]), self.timelines.table(), self.accounts.table()):
             table = table.join(part, "cluster")
         return table.sort_by("cluster")
 
-    def cluster_columns(self, n_clusters: int) -> dict[str, list]:
+    def columns(self, n_clusters: int) -> dict[str, list]:
         """The extra ``clusters.csv`` columns for clusters ``0 .. n_clusters - 1``, in label order (None where a
         label has no rows)."""
-        table = self.cluster_table()
+        table = self.table()
         position = {c: i for i, c in enumerate(table.column("cluster").to_pylist())}
         columns = {}
         for name in table.column_names[1:]:
@@ -104,18 +103,93 @@ class PostAnalysis:
             columns[name] = [values[position[c]] if c in position else None for c in range(n_clusters)]
         return columns
 
+
+@dataclasses.dataclass(frozen=True)
+class PostAnalysis:
+    """Everything the post analysis found for a run.
+
+    Attributes
+    ----------
+    posts : Posts
+    levels : dict of str to LevelPosts
+        Per labelling, by level name (e.g. "themes", "clusters", "subclusters").
+    chosen : str
+        The level of the chosen clustering (repost groups and the over-time figure use it).
+    reposts : RepostGroups
+        Per-row repost groups.
+    repost_table : pyarrow.Table
+        ``repost_groups.csv``: one row per group.
+    period : str or None
+        The timeline period ("day" or "week"); None without any dated post.
+    notes : tuple of str
+        What was missing or how names were made, one line each, for the report and the log.
+    """
+
+    posts: Posts
+    levels: dict[str, LevelPosts]
+    chosen: str
+    reposts: RepostGroups
+    repost_table: pa.Table
+    period: str | None
+    notes: tuple[str, ...]
+
+    @property
+    def clusters(self) -> LevelPosts:
+        """The chosen level."""
+        return self.levels[self.chosen]
+
+    def cluster_columns(self, level: str, n_clusters: int) -> dict[str, list]:
+        """The extra ``clusters.csv`` columns of ``level`` (:meth:`LevelPosts.columns`)."""
+        return self.levels[level].columns(n_clusters)
+
     def row_columns(self) -> dict[str, pa.Array]:
-        """The extra ``assignments`` column, in row order: ``repost_group`` (int64, -1 when none)."""
-        return {REPOST_GROUP: pa.array(self.reposts.group, pa.int64())}
+        """The extra ``assignments`` columns, in row order: ``repost_group`` (int32, -1 when none) and
+        ``post_time`` (timestamp[ms, UTC], null where the date is unknown or there is no date column)."""
+        dates = self.posts.dates
+        if dates is None:
+            post_time = pa.nulls(self.posts.n_rows, pa.timestamp("ms", tz="UTC"))
+        else:
+            values = dates.values.astype("datetime64[ms]")
+            post_time = pa.array(values.astype(np.int64), pa.int64(), mask=np.isnat(values)).cast(
+                pa.timestamp("ms", tz="UTC")
+            )
+        return {schema.REPOST_GROUP: pa.array(self.reposts.group, pa.int32()), schema.POST_TIME: post_time}
 
     def over_time(self, *, top: int = 15) -> OverTime:
         """Data of the "clusters over time" figure (:func:`clustering.analysis.timeline_plot.over_time_figure`)."""
-        return largest_over_time(self.timelines, top=top)
+        return largest_over_time(self.clusters.timelines, top=top)
+
+    def posts_summary(self) -> dict:
+        """``metrics.json["posts"]``: the post columns used, the kinds missing, the dates that could not be read."""
+        columns, dates = self.posts.columns, self.posts.dates
+        return {
+            "text": columns.text,
+            "date": columns.date,
+            "account": columns.account,
+            "missing": [kind for kind in ("text", "date", "account") if getattr(columns, kind) is None],
+            "dates_unparseable": dates.n_unparseable if dates is not None else 0,
+            "dates_missing": dates.n_missing if dates is not None else 0,
+            "period": self.period,
+        }
+
+    def reposts_summary(self) -> dict:
+        """``metrics.json["reposts"]``: how many groups, how many rows they hold, the largest, how pairs fared."""
+        found = self.reposts
+        sizes = np.bincount(found.group[found.group >= 0], minlength=found.n_groups)
+        return {
+            "groups": found.n_groups,
+            "rows_in_groups": int(sizes.sum()),
+            "largest": int(sizes.max()) if found.n_groups else 0,
+            "candidate_pairs": found.candidate_pairs,
+            "rejected_pairs": found.rejected_pairs,
+            "unconfirmed_pairs": found.unconfirmed_pairs,
+        }
 
 
 def analyse_posts(
-    labels,
+    levels: Mapping[str, np.ndarray],
     *,
+    chosen: str,
     posts: Posts,
     embeddings: np.ndarray,
     ids: Sequence[str],
@@ -126,12 +200,14 @@ def analyse_posts(
     thumbnails: ThumbnailReader | None = None,
     options: PostOptions = PostOptions(),  # frozen: one shared default is safe
 ) -> PostAnalysis:
-    """Run the post analysis for per-row ``labels``.
+    """Run the post analysis for every labelling in ``levels``.
 
     Parameters
     ----------
-    labels : array-like of int
-        Per-row cluster labels, -1 for noise (any clustering or hierarchy level), in the order of ``posts``.
+    levels : mapping of str to array-like of int
+        Per-row cluster labels, -1 for noise, in the order of ``posts``, by level name (one entry is enough).
+    chosen : str
+        The key of ``levels`` holding the chosen clustering (repost groups record its clusters).
     posts : Posts
         :func:`clustering.analysis.posts.read_posts` of the same rows.
     embeddings : numpy.ndarray
@@ -153,38 +229,51 @@ def analyse_posts(
     -------
     PostAnalysis
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    points = np.arange(len(labels)) if points is None else np.asarray(points, dtype=np.int64)
-    point_of_row = np.arange(len(labels)) if point_of_row is None else np.asarray(point_of_row, dtype=np.int64)
+    if chosen not in levels:
+        raise ValueError(f"chosen must name one of the levels {list(levels)}, got {chosen!r}")
+    labels = {name: np.asarray(values, dtype=np.int64) for name, values in levels.items()}
+    n = len(labels[chosen])
+    points = np.arange(n) if points is None else np.asarray(points, dtype=np.int64)
+    point_of_row = np.arange(n) if point_of_row is None else np.asarray(point_of_row, dtype=np.int64)
     dates = posts.dates.values if posts.dates is not None else None
-    keywords = cluster_keywords(labels, posts.texts, top_n=options.keywords)
-    names = name_clusters(
-        embeddings,
-        labels,
-        metadata=metadata,
-        keywords=keywords,
-        vocabulary=options.vocabulary,
-        margin=options.name_margin,
-    )
-    point_ids = np.asarray(ids, dtype=object)[points]
+    terms = post_terms(posts.texts) if posts.texts is not None else None
+    # The text tower is loaded once for every level, and only when some level has a cluster to name.
+    if any(len(cluster_index(values)[0]) for values in labels.values()):
+        vocabulary = encode_vocabulary(metadata, options.vocabulary, dim=embeddings.shape[1])
+    else:
+        vocabulary = EncodedVocabulary(options.vocabulary, None, None)
+
+    def describe(values: np.ndarray) -> LevelPosts:
+        keywords = cluster_keywords(values, terms, top_n=options.keywords)
+        return LevelPosts(
+            keywords=keywords,
+            names=name_clusters(
+                embeddings, values, vocabulary=vocabulary, keywords=keywords, margin=options.name_margin
+            ),
+            timelines=cluster_timelines(values, dates, period=options.period),
+            accounts=cluster_accounts(values, posts.accounts),
+        )
+
+    described = {name: describe(values) for name, values in labels.items()}
     reposts = find_repost_groups(
         np.asarray(embeddings)[points],
         inverse=point_of_row,
         knn=knn,
-        thumbnails=_point_thumbnails(thumbnails, point_ids) if thumbnails is not None else None,
+        thumbnails=_point_thumbnails(thumbnails, np.asarray(ids, dtype=object)[points]) if thumbnails else None,
         min_similarity=options.repost_similarity,
         min_hash_similarity=options.repost_hash_similarity,
         seed=options.seed,
     )
-    notes = [*posts.notes(), *([names.note] if names.note else []), _repost_note(reposts, thumbnails is not None)]
+    note = described[chosen].names.note
+    notes = [*posts.notes(), *([note] if note else []), _repost_note(reposts, thumbnails is not None)]
+    has_dates = posts.dates is not None and posts.dates.n_dated > 0
     return PostAnalysis(
         posts=posts,
-        keywords=keywords,
-        names=names,
-        timelines=cluster_timelines(labels, dates, period=options.period),
-        accounts=cluster_accounts(labels, posts.accounts),
+        levels=described,
+        chosen=chosen,
         reposts=reposts,
-        repost_table=repost_group_table(reposts, ids, dates=dates, accounts=posts.accounts, labels=labels),
+        repost_table=repost_group_table(reposts, ids, dates=dates, accounts=posts.accounts, labels=labels[chosen]),
+        period=described[chosen].timelines.period if has_dates else None,
         notes=tuple(notes),
     )
 

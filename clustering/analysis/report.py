@@ -22,8 +22,17 @@ import jinja2
 from clustering import schema
 from clustering.analysis import plots, tables
 from clustering.analysis.metrics import METRIC_DOCS
-from clustering.analysis.outputs import OUTLIERS_MONTAGE, montage_name
+from clustering.analysis.outputs import OUTLIERS_MONTAGE, REPOSTS_MONTAGE, montage_name
+from clustering.analysis.report_sections import (
+    REPOST_GROUPS_IN_REPORT,
+    ReportSection,
+    TreeNode,
+    hierarchy_tree,
+    post_sections,
+    posts_line,
+)
 from clustering.analysis.result import AnalysisRun
+from clustering.analysis.tables import CHOSEN_LEVEL
 from clustering.config import to_dict
 
 __all__ = [
@@ -33,6 +42,7 @@ __all__ = [
     "RenderedReport",
     "ReportData",
     "ReportSection",
+    "TreeNode",
     "draw_montages",
     "plan_montages",
     "render_report",
@@ -43,6 +53,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 EXAMPLE_TEXTS_PER_CLUSTER = 3
 EXAMPLE_TEXT_CHARS = 200
 OUTLIER_ROWS_IN_REPORT = 20
+KEYWORDS_IN_REPORT = 6
+# A cluster whose top account made at least this share of its posts, over at least HIGH_SHARE_MIN_POSTS posts, is
+# flagged: one account pushing a cluster is the coordinated-posting signal researchers look for. A reading aid, not
+# a measured threshold: every share is in clusters.csv.
+HIGH_SHARE = 0.5
+HIGH_SHARE_MIN_POSTS = 10
 # Sweep columns the report's table shows (sweep.csv has them all).
 REPORT_SWEEP_COLUMNS = ("min_cluster_size", "min_samples", "clusters", "noise_fraction", "dbcv", "silhouette_reduced",
                         "silhouette_cosine", "calinski_harabasz", "mean_persistence", "largest_cluster_share",
@@ -55,7 +71,11 @@ class ClusterSummary:
 
     ``size`` counts every row (reposts included), ``unique`` the distinct images, ``duplicates`` the reposts;
     ``montage`` is a path relative to the report or None when no montage was drawn; ``examples`` are short texts of
-    the highest-probability members (from the first text passthrough column).
+    the highest-probability members (from the text column). The post analysis adds the ``name`` (with its
+    ``name_source``, "zero-shot" or "keywords", and whether a zero-shot name is ``uncertain``), the first
+    ``keywords``, when the cluster circulated (ISO 8601 UTC instants, the peak period) and who posted it
+    (``accounts``, the ``top_account`` and its ``top_account_share``; ``high_share`` flags a coordinated-posting
+    signal, see :data:`HIGH_SHARE`).
     """
 
     cluster: int
@@ -66,21 +86,17 @@ class ClusterSummary:
     persistence: float
     montage: str | None = None
     examples: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class ReportSection:
-    """An optional section a feature adds to the report (a timeline, top accounts, the hierarchy tree, ...).
-
-    Every part is optional: ``paragraphs`` of text, a ``figure`` (path relative to the report) and a table of
-    ``columns`` x ``rows``. Text and cells are data: escaped like everything else.
-    """
-
-    title: str
-    paragraphs: tuple[str, ...] = ()
-    figure: str | None = None
-    columns: tuple[str, ...] = ()
-    rows: tuple[tuple, ...] = ()
+    name: str | None = None
+    name_source: str | None = None
+    uncertain: bool = False
+    keywords: tuple[str, ...] = ()
+    first_seen: str | None = None
+    last_seen: str | None = None
+    peak_period: str | None = None
+    accounts: int | None = None
+    top_account: str | None = None
+    top_account_share: float | None = None
+    high_share: bool = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,6 +135,11 @@ class ReportData:
     map_png: str | None
     sweep_png: str | None
     explorer: str | None
+    posts_line: str | None = None
+    names_note: str | None = None
+    high_share: float = HIGH_SHARE
+    tree: tuple[TreeNode, ...] = ()
+    tree_levels: tuple[tuple[str, str], ...] = ()  # (level, its assignments column), coarse to fine
     sections: tuple[ReportSection, ...] = ()
 
 
@@ -131,15 +152,17 @@ class RenderedReport:
 # ------------------------------------------------------------------------------------------------------- montages
 @dataclasses.dataclass(frozen=True)
 class MontagePlan:
-    """Which rows the montages show: the most typical distinct images of the largest clusters, and the outliers."""
+    """Which rows the montages show: the most typical distinct images of the largest clusters, the outliers, and
+    the first post of each of the largest repost groups (by id, in group order)."""
 
     clusters: dict[int, list[int]]
     outliers: list[int]
+    reposts: list[str] = dataclasses.field(default_factory=list)
 
     def ids(self, run: AnalysisRun) -> set[str]:
         """The ids whose thumbnails the montages need."""
         rows = [r for picked in self.clusters.values() for r in picked] + self.outliers
-        return {run.ids[r] for r in rows}
+        return {run.ids[r] for r in rows} | set(self.reposts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +172,7 @@ class Montages:
     images: dict[str, bytes] = dataclasses.field(default_factory=dict)
     cluster_paths: dict[int, str] = dataclasses.field(default_factory=dict)
     outliers_path: str | None = None
+    reposts_path: str | None = None
     note: str | None = None  # shown under the cluster table
     notes: tuple[str, ...] = ()  # for the run's notes
 
@@ -160,7 +184,12 @@ def plan_montages(run: AnalysisRun) -> MontagePlan:
         return MontagePlan(clusters={}, outliers=[])
     shown = min(run.outcome.n_clusters, config.max_montages)
     picks = tables.ranked_rows(run.outcome, limit=config.montage_images, clusters=range(shown))
-    return MontagePlan(clusters=picks, outliers=tables.top_outliers(run.outcome, config.montage_images))
+    groups = run.posts.repost_table.slice(0, REPOST_GROUPS_IN_REPORT) if run.posts is not None else None
+    return MontagePlan(
+        clusters=picks,
+        outliers=tables.top_outliers(run.outcome, config.montage_images),
+        reposts=groups.column("first_id").to_pylist() if groups is not None else [],
+    )
 
 
 def draw_montages(run: AnalysisRun, plan: MontagePlan, thumbnails: Mapping[str, bytes]) -> Montages:
@@ -185,6 +214,10 @@ def draw_montages(run: AnalysisRun, plan: MontagePlan, thumbnails: Mapping[str, 
     cluster_paths = {c: montage_name(c) for c in plan.clusters}
     if plan.outliers:
         images[OUTLIERS_MONTAGE] = draw(plan.outliers, "glosh={glosh:.2f}")
+    if plan.reposts:
+        posts = run.posts.repost_table.column("posts").to_pylist()
+        captions = [f"group {g} x{posts[g]}" for g in range(len(plan.reposts))]
+        images[REPOSTS_MONTAGE] = plots.montage([thumbnails.get(i) for i in plan.reposts], captions=captions)
     note = None
     if outcome.n_clusters > len(plan.clusters) and run.config.montage_images:
         note = (
@@ -198,6 +231,7 @@ def draw_montages(run: AnalysisRun, plan: MontagePlan, thumbnails: Mapping[str, 
         images=images,
         cluster_paths=cluster_paths,
         outliers_path=OUTLIERS_MONTAGE if plan.outliers else None,
+        reposts_path=REPOSTS_MONTAGE if plan.reposts else None,
         note=note,
         notes=notes if missing else (),
     )
@@ -220,7 +254,7 @@ def report_data(
     ----------
     run : AnalysisRun
     clusters : sequence of dict
-        The ``clusters.csv`` rows (:func:`tables.cluster_table`).
+        The ``clusters.csv`` rows of every level (:func:`tables.cluster_table`).
     montages : Montages
         What :func:`draw_montages` drew.
     timings : mapping
@@ -230,7 +264,7 @@ def report_data(
     explorer : bool
         Whether ``explorer.html`` was built (the report links it).
     sections : sequence of ReportSection, default ()
-        Extra sections, shown after the outliers.
+        Extra sections, shown after the outliers and the post analysis's own sections.
     """
     data, outcome, clustering = run.data, run.outcome, run.clustering
     selection = clustering.selection
@@ -261,7 +295,7 @@ def report_data(
         selection=outcome.selection_info,
         alternatives=tuple(outcome.alternatives),
         metric_docs=dict(METRIC_DOCS),
-        clusters=_summaries(run, clusters, montages),
+        clusters=_summaries(run, [row for row in clusters if row["level"] == CHOSEN_LEVEL], montages),
         montage_note=montages.note,
         outliers_montage=montages.outliers_path,
         outliers=_outliers(run),
@@ -269,7 +303,11 @@ def report_data(
         map_png=schema.MAP_PNG,
         sweep_png=schema.SWEEP_PNG if clustering.rows else None,
         explorer=schema.EXPLORER_HTML if explorer else None,
-        sections=tuple(sections),
+        posts_line=posts_line(run.posts.posts_summary()) if run.posts is not None else None,
+        names_note=run.posts.clusters.names.note if run.posts is not None else None,
+        tree=hierarchy_tree(clusters, anchors={c: f"#cluster-{c}" for c in montages.cluster_paths}),
+        tree_levels=tuple((lv.name, schema.LEVEL_COLUMNS[lv.name]) for lv in outcome.hierarchy.levels),
+        sections=(*post_sections(run, reposts_montage=montages.reposts_path), *sections),
     )
 
 
@@ -293,9 +331,28 @@ def _summaries(run: AnalysisRun, clusters: Sequence[dict], montages: Montages) -
             persistence=row["persistence"] if row["persistence"] is not None else math.nan,
             montage=montages.cluster_paths.get(row["cluster"]),
             examples=tuple(_clip_text(texts[r]) for r in examples.get(row["cluster"], ())),
+            **_post_facts(row),
         )
         for row in clusters
     )
+
+
+def _post_facts(row: Mapping) -> dict:
+    """What the post analysis says of one cluster (its ``clusters.csv`` row), as :class:`ClusterSummary` fields."""
+    share = row.get("top_account_share")
+    return {
+        "name": row.get("name"),
+        "name_source": row.get("name_source"),
+        "uncertain": bool(row.get("name_uncertain")),
+        "keywords": tuple(row["keywords"].split(";")[:KEYWORDS_IN_REPORT]) if row.get("keywords") else (),
+        "first_seen": row.get("first_seen"),
+        "last_seen": row.get("last_seen"),
+        "peak_period": row.get("peak_period"),
+        "accounts": row.get("accounts"),
+        "top_account": row.get("top_account"),
+        "top_account_share": share,
+        "high_share": share is not None and share >= HIGH_SHARE and row["size"] >= HIGH_SHARE_MIN_POSTS,
+    }
 
 
 def _outliers(run: AnalysisRun) -> tuple[dict, ...]:
@@ -370,6 +427,11 @@ def _percent(value) -> str:
         return str(value)
 
 
+def _instant(value) -> str:
+    """An ISO 8601 UTC instant (``2025-09-10T08:00:00Z``) as ``2025-09-10 08:00``; "–" when unknown."""
+    return "–" if not value else str(value).replace("T", " ")[:16]
+
+
 def _seconds(value) -> str:
     value = float(value)
     return f"{value:.2f} s" if value < 60 else f"{int(value // 60)} min {value % 60:.0f} s"
@@ -384,7 +446,7 @@ def _environment(*, autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(number=_number, percent=_percent, seconds=_seconds, md=_markdown_escape)
+    env.filters.update(number=_number, percent=_percent, seconds=_seconds, instant=_instant, md=_markdown_escape)
     return env
 
 

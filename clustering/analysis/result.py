@@ -18,7 +18,9 @@ import pyarrow as pa
 
 from clustering import schema
 from clustering.analysis.config import AnalyzeConfig
+from clustering.analysis.hierarchy import Hierarchy
 from clustering.analysis.outputs import OutputFolder
+from clustering.analysis.post_analysis import PostAnalysis
 from clustering.analysis.read import Duplicates, ShardData
 
 __all__ = ["AnalysisResult", "AnalysisRun", "Clustering", "Outcome"]
@@ -40,6 +42,8 @@ class Clustering:
         The explained choice; None when nothing was swept.
     params : dict
         Reduction, sweep and selection parameters as recorded in ``metrics.json``.
+    knn : reduce.KnnGraph or None
+        The reduction's cosine kNN graph over the points (repost candidates reuse it); None when none was built.
     notes : tuple of str
         Situations worth a reader's attention (too few points, a PCA fallback, ...).
     """
@@ -49,6 +53,7 @@ class Clustering:
     rows: list[dict] = dataclasses.field(default_factory=list)
     selection: object | None = None
     params: dict = dataclasses.field(default_factory=dict)
+    knn: object | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -76,6 +81,9 @@ class Outcome:
         (n_rows,) bool, True for exact reposts of an earlier row.
     group_size : numpy.ndarray
         (n_rows,) copies of this row's image among the rows, itself included.
+    hierarchy : hierarchy.Hierarchy
+        Every level over the rows, coarse to fine (themes, clusters, subclusters where the sweep holds them), each
+        numbered from its largest cluster down; the "clusters" level is ``labels``, unchanged.
     chosen_row, selection_info : dict or None
         The chosen sweep row, and the ``rule``, ``reason``, ``pinned`` and ``index`` of the choice.
     runner_up_rows : list of dict
@@ -97,6 +105,7 @@ class Outcome:
     order: np.ndarray
     is_copy: np.ndarray
     group_size: np.ndarray
+    hierarchy: Hierarchy
     chosen_row: dict | None
     selection_info: dict | None
     runner_up_rows: list[dict]
@@ -128,10 +137,13 @@ class AnalysisRun:
         Which passthrough columns hold the post text, date and account (one detector for report and explorer).
     notes : tuple of str
         Every situation stated so far, in the order found.
-    cluster_columns : mapping of str to sequence
-        Extra ``clusters.csv`` columns, one value per cluster in label order (names, keywords, time spans, ...).
+    posts : post_analysis.PostAnalysis or None
+        Names, keywords, timelines and accounts per level, and repost groups; None until analysed.
+    cluster_columns : mapping of str to mapping of str to sequence
+        Extra ``clusters.csv`` columns per hierarchy level name: one value per cluster of that level, in label order
+        (names, keywords, time spans, ...).
     row_columns : mapping of str to pyarrow.Array
-        Extra ``assignments`` columns, one value per row in shard order (repost groups, hierarchy labels, ...).
+        Extra ``assignments`` columns, one value per row in shard order (repost groups, post times, ...).
     """
 
     config: AnalyzeConfig
@@ -142,7 +154,8 @@ class AnalysisRun:
     outcome: Outcome
     post: schema.PostColumns
     notes: tuple[str, ...] = ()
-    cluster_columns: Mapping[str, Sequence] = dataclasses.field(default_factory=dict)
+    posts: PostAnalysis | None = None
+    cluster_columns: Mapping[str, Mapping[str, Sequence]] = dataclasses.field(default_factory=dict)
     row_columns: Mapping[str, pa.Array] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property

@@ -8,6 +8,7 @@ montages, example texts) and :func:`top_outliers` the one choice of outliers. No
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -16,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clustering import schema
+from clustering.analysis.hierarchy import Hierarchy, Level, build_hierarchy, levels_from_sweep
 from clustering.analysis.metrics import METRIC_DOCS
+from clustering.analysis.post_analysis import PostAnalysis
 from clustering.analysis.read import Duplicates, ShardData
 from clustering.analysis.result import AnalysisRun, Clustering, Outcome
 from clustering.config import to_dict
@@ -29,14 +32,19 @@ __all__ = [
     "cluster_means",
     "cluster_table",
     "clustered_points",
+    "hierarchy_document",
+    "level_means",
     "metrics_document",
     "ranked_rows",
     "relabel_by_size",
     "top_outliers",
+    "with_posts",
 ]
 
 EXEMPLARS_PER_CLUSTER = 8
-CLUSTER_COLUMNS = ("cluster", "size", "mean_probability", "persistence", "exemplar_ids", "duplicates", "x", "y")
+CLUSTER_COLUMNS = ("level", "cluster", "parent", "size", "mean_probability", "persistence", "exemplar_ids",
+                   "duplicates", "x", "y")  # fmt: skip
+CHOSEN_LEVEL = "clusters"  # the hierarchy level that is the chosen setting (hierarchy.LEVEL_NAMES)
 
 
 # ------------------------------------------------------------------------------------------------ the chosen labels
@@ -110,6 +118,7 @@ def assemble_outcome(
             entries.append(_alternative(column, result, alternative_labels[column], f"runner-up {rank}"))
 
     n_clusters = _count_clusters(labels)
+    hierarchy = _hierarchy(clustering, labels, point_of_row) if n_clusters else _flat(labels)
     rows = np.arange(n)
     # Row order of assignments.parquet: clusters in label order, each by probability descending, noise last.
     order = np.lexsort((rows, -probabilities.astype(float), labels, labels < 0)) if n else rows
@@ -125,6 +134,7 @@ def assemble_outcome(
         order=order,
         is_copy=duplicates.is_copy,
         group_size=group_size,
+        hierarchy=hierarchy,
         chosen_row=chosen_row,
         selection_info=selection_info,
         runner_up_rows=runner_up_rows,
@@ -132,6 +142,47 @@ def assemble_outcome(
         noise_fraction=float((labels < 0).mean()) if n else math.nan,
         notes=_outcome_notes(n_clusters) if selection is not None and n else (),
     )
+
+
+def _hierarchy(clustering: Clustering, labels: np.ndarray, point_of_row: np.ndarray) -> Hierarchy:
+    """Themes above and sub-clusters below the chosen labels, from the sweep's other settings, spread over every row.
+
+    A level whose clusters are all gone once nested (a finer setting that splits no cluster) is left out.
+    """
+    picked = levels_from_sweep(clustering.rows, clustering.selection.index)
+    names = tuple(picked)
+    arrays = [
+        labels if name == CHOSEN_LEVEL else np.asarray(clustering.results[index].labels)[point_of_row]
+        for name, index in picked.items()
+    ]
+    sizes = [clustering.rows[index]["min_cluster_size"] for index in picked.values()]
+    tree = build_hierarchy(arrays, names=names, chosen=names.index(CHOSEN_LEVEL), min_cluster_sizes=sizes)
+    if tree.levels[-1].n_clusters == 0:  # only the finest level can end empty: it holds no clustered point
+        tree = Hierarchy(tree.levels[:-1], tree.chosen)
+    return _numbered_by_size(tree)
+
+
+def _flat(labels: np.ndarray) -> Hierarchy:
+    """The chosen labels as the only level (nothing clustered: no theme or sub-cluster can exist)."""
+    return Hierarchy((Level(CHOSEN_LEVEL, labels, np.full(_count_clusters(labels), -1, np.int32)),), 0)
+
+
+def _numbered_by_size(tree: Hierarchy) -> Hierarchy:
+    """Every level but the chosen one renumbered from its largest cluster down, parents following their ids."""
+    levels: list[Level] = []
+    new_of_coarser: np.ndarray | None = None
+    for index, level in enumerate(tree.levels):
+        if index == tree.chosen:
+            labels, old_of_new = level.labels, np.arange(level.n_clusters)
+        else:
+            labels, old_of_new = relabel_by_size(level.labels)
+        parents = level.parents[old_of_new]
+        if new_of_coarser is not None:
+            parents = np.where(parents >= 0, new_of_coarser[np.maximum(parents, 0)], -1)
+        levels.append(Level(level.name, labels, parents.astype(np.int32), level.min_cluster_size))
+        new_of_coarser = np.empty(level.n_clusters, dtype=np.int64)
+        new_of_coarser[old_of_new] = np.arange(level.n_clusters)
+    return Hierarchy(tuple(levels), tree.chosen)
 
 
 def _count_clusters(labels: np.ndarray) -> int:
@@ -159,6 +210,19 @@ def _alternative(column: str, result, labels: np.ndarray, role: str) -> dict:
         "noise_fraction": float((labels < 0).mean()) if labels.size else None,
         "label": f"{role}: {setting}",
     }
+
+
+def with_posts(run: AnalysisRun, found: PostAnalysis) -> AnalysisRun:
+    """``run`` with its post analysis: the per-level ``clusters.csv`` columns, the ``repost_group`` and ``post_time``
+    row columns, and the analysis's notes."""
+    levels = run.outcome.hierarchy.levels
+    return dataclasses.replace(
+        run,
+        posts=found,
+        cluster_columns={level.name: found.cluster_columns(level.name, level.n_clusters) for level in levels},
+        row_columns=found.row_columns(),
+        notes=(*run.notes, *found.notes),
+    )
 
 
 # ------------------------------------------------------------------------------------------ rows within clusters
@@ -214,11 +278,14 @@ def top_outliers(outcome: Outcome, limit: int) -> list[int]:
 # -------------------------------------------------------------------------------------------------------- tables
 def cluster_means(outcome: Outcome, values: np.ndarray) -> np.ndarray:
     """Mean of ``values`` (one per row) over each cluster's rows, in label order."""
-    member = outcome.labels >= 0
-    labels = outcome.labels[member]
-    size = np.bincount(labels, minlength=outcome.n_clusters)
-    total = np.bincount(labels, weights=np.asarray(values, dtype=float)[member], minlength=outcome.n_clusters)
-    return total / np.maximum(size, 1)
+    return level_means(outcome.labels, values, outcome.n_clusters)
+
+
+def level_means(labels: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of ``values`` (one per row) over the rows of each of the ``k`` clusters of ``labels`` (-1 noise)."""
+    member = labels >= 0
+    total = np.bincount(labels[member], weights=np.asarray(values, dtype=float)[member], minlength=k)
+    return total / np.maximum(np.bincount(labels[member], minlength=k), 1)
 
 
 def cluster_centroids(outcome: Outcome) -> tuple[np.ndarray, np.ndarray]:
@@ -227,37 +294,64 @@ def cluster_centroids(outcome: Outcome) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cluster_table(run: AnalysisRun) -> list[dict]:
-    """One dict per cluster of the chosen setting: the ``clusters.csv`` rows, then ``run.cluster_columns``."""
+    """``clusters.csv``: one dict per cluster per hierarchy level, coarse to fine, then ``run.cluster_columns``.
+
+    ``parent`` is the cluster's parent one level up (-1 at the top). ``mean_probability`` and ``persistence`` are
+    HDBSCAN's for the chosen level and None at the others (their clusters are nested, not one setting's).
+    """
     outcome = run.outcome
-    k = outcome.n_clusters
-    if k == 0:
-        return []
-    member = outcome.labels >= 0
-    size = np.bincount(outcome.labels[member], minlength=k)
-    copies = np.bincount(outcome.labels[member], weights=outcome.is_copy[member].astype(float), minlength=k)
-    probability = cluster_means(outcome, outcome.probabilities)
-    x, y = cluster_centroids(outcome)
+    rows: list[dict] = []
+    for level in outcome.hierarchy.levels:
+        extra = run.cluster_columns.get(level.name, {})
+        _check_lengths(extra, level.n_clusters, f"cluster_columns[{level.name!r}]", "clusters")
+        chosen = level.name == CHOSEN_LEVEL
+        rows.extend(
+            {**row, **{name: values[row["cluster"]] for name, values in extra.items()}}
+            for row in _level_rows(run, level, chosen=chosen)
+        )
+    return rows
+
+
+def _level_rows(run: AnalysisRun, level: Level, *, chosen: bool) -> list[dict]:
+    outcome, labels, k = run.outcome, level.labels, level.n_clusters
+    member = labels >= 0
+    size = np.bincount(labels[member], minlength=k)
+    copies = np.bincount(labels[member], weights=outcome.is_copy[member].astype(float), minlength=k)
+    x, y = (level_means(labels, outcome.coords[:, axis], k) for axis in (0, 1))
+    probability = level_means(labels, outcome.probabilities, k)
     ids = run.ids
-    exemplars = ranked_rows(outcome, limit=EXEMPLARS_PER_CLUSTER)
-    _check_lengths(run.cluster_columns, k, "cluster_columns", "clusters")
+    exemplars = _top_rows(labels, outcome, k, EXEMPLARS_PER_CLUSTER)
     return [
         {
+            "level": level.name,
             "cluster": c,
+            "parent": int(level.parents[c]),
             "size": int(size[c]),
-            "mean_probability": round(float(probability[c]), 6),
-            "persistence": round(float(outcome.persistence[c]), 6) if c < len(outcome.persistence) else None,
+            "mean_probability": round(float(probability[c]), 6) if chosen else None,
+            "persistence": round(float(outcome.persistence[c]), 6) if chosen and c < len(outcome.persistence) else None,
             "exemplar_ids": ";".join(str(ids[r]) for r in exemplars[c]),
             "duplicates": int(copies[c]),
             "x": round(float(x[c]), 5),
             "y": round(float(y[c]), 5),
-            **{name: values[c] for name, values in run.cluster_columns.items()},
         }
         for c in range(k)
     ]
 
 
+def _top_rows(labels: np.ndarray, outcome: Outcome, k: int, limit: int) -> list[np.ndarray]:
+    """Per cluster of ``labels``, up to ``limit`` distinct images by probability descending (ties: row order); the
+    chosen level gets exactly :func:`ranked_rows`'s picks, in one vectorised pass for any level."""
+    rows = np.flatnonzero((labels >= 0) & ~outcome.is_copy)
+    rows = rows[np.lexsort((rows, -outcome.probabilities[rows].astype(float), labels[rows]))]
+    sorted_labels = labels[rows]
+    rank = np.arange(len(rows)) - np.searchsorted(sorted_labels, sorted_labels)
+    kept = rows[rank < limit]
+    return np.split(kept, np.searchsorted(labels[kept], np.arange(1, k)))
+
+
 def assignments_table(run: AnalysisRun) -> pa.Table:
-    """``assignments.parquet``: the contract columns, the runner-up labels, ``run.row_columns``, then passthrough.
+    """``assignments.parquet``: the contract columns, the other hierarchy levels (``theme``, ``subcluster``), the
+    runner-up labels, ``run.row_columns``, then passthrough.
 
     Rows follow :attr:`Outcome.order`; a passthrough column whose name the analysis owns (e.g. ``duplicate_of``) is
     left out rather than overwrite it.
@@ -279,6 +373,9 @@ def assignments_table(run: AnalysisRun) -> pa.Table:
         schema.SHA256: _column_or_nulls(run.data, schema.SHA256),
         schema.DUPLICATE_OF: duplicate_of,
     }
+    for level in outcome.hierarchy.levels:
+        if level.name != CHOSEN_LEVEL:
+            columns[schema.LEVEL_COLUMNS[level.name]] = pa.array(level.labels, pa.int32())
     for name, labels in outcome.alternative_labels.items():
         columns[name] = pa.array(labels, pa.int32())
     _check_lengths(run.row_columns, n, "row_columns", "rows")
@@ -325,4 +422,39 @@ def metrics_document(run: AnalysisRun, *, notes: Sequence[str], timings: Mapping
         "metric_docs": dict(METRIC_DOCS),
         "notes": list(notes),
         "shard_metadata": data.metadata,
+        "hierarchy": hierarchy_document(run),
+        **({"posts": run.posts.posts_summary(), "reposts": run.posts.reposts_summary()} if run.posts else {}),
     }
+
+
+def hierarchy_document(run: AnalysisRun) -> dict:
+    """``metrics.json["hierarchy"]``: the levels coarse to fine, each cluster with its parent, size, name, keywords."""
+    levels = []
+    for level in run.outcome.hierarchy.levels:
+        extra = run.cluster_columns.get(level.name, {})
+        size = np.bincount(level.labels[level.labels >= 0], minlength=level.n_clusters)
+
+        def value(name: str, cluster: int, extra=extra):
+            return extra[name][cluster] if name in extra else None
+
+        clusters = [
+            {
+                "cluster": c,
+                "parent": int(level.parents[c]),
+                "size": int(size[c]),
+                "name": value("name", c),
+                "name_source": value("name_source", c),
+                "uncertain": bool(value("name_uncertain", c)),
+                "keywords": value("keywords", c).split(";") if value("keywords", c) else [],
+            }
+            for c in range(level.n_clusters)
+        ]
+        levels.append(
+            {
+                "name": level.name,
+                "column": schema.LEVEL_COLUMNS[level.name],
+                "min_cluster_size": level.min_cluster_size,
+                "clusters": clusters,
+            }
+        )
+    return {"chosen": CHOSEN_LEVEL, "levels": levels}

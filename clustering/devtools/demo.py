@@ -119,7 +119,10 @@ def run_analysis_step(shards: Path, outdir: Path) -> int:
     from clustering.analysis.config import AnalyzeConfig
     from clustering.analysis.pipeline import run_analysis
 
-    result = run_analysis(AnalyzeConfig(input=str(shards), output=str(outdir), overwrite=True))
+    # Wider than the default grid for a few hundred images (5 to 20), so the sweep holds the coarser settings whose
+    # clusters become the themes of the report's hierarchy.
+    config = AnalyzeConfig(input=str(shards), output=str(outdir), overwrite=True, min_cluster_sizes="5:80:5")
+    result = run_analysis(config)
     line = names_line(shards)
     if line:
         print(line)
