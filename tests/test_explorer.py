@@ -345,6 +345,15 @@ def test_page_script_never_parses_data_as_html():
         assert sink not in js
 
 
+def test_page_script_declares_each_name_once():
+    # The feature files share one scope: a second `function f` or `const f` would silently replace the first.
+    import re
+
+    names = re.findall(r"^(?:async )?function (\w+)|^(?:const|let) (\w+)", page_script(), re.M)
+    declared = [a or b for a, b in names]
+    assert len(declared) > 100 and sorted({d for d in declared if declared.count(d) > 1}) == []
+
+
 def test_page_script_is_the_feature_files_in_order_in_one_scope(folder):
     js = page_script()
     starts = [js.index(f"// ---- {name}\n") for name in SCRIPT_FILES]

@@ -335,13 +335,9 @@ def _encode_column(arrays: dict, k: int, name: str, column: pa.ChunkedArray, *, 
     """One passthrough column: numbers as float64 (NaN for none), text as a blob or dictionary-encoded."""
     type_ = column.type
     out: dict[str, Any] = {"name": _text(str(name), MAX_TEXT_CHARS)}
-    if _is_number(type_) and not account:
-        values = _float_values(column)
-        if pa.types.is_integer(type_) and np.nanmax(np.abs(values), initial=0) > 2**53:
-            type_ = pa.string()  # a double would change such integers: show them as text
-        else:
-            arrays[f"col{k}"] = numeric_array(values, precise=True)
-            return {**out, "kind": "number", "values": f"col{k}"}
+    if _is_number(type_) and not account and not _beyond_doubles(column):
+        arrays[f"col{k}"] = numeric_array(_float_values(column), precise=True)
+        return {**out, "kind": "number", "values": f"col{k}"}
     array = column.combine_chunks()
     array = array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else _as_text(array)
     if account:  # compared as the analysis compares them: trimmed, blank means none
@@ -368,6 +364,14 @@ def _as_text(array: pa.Array) -> pa.Array:
         return array.cast(pa.string())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
         return pa.array([None if v is None else _cell(v) for v in array.to_pylist()], pa.string())
+
+
+def _beyond_doubles(column: pa.ChunkedArray) -> bool:
+    """Integers a double (a JavaScript number) would change: such columns are shown as text."""
+    if not pa.types.is_integer(column.type) or column.null_count == len(column):
+        return False
+    bounds = pc.min_max(column).as_py()
+    return max(abs(bounds["min"]), abs(bounds["max"])) > 2**53
 
 
 def _float_values(column: pa.ChunkedArray) -> np.ndarray:

@@ -123,7 +123,7 @@ function chunkData(c) {
   return c.data;
 }
 
-function settle(c, state) {
+function finishChunk(c, state) {
   c.state = state;
   const waiting = c.waiting;
   c.waiting = [];
@@ -139,7 +139,7 @@ window.clipclusterThumbs = function (build, number, b64) {
     return;
   }
   c.data = base64Bytes(b64);
-  settle(c, 'loaded');
+  finishChunk(c, 'loaded');
 };
 
 function loadChunk(c) {
@@ -147,9 +147,9 @@ function loadChunk(c) {
   c.state = 'loading';
   const script = document.createElement('script');
   script.src = TH.base + c.src;
-  script.addEventListener('error', () => settle(c, 'failed'));
+  script.addEventListener('error', () => finishChunk(c, 'failed'));
   script.addEventListener('load', () => {
-    if (c.state === 'loading') settle(c, 'failed'); // the file ran but was not a chunk of this page
+    if (c.state === 'loading') finishChunk(c, 'failed'); // the file ran but was not a chunk of this page
   });
   document.head.appendChild(script);
 }

@@ -21,7 +21,7 @@ function queueHover(e) {
       S.hover = i;
       if (i >= 0) showTooltip(i, mx, my);
       else tt.hidden = true;
-      requestDraw();
+      requestOverlay();
     } else if (i >= 0) {
       placeTooltip(mx, my);
     }
@@ -54,17 +54,18 @@ overlay.addEventListener('pointermove', (e) => {
   if (drag.kind === 'lasso') {
     const last = lasso[lasso.length - 1];
     if (Math.hypot(x - last[0], y - last[1]) > 2) lasso.push([x, y]);
-  } else {
-    if (Math.abs(x - drag.x) + Math.abs(y - drag.y) > 3) {
-      drag.moved = true;
-      overlay.classList.add('dragging');
-    }
-    if (drag.moved) {
-      const scale = S.view.scale;
-      S.view = { cx: drag.cx - (x - drag.x) / scale, cy: drag.cy + (y - drag.y) / scale, scale };
-    }
+    requestOverlay();
+    return;
   }
-  requestDraw();
+  if (Math.abs(x - drag.x) + Math.abs(y - drag.y) > 3) {
+    drag.moved = true;
+    overlay.classList.add('dragging');
+  }
+  if (drag.moved) {
+    const scale = S.view.scale;
+    S.view = { cx: drag.cx - (x - drag.x) / scale, cy: drag.cy + (y - drag.y) / scale, scale };
+    viewMoved();
+  }
 });
 
 function endDrag(e, cancelled) {
@@ -76,7 +77,7 @@ function endDrag(e, cancelled) {
     const poly = lasso;
     lasso = null;
     if (!cancelled && poly.length > 2) finishLasso(poly);
-    requestDraw();
+    requestOverlay();
     return;
   }
   if (!cancelled && !d.moved) {
@@ -134,7 +135,7 @@ $('noise').addEventListener('change', (e) => {
 });
 $('labels').addEventListener('change', (e) => {
   S.showLabels = e.target.checked;
-  requestDraw();
+  requestOverlay();
 });
 
 document.addEventListener('keydown', (e) => {

@@ -30,7 +30,7 @@ window.explorer = Object.freeze({
     return S.ready;
   },
   get idle() {
-    return S.ready && !S.animating && !frameRequested;
+    return S.ready && !S.animating && !frameRequested && !LOD.settling;
   },
   get counts() {
     return Object.freeze({

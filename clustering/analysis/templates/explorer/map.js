@@ -173,6 +173,7 @@ function createWebGL(canvas) {
   gl.enable(gl.BLEND);
   gl.blendFuncSeparate(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA, gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
   const bg = [14 / 255, 16 / 255, 20 / 255];
+  const pixel = new Uint8Array(4);
   let count = 0;
   return {
     kind: 'webgl',
@@ -206,6 +207,11 @@ function createWebGL(canvas) {
         drawn += ranges[r + 1];
       }
       return drawn;
+    },
+    /** Wait until the GPU has drawn the frame (to time it): reading a pixel back waits for it, gl.finish() does not
+     * under Chromium's software GL. */
+    finish() {
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
     },
   };
 }
@@ -247,6 +253,7 @@ function createCanvas2D(canvas) {
       }
       return drawn;
     },
+    finish() {}, // Canvas 2D draws synchronously
   };
 }
 
@@ -298,10 +305,13 @@ function uploadPoints() {
   R.upload(BUF.pos, BUF.col, BUF.size, count[LAYERS * TILES]);
 }
 
-// `explorer.html?lod=50000` sets the full-frame budget (a slow machine, or to see the sampling at work).
-const LOD_PARAM = Number(new URLSearchParams(window.location.search).get('lod'));
-const LOD_START = LOD_PARAM >= 1 ? Math.max(LOD_MIN, Math.round(LOD_PARAM)) : LOD_FULL[R.kind];
-const LOD = { budget: LOD_START, full: LOD_START, lastFrame: 0, sampled: false, settle: 0 };
+// `explorer.html?lod=50000` pins the budget: every frame draws at most that many points, without adapting (a slow
+// machine, a fast one that should always draw everything, or to see the sampling at work).
+const LOD_PARAM = Math.round(Number(new URLSearchParams(window.location.search).get('lod')));
+const LOD_PINNED = LOD_PARAM >= 1;
+const LOD_START = LOD_PINNED ? LOD_PARAM : LOD_FULL[R.kind];
+const LOD = { budget: LOD_START, full: LOD_START, sampled: false, moved: false, wasMoving: false, lastFrame: 0,
+  lastMove: 0, settle: 0, settling: false }; // prettier-ignore
 
 /** The [start, count, ...] buffer ranges of this frame: tiles on screen, each cut to its share of the budget. */
 function frameRanges(budget) {
@@ -345,32 +355,76 @@ function frameRanges(budget) {
 }
 
 let frameRequested = false;
+let pointsDirty = true;
+
+/** Redraw the points and the overlay at the next animation frame. */
 function requestDraw() {
+  pointsDirty = true;
+  requestOverlay();
+}
+
+/** Redraw only the overlay (rings, labels, the lasso) at the next frame; the points stay as they are. */
+function requestOverlay() {
   if (frameRequested) return;
   frameRequested = true;
   requestAnimationFrame(frame);
 }
 
-/** Draw one frame. Frames in quick succession (a pan, a zoom, an animation) adapt the budget to keep up; once they
- * stop, one full frame follows. */
-function frame() {
-  frameRequested = false;
-  const now = performance.now();
-  const gap = now - LOD.lastFrame;
-  const interactive = gap < LOD_SETTLE_MS && S.ready;
-  if (interactive && LOD.sampled && gap > LOD_SLOW_MS) LOD.budget = Math.max(LOD_MIN, LOD.budget * 0.6);
-  else if (interactive && gap < LOD_FAST_MS) LOD.budget = Math.min(LOD.full, LOD.budget * 1.25);
-  drawCount = R.draw(frameRanges(interactive ? LOD.budget : LOD.full));
-  LOD.lastFrame = now;
-  drawOverlay();
-  S.frames++;
-  clearTimeout(LOD.settle);
-  if (interactive && LOD.budget < LOD.full) LOD.settle = setTimeout(settleFrame, LOD_SETTLE_MS);
+/** The view moved (pan, zoom, animation): frames drawing it may draw fewer points until it rests. */
+function viewMoved() {
+  LOD.moved = true;
+  LOD.lastMove = performance.now();
+  requestDraw();
 }
 
-function settleFrame() {
-  if (S.animating || frameRequested) return;
-  LOD.lastFrame = 0; // not part of an interaction: full budget
+function frame() {
+  frameRequested = false;
+  if (pointsDirty) drawPoints();
+  drawOverlay();
+  S.frames++;
+}
+
+/** Draw the points. Frames of a moving view adapt the budget (a slow frame lowers it, a fast one raises it); once
+ * no move came for LOD_SETTLE_MS, one full frame follows. */
+function drawPoints() {
+  pointsDirty = false;
+  const now = performance.now();
+  const moving = LOD.moved;
+  LOD.moved = false;
+  if (moving && LOD.wasMoving && !LOD_PINNED) {
+    const gap = now - LOD.lastFrame;
+    if (gap > LOD_SLOW_MS) LOD.budget = Math.max(LOD_MIN, Math.min(LOD.budget, drawCount) * 0.6);
+    else if (gap < LOD_FAST_MS) LOD.budget = Math.min(LOD.full, LOD.budget * 1.25);
+  }
+  if (moving || LOD_PINNED) drawCount = R.draw(frameRanges(moving ? LOD.budget : LOD.full));
+  else drawRestFrame();
+  LOD.lastFrame = now;
+  LOD.wasMoving = moving;
+  if (moving && LOD.sampled && !LOD.settling) {
+    LOD.settling = true;
+    LOD.settle = setTimeout(settleView, LOD_SETTLE_MS);
+  }
+}
+
+/** A frame at rest, timed: the next one draws as many points as fit in LOD_REST_MS at this frame's pace. */
+function drawRestFrame() {
+  const start = performance.now();
+  drawCount = R.draw(frameRanges(LOD.full));
+  if (drawCount < LOD_MIN) return;
+  R.finish();
+  const perPoint = (performance.now() - start) / drawCount;
+  const fits = Math.round(LOD_REST_MS / Math.max(perPoint, 1e-6));
+  LOD.full = Math.max(LOD_REST_FLOOR[R.kind], Math.min(Math.max(GRID.n, LOD_REST_FLOOR[R.kind]), fits));
+  LOD.budget = Math.min(LOD.budget, LOD.full);
+}
+
+function settleView() {
+  const rest = performance.now() - LOD.lastMove;
+  if (rest < LOD_SETTLE_MS) {
+    LOD.settle = setTimeout(settleView, LOD_SETTLE_MS - rest);
+    return;
+  }
+  LOD.settling = false;
   requestDraw();
 }
 

@@ -35,7 +35,7 @@ function placeTooltip(mx, my) {
 function hideTooltip() {
   tt.hidden = true;
   S.hover = -1;
-  requestDraw();
+  requestOverlay();
 }
 
 // ------------------------------------------------------------------------------------------------ gallery
@@ -60,11 +60,11 @@ function gallery(indices, { current = -1 } = {}) {
       b.addEventListener('click', () => showPoint(i, { pan: true }));
       b.addEventListener('mouseenter', () => {
         S.galleryHover = i;
-        requestDraw();
+        requestOverlay();
       });
       b.addEventListener('mouseleave', () => {
         S.galleryHover = -1;
-        requestDraw();
+        requestOverlay();
       });
       grid.appendChild(b);
     }
@@ -155,7 +155,7 @@ function showOverview() {
     help.appendChild(el('li', '', line));
   }
   panelBody.appendChild(help);
-  requestDraw();
+  requestOverlay();
 }
 
 /** Name, keywords and provenance of cluster `label` of view k. */
@@ -270,7 +270,7 @@ function showPoint(i, { pan = false } = {}) {
     const [sx, sy] = toScreen(i);
     if (sx < 40 || sy < 40 || sx > W - 40 || sy > H - 40) animateTo({ cx: X[i], cy: Y[i], scale: S.view.scale });
   }
-  requestDraw();
+  requestOverlay();
 }
 
 /** Cluster `label` of view k (default: the current one): what it is about, where it sits, its gallery. */
@@ -332,7 +332,7 @@ function showSelection() {
   panelBody.appendChild(breakdownChips(sel));
   const ordered = Array.from(sel).sort((a, b) => (prob(b) || 0) - (prob(a) || 0) || a - b);
   panelBody.appendChild(gallery(ordered));
-  requestDraw();
+  requestOverlay();
 }
 
 /** The posts of one account (within the other filters): how many, when, in which clusters, and their images. */
@@ -362,7 +362,7 @@ function showAccount(code) {
   clr.addEventListener('click', () => setAccount(-1));
   panelBody.appendChild(clr);
   panelBody.appendChild(gallery(points.sort((a, b) => (timeOf(a) ?? 0) - (timeOf(b) ?? 0) || a - b)));
-  requestDraw();
+  requestOverlay();
 }
 
 // ------------------------------------------------------------------------------------------------ header / status

@@ -48,6 +48,9 @@ function animateTo(target, ms) {
     const e = t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
     const ls = Math.log(from.scale) + (Math.log(to.scale) - Math.log(from.scale)) * e;
     S.view = { cx: from.cx + (to.cx - from.cx) * e, cy: from.cy + (to.cy - from.cy) * e, scale: Math.exp(ls) };
+    LOD.moved = true;
+    LOD.lastMove = now;
+    pointsDirty = true;
     frame();
     if (t < 1) requestAnimationFrame(step);
     else S.animating = false;
@@ -80,5 +83,5 @@ function zoomAt(sx, sy, factor) {
   const dy = v.cy - (sy - H / 2) / v.scale;
   const scale = clampScale(v.scale * factor);
   S.view = { cx: dx - (sx - W / 2) / scale, cy: dy + (sy - H / 2) / scale, scale };
-  requestDraw();
+  viewMoved();
 }
