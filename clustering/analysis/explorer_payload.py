@@ -8,8 +8,8 @@ Two parts (datamapplot's split between a small description and bulk arrays):
 - ``arrays``: every per-point value as a typed array or a NUL-joined text blob (:mod:`.explorer_encode`), packed,
   compressed and decoded in the page. Built vectorised from Arrow buffers: no Python object per point.
 
-The names of the contract columns (``theme``, ``subcluster``, ``repost_group``, ``post_time``) and the ``hierarchy``
-and ``posts`` sections of ``metrics.json`` are described in docs/analysis-outputs.md.
+The contract columns (``theme``, ``subcluster``, ``repost_group``, ``post_time``: :mod:`clustering.schema`) and the
+``hierarchy``, ``posts`` and ``reposts`` sections of ``metrics.json`` are described in docs/analysis-outputs.md.
 """
 
 from __future__ import annotations
@@ -30,16 +30,13 @@ from clustering.analysis.explorer_encode import MAX_TEXT_CHARS, numeric_array, t
 from clustering.analysis.posts import parse_dates
 from clustering.analysis.timeline import choose_period
 
-__all__ = ["ALTERNATIVE_PREFIX", "LEVEL_COLUMNS", "Payload", "page_payload"]
+__all__ = ["ALTERNATIVE_PREFIX", "Payload", "page_payload"]
 
-THEME, SUBCLUSTER, REPOST_GROUP, POST_TIME = "theme", "subcluster", "repost_group", "post_time"
-# The hierarchy levels, coarse to fine, and their label columns; metrics.json["hierarchy"] names them when present.
-LEVEL_COLUMNS = (("themes", THEME), ("clusters", schema.CLUSTER), ("subclusters", SUBCLUSTER))
 ALTERNATIVE_PREFIX = f"{schema.CLUSTER}_mcs"
 # Columns the page shows in their own places (or, for sha256, not at all: 64 characters a row that nobody reads).
 _OWN_COLUMNS = frozenset(
     [schema.ID, schema.URL, schema.X, schema.Y, schema.PROBABILITY, schema.OUTLIER_SCORE, schema.SHA256,
-     schema.DUPLICATE_OF, REPOST_GROUP, POST_TIME]
+     schema.DUPLICATE_OF, schema.REPOST_GROUP, schema.POST_TIME]
 )  # fmt: skip
 # A text column with at most this share of distinct values is dictionary-encoded (accounts, dates, languages, ...).
 DICTIONARY_MAX_UNIQUE_FRACTION = 0.5
@@ -111,7 +108,7 @@ def page_payload(table: pa.Table, metrics: dict, *, post: schema.PostColumns | N
     header["duplicate_of"] = (
         _add_text(arrays, "duplicate_of", table.column(schema.DUPLICATE_OF)) if schema.DUPLICATE_OF in names else None
     )
-    header["repost_group"] = _add_labels(arrays, table, REPOST_GROUP) if REPOST_GROUP in names else None
+    header["repost_group"] = _add_labels(arrays, table, schema.REPOST_GROUP) if schema.REPOST_GROUP in names else None
 
     levels = _levels(table, metrics, arrays)
     clusterings = _clusterings(table, metrics, arrays)
@@ -167,7 +164,7 @@ def _levels(table: pa.Table, metrics: dict, arrays: dict) -> list[dict]:
     hierarchy = metrics.get("hierarchy") if isinstance(metrics.get("hierarchy"), dict) else {}
     given = [lv for lv in hierarchy.get("levels") or [] if isinstance(lv, dict) and lv.get("column") in names]
     if not given:  # no description: the contract's level columns the table carries, without names
-        given = [{"name": name, "column": column} for name, column in LEVEL_COLUMNS if column in names]
+        given = [{"name": name, "column": column} for name, column in schema.LEVEL_COLUMNS.items() if column in names]
     out = []
     for level in given:
         clusters = [_cluster_info(c) for c in level.get("clusters") or [] if isinstance(c, dict)]
@@ -306,8 +303,8 @@ def _times(arrays: dict, table: pa.Table, post: schema.PostColumns, posts_doc: d
 def _post_seconds(table: pa.Table, date_column: str | None) -> np.ndarray | None:
     """Epoch seconds per row (int64 minimum where unknown): ``post_time`` if the run wrote it, else the date column."""
     missing = np.iinfo(np.int64).min
-    if POST_TIME in table.column_names and pa.types.is_timestamp(table.schema.field(POST_TIME).type):
-        column = table.column(POST_TIME)
+    if schema.POST_TIME in table.column_names and pa.types.is_timestamp(table.schema.field(schema.POST_TIME).type):
+        column = table.column(schema.POST_TIME)
         ticks = column.cast(pa.int64()).fill_null(missing).to_numpy(zero_copy_only=False)
         per_second = _UNIT_SECONDS[column.type.unit]
         return np.where(ticks == missing, missing, np.floor_divide(ticks, per_second))
