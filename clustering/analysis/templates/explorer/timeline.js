@@ -101,12 +101,14 @@ function drawTimeline() {
   ctx.fillStyle = '#9ba3ae';
   ctx.font = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   ctx.textBaseline = 'bottom';
-  const ticks = Math.max(2, Math.min(TL.n, Math.floor(w / 110)));
+  // Date labels about every 110 px: the first flush left, the last flush right (one period: one centred label).
+  const ticks = Math.max(1, Math.min(TL.n, Math.floor(w / 110)));
   for (let t = 0; t < ticks; t++) {
-    const b = Math.round((t * (TL.n - 1)) / Math.max(1, ticks - 1));
-    ctx.textAlign = t === 0 ? 'left' : t === ticks - 1 ? 'right' : 'center';
-    const x = TL_PAD.left + (b + 0.5) * bw;
-    ctx.fillText(isoDay(TL.firstDay(b)), t === 0 ? TL_PAD.left : t === ticks - 1 ? TL_PAD.left + w : x, r.height);
+    const b = ticks === 1 ? 0 : Math.round((t * (TL.n - 1)) / (ticks - 1));
+    const edge = ticks > 1 && (t === 0 || t === ticks - 1);
+    ctx.textAlign = !edge ? 'center' : t === 0 ? 'left' : 'right';
+    const x = !edge ? TL_PAD.left + (b + 0.5) * bw : t === 0 ? TL_PAD.left : TL_PAD.left + w;
+    ctx.fillText(isoDay(TL.firstDay(b)), x, r.height);
   }
   updateTimeRange();
 }
