@@ -142,7 +142,7 @@ def page_payload(table: pa.Table, metrics: dict, *, post: schema.PostColumns | N
         },
         info=_info(metrics),
     )
-    ids = table.column(schema.ID).combine_chunks()
+    ids = table.column(schema.ID).combine_chunks().cast(pa.string())  # the type the thumbnail lookup batches have
     return Payload(header=header, arrays=arrays, ids=ids, priority=_priority(table, levels, clusterings))
 
 
