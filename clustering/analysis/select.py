@@ -31,7 +31,15 @@ DEFAULT_MAX_NOISE = 0.5
 DEFAULT_SCORE = "modularity"
 # When nothing fits the noise budget: accept settings up to the lowest reachable noise plus this margin.
 RELAX_MARGIN = 0.05
-SCORES = ("modularity", "dbcv", "silhouette_cosine", "silhouette_reduced", "mean_persistence", "calinski_harabasz")
+SCORES = (
+    "modularity_filled",
+    "modularity",
+    "dbcv",
+    "silhouette_cosine",
+    "silhouette_reduced",
+    "mean_persistence",
+    "calinski_harabasz",
+)
 _REQUIRED = ("min_cluster_size", "min_samples", "clusters", "noise_fraction")
 
 
@@ -137,6 +145,7 @@ def select(
 
 
 _LABELS = {
+    "modularity_filled": "kNN-graph modularity with HDBSCAN's noise filled",
     "modularity": "kNN-graph modularity",
     "dbcv": "DBCV",
     "silhouette_cosine": "cosine silhouette",
