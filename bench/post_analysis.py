@@ -2,7 +2,10 @@
 
 Each step runs at ``--rows`` and at a tenth of it in the same process; the printed ratio says how the cost grows
 (about 10: linear; about 100: quadratic). Repost groups get a kNN graph passed in, as the analysis passes the
-reduction's, with planted near-duplicate groups whose thumbnails are real JPEGs.
+reduction's, with planted near-duplicate groups whose thumbnails are real JPEGs. Then the whole call the job makes
+(``analyse_posts``) runs at ``--rows`` on one labelling and on three hierarchy levels, with its peak memory beyond
+its inputs (tracemalloc, which sees numpy's buffers) per row: the ratio 3 levels / 1 level says what the work shared
+by the levels saves.
 
 ``python bench/post_analysis.py [--rows 200000] [--dim 512]``
 """
@@ -12,17 +15,21 @@ from __future__ import annotations
 import argparse
 import io
 import time
+import tracemalloc
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 from clustering.analysis.accounts import cluster_accounts
 from clustering.analysis.keywords import cluster_keywords
 from clustering.analysis.names import cluster_centroids
-from clustering.analysis.posts import parse_accounts, parse_dates
+from clustering.analysis.post_analysis import analyse_posts
+from clustering.analysis.posts import parse_accounts, parse_dates, read_posts
 from clustering.analysis.reduce import KnnGraph
 from clustering.analysis.reposts import find_repost_groups, repost_group_table
 from clustering.analysis.timeline import cluster_timelines
+from clustering.schema import PostColumns
 
 WORDS = [f"mot{i}" for i in range(5000)]
 TAGS = [f"#tag{i}" for i in range(300)]
@@ -105,6 +112,30 @@ def run(data: dict) -> dict[str, float]:
     return seconds
 
 
+def whole_call(data: dict, *, levels: int) -> tuple[float, float]:
+    """Seconds and peak bytes per row of ``analyse_posts`` over 1 or 3 levels (themes, clusters, sub-clusters)."""
+    labels = data["labels"]
+    table = pa.table({"text": data["texts"], "date": data["dates"], "account": data["accounts"]})
+    posts = read_posts(table, PostColumns(text="text", date="date", account="account"))
+    split = np.random.default_rng(1).integers(0, 2, len(labels))
+    hierarchy = {"themes": np.where(labels >= 0, labels // 4, -1), "clusters": labels,
+                 "subclusters": np.where(labels >= 0, labels * 2 + split, -1)}  # fmt: skip
+    chosen = {"clusters": labels} if levels == 1 else hierarchy
+    ids = [f"r{i}" for i in range(len(labels))]
+
+    def loader(wanted):
+        return {i: thumbnail(int(i[1:])) for i in wanted}
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    analyse_posts(chosen, chosen="clusters", posts=posts, embeddings=data["X"], ids=ids,
+                  metadata={"random_weights": True}, knn=data["graph"], thumbnails=loader)  # fmt: skip
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, peak / len(labels)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -120,6 +151,13 @@ def main() -> None:
         print(f"{step:<16}{small[step]:>13.2f} s{large[step]:>14.2f} s{large[step] / max(small[step], 1e-9):>8.1f}")
     print(f"planted groups found: {small['groups_found']} of {small_n // 100}, {large['groups_found']} of "
           f"{args.rows // 100}")  # fmt: skip
+    whole_call(synthetic(2000, args.dim), levels=3)  # warm-up: first calls of the vectoriser and friends
+    data = synthetic(args.rows, args.dim)
+    (one, one_bytes), (three, three_bytes) = whole_call(data, levels=1), whole_call(data, levels=3)
+    print(
+        f"analyse_posts at {args.rows:,} rows: 1 level {one:.1f} s, 3 levels {three:.1f} s (ratio {three / one:.2f});"
+        f" peak beyond the inputs {one_bytes:.0f} / {three_bytes:.0f} bytes per row"
+    )
 
 
 if __name__ == "__main__":

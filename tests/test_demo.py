@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 
 from clustering import io, schema
@@ -42,3 +44,20 @@ def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     posts = table.filter(pc.starts_with(table[schema.ID], "p"))  # the sample's posts, not the demo's bad routes
     assert {"post_text", "created_at", "account"} <= set(table.column_names)
     assert posts["post_text"].null_count == 0 and posts["account"].null_count == 0
+    # What the analysis makes of the posts: names, keywords, timelines, accounts and repost groups, shown and written.
+    analysis = out / "analysis"
+    html = (analysis / "report.html").read_text()
+    for shown in ("Post columns: text: post_text; date: created_at", "<h2>Clusters over time</h2>",
+                  "<h2>Most active accounts</h2>", "<h2>Most reposted images</h2>", "(keywords)", "Keywords:",
+                  "When:", "Who:"):  # fmt: skip
+        assert shown in html, shown
+    clusters = pa_csv.read_csv(analysis / "clusters.csv").to_pylist()
+    chosen = [row for row in clusters if row["level"] == "clusters"]
+    assert chosen and all(row["name"] and row["keywords"] and row["peak_period"] for row in chosen)
+    assert all(row["accounts"] >= 1 and 0 < row["top_account_share"] <= 1 for row in chosen)
+    groups = pa_csv.read_csv(analysis / "repost_groups.csv")
+    assert groups.num_rows >= 1 and min(groups["posts"].to_pylist()) >= 2
+    assignments = pq.read_table(analysis / "assignments.parquet")
+    assert (pc.greater_equal(assignments[schema.REPOST_GROUP], 0).to_pylist()).count(True) == sum(
+        groups["posts"].to_pylist()
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis import plots, tables
+from clustering.analysis import plots, report, tables
 from clustering.analysis.report import (
     TEMPLATES,
     ClusterSummary,
@@ -313,3 +313,98 @@ def test_montage_tolerates_missing_and_corrupt_thumbnails():
     image = Image.open(io.BytesIO(blob))
     assert image.format == "JPEG" and image.size == (2 * 68 + 4, 2 * 68 + 4)
     assert Image.open(io.BytesIO(plots.montage([]))).format == "JPEG"
+
+
+# ------------------------------------------------------------------------------------------------ post analysis
+XSS = '<img src=x onerror="alert(1)">'
+
+
+def posts_run():
+    """Three levels (tests.test_tables.three_levels' labels) over posts with texts, dates and accounts."""
+    from clustering.analysis.post_analysis import analyse_posts
+    from clustering.analysis.posts import read_posts
+    from tests.test_tables import CHOSEN, COARSER, FINER
+
+    texts = [f"#chats {XSS} miaou" if i < 3 else f"#chiens wouf {i}" for i in range(12)]
+    accounts = ["<b onmouseover=alert(2)>troll</b>"] * 9 + ["alice", "bob", "carol"]
+    dates = [f"2025-09-{10 + i % 3:02d}T08:00:00Z" for i in range(12)]
+    data = shard_data(12, texts=texts, extra={"created_at": dates, "account": accounts},
+                      metadata={"model": "tiny", "random_weights": True})  # fmt: skip
+    settings = [setting(CHOSEN, mcs=5), setting(COARSER, mcs=9), setting(FINER, mcs=2)]
+    run = make_run(data, settings, runner_ups=(0, 1, 2))
+    found = analyse_posts(
+        {level.name: level.labels for level in run.outcome.hierarchy.levels},
+        chosen="clusters",
+        posts=read_posts(data.table, run.post),
+        embeddings=np.eye(12, 4, dtype=np.float32),
+        ids=run.ids,
+        metadata=data.metadata,
+    )
+    return tables.with_posts(run, found)
+
+
+def test_report_data_carries_names_keywords_times_accounts_and_the_tree():
+    run = posts_run()
+    montages = draw_montages(run, plan_montages(run), {})
+    shown = report_data(
+        run, clusters=tables.cluster_table(run), montages=montages, timings={}, output="/o", explorer=False
+    )
+    first = shown.clusters[0]  # rows 0-2: "#chats" posted by the troll account only
+    assert first.keywords[0] == "#chats" and first.name_source == "keywords" and first.name.startswith("#chats")
+    assert (first.first_seen, first.last_seen, first.peak_period) == ("2025-09-10T08:00:00Z",
+                                                                      "2025-09-12T08:00:00Z", "2025-09-10")  # fmt: skip
+    assert first.top_account_share == 1.0 and not first.high_share  # 3 posts: too few to flag
+    assert shown.names_note.startswith("names come from keywords: the model has random weights")
+    assert shown.posts_line == "Post columns: text: post_text; date: created_at; account: account."
+    assert shown.tree_levels == (("themes", "theme"), ("clusters", "cluster"), ("subclusters", "subcluster"))
+    assert [(n.kind, n.cluster, n.size) for n in shown.tree] == [("theme", 0, 7), ("theme", 1, 3)]
+    # Theme 1 holds only cluster 0, of the same rows: named on its line; cluster 0's sub-clusters come up a level.
+    lone = shown.tree[1]
+    assert [(t.kind, t.cluster) for t in lone.same] == [("cluster", 0)]
+    assert [(n.kind, n.cluster) for n in lone.children] == [("subcluster", 1), ("subcluster", 3)]
+    titles = [s.title for s in shown.sections]
+    assert titles == ["Clusters over time", "Most active accounts", "Most reposted images"]
+    accounts = shown.sections[1]
+    assert accounts.rows[0][:4] == ("<b onmouseover=alert(2)>troll</b>", 9, "75.0%", 4)
+
+
+def test_a_high_top_account_share_over_enough_posts_is_flagged():
+    row = {"size": 40, "top_account_share": 0.6, "keywords": "a;b"}
+    assert report._post_facts(row)["high_share"] and not report._post_facts({**row, "size": 9})["high_share"]
+    assert not report._post_facts({**row, "top_account_share": 0.49})["high_share"]
+    rendered = render_report(sample_data(clusters=(ClusterSummary(cluster=0, size=40, unique=40, duplicates=0,
+        mean_probability=1.0, persistence=0.5, top_account="x", top_account_share=0.6, high_share=True),)))  # fmt: skip
+    assert 'class="flag"' in rendered.html and "60.0% ⚑" in rendered.markdown
+
+
+def test_hostile_names_keywords_accounts_and_texts_stay_inert_in_the_browser(tmp_path):
+    from tests.browser import launch_chromium
+
+    hostile = {
+        "name": "<script>alert(3)</script>",
+        "keywords": f"#<svg onload=alert(4)>;{XSS}",
+        "top_account": "<iframe src=javascript:alert(5)>",
+    }
+    run = posts_run()
+    clusters = [{**row, **hostile} for row in tables.cluster_table(run)]
+    montages = draw_montages(run, plan_montages(run), {})
+    shown = report_data(run, clusters=clusters, montages=montages, timings={}, output="/o", explorer=False)
+    rendered = render_report(shown)
+    (tmp_path / "report.html").write_text(rendered.html)
+    with launch_chromium() as browser:
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto((tmp_path / "report.html").as_uri())
+        for summary in page.query_selector_all("summary"):
+            summary.click()
+        page.mouse.move(5, 5)
+        text = page.inner_text("body")
+        injected = page.evaluate(
+            "() => document.querySelectorAll('script, iframe, svg, img[src=\"x\"], [onerror], [onmouseover]').length"
+        )
+    assert dialogs == [] and injected == 0
+    for value in (hostile["name"], "#<svg onload=alert(4)>", XSS, hostile["top_account"], "<b onmouseover=alert(2)>"):
+        assert value in text, value  # shown as text
+    markdown = rendered.markdown
+    assert "<script>" not in markdown and "<svg" not in markdown and "<iframe" not in markdown

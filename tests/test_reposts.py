@@ -185,5 +185,19 @@ def test_degenerate_inputs_give_valid_results():
     assert one.group.tolist() == [0, 0]
     with pytest.raises(ValueError, match="min_similarity must be in"):
         find_repost_groups(np.eye(2, dtype=np.float32), min_similarity=0)
-    with pytest.raises(ValueError, match="inverse must index the 2 embeddings"):
+    with pytest.raises(ValueError, match="inverse must index the 2 images"):
         find_repost_groups(np.eye(2, dtype=np.float32), inverse=np.array([0, 2]))
+
+
+def test_images_named_by_row_give_the_groups_of_their_copied_embeddings():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 16)).astype(np.float32)
+    X[10:14] = X[10] + 0.01 * rng.standard_normal((4, 16))  # one near-duplicate group among the rows
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    images = np.array([0, 2, 4, 10, 11, 12, 13, 20, 21])  # the distinct images are every other row and the group
+    inverse = np.repeat(np.arange(len(images)), 2)  # two posts per image
+    copied = find_repost_groups(X[images], inverse=inverse)
+    by_row = find_repost_groups(X, images=images, inverse=inverse)
+    assert by_row.group.tolist() == copied.group.tolist()
+    assert by_row.n_groups == copied.n_groups == 6  # the near-duplicates, and each other image posted twice
+    assert len(set(by_row.group[6:14].tolist())) == 1  # the four near-duplicates (posts 6-13) form one group

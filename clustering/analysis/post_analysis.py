@@ -256,7 +256,8 @@ def analyse_posts(
 
     described = {name: describe(values) for name, values in labels.items()}
     reposts = find_repost_groups(
-        np.asarray(embeddings)[points],
+        embeddings,
+        images=points,
         inverse=point_of_row,
         knn=knn,
         thumbnails=_point_thumbnails(thumbnails, np.asarray(ids, dtype=object)[points]) if thumbnails else None,

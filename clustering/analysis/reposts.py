@@ -47,7 +47,7 @@ MIN_SIMILARITY = 0.92
 MIN_HASH_SIMILARITY = 0.90
 # Neighbours per image searched when no kNN graph is passed in (the reduction's default n_neighbors is 15).
 NEIGHBOURS = 16
-_CHUNK_ROWS = 65_536  # rows whose neighbour vectors are gathered at once: 128 MiB of float32 at 512-D
+_CHUNK_ROWS = 16_384  # rows gathered at once: two 32 MiB float32 blocks at 512-D (image and neighbour), whatever n
 _HASH_SIDE = 32  # thumbnail side the DCT runs on
 _HASH_FREQUENCIES = 8  # the 8x8 lowest frequencies of each channel, DC excluded: 3 * 63 numbers
 
@@ -133,6 +133,7 @@ class RepostGroups:
 def find_repost_groups(
     embeddings: np.ndarray,
     *,
+    images: np.ndarray | None = None,
     inverse: np.ndarray | None = None,
     knn=None,
     thumbnails: ThumbnailLoader | None = None,
@@ -145,7 +146,11 @@ def find_repost_groups(
     Parameters
     ----------
     embeddings : numpy.ndarray
-        ``(m, d)`` L2-normalised embeddings of the distinct images (after folding exact duplicates).
+        ``(m, d)`` L2-normalised embeddings of the distinct images (after folding exact duplicates), or of every row
+        with ``images`` naming the rows that are the distinct images.
+    images : numpy.ndarray, optional
+        The row of ``embeddings`` holding each distinct image (e.g. ``Duplicates.representatives``): the embeddings
+        are read through it chunk by chunk, never copied whole. Default: each row of ``embeddings`` is one image.
     inverse : numpy.ndarray, optional
         int per row: the row's distinct image (``clustering.analysis.read.Duplicates.inverse``). Default: one row
         per image.
@@ -176,11 +181,12 @@ def find_repost_groups(
         raise ValueError(f"min_similarity must be in (0, 1], got {min_similarity}")
     if not -1.0 <= min_hash_similarity <= 1.0:
         raise ValueError(f"min_hash_similarity must be in [-1, 1], got {min_hash_similarity}")
-    m = X.shape[0]
+    rows = np.arange(X.shape[0], dtype=np.int64) if images is None else np.asarray(images, dtype=np.int64)
+    m = len(rows)
     image = np.arange(m, dtype=np.int64) if inverse is None else np.asarray(inverse, dtype=np.int64)
     if len(image) and (image.min() < 0 or image.max() >= m):
-        raise ValueError(f"inverse must index the {m} embeddings")
-    pairs = _candidate_pairs(X, knn, min_similarity, seed)
+        raise ValueError(f"inverse must index the {m} images")
+    pairs = _candidate_pairs(X, rows, knn, min_similarity, seed)
     keep, rejected, unconfirmed = _confirm(pairs, thumbnails, min_hash_similarity)
     confirmed = pairs[keep]
     graph = coo_matrix((np.ones(len(confirmed)), (confirmed[:, 0], confirmed[:, 1])), shape=(m, m))
@@ -190,26 +196,28 @@ def find_repost_groups(
     return RepostGroups(group, image, n_groups, len(pairs), rejected, unconfirmed)
 
 
-def _candidate_pairs(X: np.ndarray, knn, min_similarity: float, seed: int | None) -> np.ndarray:
-    """Unique (i, j), i < j, neighbour pairs with cosine similarity >= min_similarity, as an (p, 2) int64 array."""
-    m = X.shape[0]
+def _candidate_pairs(X: np.ndarray, images: np.ndarray, knn, min_similarity: float, seed: int | None) -> np.ndarray:
+    """Unique (i, j), i < j, neighbour pairs of images (``X[images]``) with cosine similarity >= min_similarity, as an
+    (p, 2) int64 array of image indices."""
+    m = len(images)
     if m < 2:
         return np.zeros((0, 2), np.int64)
     if knn is None:
         from clustering.analysis.reduce import knn_graph
 
-        knn = knn_graph(X, n_neighbors=min(NEIGHBOURS, m), metric="cosine", seed=seed)
+        knn = knn_graph(X[images], n_neighbors=min(NEIGHBOURS, m), metric="cosine", seed=seed)
     indices = np.asarray(knn.indices, dtype=np.int64)
     if indices.shape[0] != m:
-        raise ValueError(f"knn has {indices.shape[0]} rows but embeddings has {m}")
+        raise ValueError(f"knn has {indices.shape[0]} rows for {m} images")
     left, right = [], []
     for start in range(0, m, _CHUNK_ROWS):  # bounded memory: one chunk of gathered neighbour vectors at a time
         rows = np.arange(start, min(start + _CHUNK_ROWS, m))
+        own = X[images[rows]]
         for column in indices[rows, 1:].T:
             valid = (column >= 0) & (column != rows)  # pynndescent marks missing neighbours with -1
             # Similarity from the embeddings themselves, whatever metric or approximation built the graph; only
             # the few close pairs survive to be deduplicated, so no sort over all n * k pairs.
-            similarity = np.einsum("ij,ij->i", X[rows], X[np.where(valid, column, rows)])
+            similarity = np.einsum("ij,ij->i", own, X[images[np.where(valid, column, rows)]])
             close = valid & (similarity >= min_similarity)
             left.append(np.minimum(rows[close], column[close]))
             right.append(np.maximum(rows[close], column[close]))
