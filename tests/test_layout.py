@@ -89,3 +89,38 @@ def test_reduce_packs_the_map_and_says_so(with_bursts):
         gap = np.linalg.norm(packed.map_coords[members].mean(axis=0) - packed.map_coords[anchor])
         assert gap < 10 * spacing
         assert gap <= np.linalg.norm(loose.map_coords[members].mean(axis=0) - loose.map_coords[anchor])
+
+
+def test_compress_outskirts_draws_far_islands_in_rigidly_and_keeps_the_middle():
+    rng = np.random.default_rng(2)
+    angle, radius = rng.uniform(0, 2 * np.pi, 2000), np.sqrt(rng.uniform(0, 1, 2000))
+    disc = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    directions = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, -0.8]])
+    islands = [d * r + rng.normal(0, 0.02, (20, 2)) for d, r in zip(directions, (10.0, 20.0, 40.0), strict=True)]
+    coords = np.concatenate([disc, *islands]).astype(np.float32)
+    out = layout.compress_outskirts(coords)
+    centre = np.median(coords, axis=0)
+    inner = np.linalg.norm(coords[:2000] - centre, axis=1) < np.quantile(np.linalg.norm(coords - centre, axis=1), 0.5)
+    assert np.array_equal(out[:2000][inner], coords[:2000][inner])
+    before, after = [], []
+    for k, direction in enumerate(directions):
+        part = slice(2000 + 20 * k, 2020 + 20 * k)
+        shape_before = coords[part] - coords[part].mean(axis=0)
+        shape_after = out[part] - out[part].mean(axis=0)
+        np.testing.assert_allclose(shape_after, shape_before, atol=1e-4)  # moved as one piece
+        moved = out[part].mean(axis=0) - centre
+        assert np.dot(moved / np.linalg.norm(moved), direction) > 0.999  # along its own ray
+        before.append(np.linalg.norm(coords[part].mean(axis=0) - centre))
+        after.append(np.linalg.norm(moved))
+    assert after[0] < before[0] and after[1] < before[1] and after[2] < before[2]
+    assert after[0] < after[1] < after[2]  # the order of distances from the centre is kept
+    assert layout.content_share(out) > 2 * layout.content_share(coords)
+
+
+def test_compress_outskirts_checks_its_input_and_passes_tiny_maps_through():
+    with pytest.raises(ValueError, match="start must be in"):
+        layout.compress_outskirts(np.zeros((5, 2)), start=1.0)
+    with pytest.raises(ValueError, match=r"coords must be an \(n, 2\) map"):
+        layout.compress_outskirts(np.zeros((5, 3)))
+    two = np.array([[0.0, 0.0], [5.0, 5.0]], dtype=np.float32)
+    assert np.array_equal(layout.compress_outskirts(two), two)

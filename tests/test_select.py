@@ -150,3 +150,24 @@ def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blo
     assert max(aris) - min(aris) > 0.1  # the settings differ, so choosing matters
     assert aris[chosen.index] >= max(aris) - 0.2
     assert rows[chosen.index]["modularity"] == max(r["modularity"] for r in rows if r["clusters"] >= 2)
+
+
+def test_filled_modularity_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
+    """The rule bench/quality.py measures (select.py's evidence), run as compute.py must run it, on the fixture."""
+    from clustering.analysis.propagate import filled_modularity
+
+    coords, truth, neighbours = sphere_reduction.cluster_coords, sphere_blobs.labels, sphere_reduction.knn.indices
+    fg = truth >= 0
+    core = core_distances(sphere_reduction.knn.distances)
+    raw = sweep(coords, [5, 8, 12, 18, 25, 35, 50, 70], [5], progress=False)
+    final = [drop_background(r, core) for r in raw]
+    rows = [
+        score_setting(f, coords, sphere_blobs.X, neighbours=neighbours, silhouettes=False)
+        | {"modularity_filled": filled_modularity(f.labels, neighbours, hdbscan_labels=r.labels)}
+        for r, f in zip(raw, final, strict=True)
+    ]
+    aris = [adjusted_rand_score(truth[fg], f.labels[fg]) for f in final]
+    chosen = select(rows, score="modularity_filled")
+    assert rows[chosen.index]["modularity_filled"] == max(r["modularity_filled"] for r in rows if r["clusters"] >= 2)
+    assert aris[chosen.index] >= max(aris) - 0.2
+    assert "HDBSCAN's noise filled" in chosen.rule
