@@ -12,6 +12,9 @@ from clustering.config import ConfigError
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that print to the console themselves instead of propagating to the root logger.
 SELF_PRINTING_LOGGERS = ("ray",)
+# Warnings that inform the log but not a researcher at the console: a local Ray runtime announcing that it turned token
+# authentication on (nothing to do about it) is kept in the run's log file only.
+LOG_ONLY_WARNINGS = ("ray._private.authentication",)
 
 
 def run_entrypoint(prog: str, job: Callable[[], Iterable[str]], *, on_interrupt: str = "interrupted") -> int:
@@ -50,6 +53,7 @@ def log_to_file(path: str) -> Iterator[None]:
     root.setLevel(min(saved_level or logging.WARNING, logging.INFO))
     for console in saved_handlers:
         console.setLevel(max(console.level, logging.WARNING))
+        console.addFilter(_console_worthy)
     for lg in loggers:
         lg.addHandler(handler)
     try:
@@ -60,7 +64,12 @@ def log_to_file(path: str) -> Iterator[None]:
         handler.close()
         for console, level in saved_handlers.items():
             console.setLevel(level)
+            console.removeFilter(_console_worthy)
         root.setLevel(saved_level)
+
+
+def _console_worthy(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR or not record.name.startswith(LOG_ONLY_WARNINGS)
 
 
 def _is_console(handler: logging.Handler) -> bool:

@@ -110,7 +110,7 @@ class TextTower:
         # The projection size lives in the top-level CLIP config; the text config alone defaults to 512.
         text_config.projection_dim = config.projection_dim
         self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
-        with _quiet_transformers():  # the vision weights are left out on purpose: no need to list them
+        with quiet_transformers():  # the vision weights are left out on purpose: no need to list them
             self.model = CLIPTextModelWithProjection.from_pretrained(
                 model, config=text_config, local_files_only=local_files_only
             )
@@ -134,15 +134,19 @@ class TextTower:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
+    """transformers' notices and progress bars off for the block (loading and saving models), restored after."""
     from transformers.utils import logging as hf_logging
 
-    previous = hf_logging.get_verbosity()
+    previous, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

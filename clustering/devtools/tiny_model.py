@@ -53,7 +53,9 @@ def build_tiny_clip(outdir: str | Path, *, projection_dim: int = 32, seed: int =
         ``tiny``: 32-wide, 2-layer towers (fast tests). ``vit-b-32``: the shapes of openai/clip-vit-base-patch32.
     """
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    from transformers import CLIPConfig, CLIPModel
+
+    from clustering.analysis.names import quiet_transformers
 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
@@ -72,8 +74,11 @@ def build_tiny_clip(outdir: str | Path, *, projection_dim: int = 32, seed: int =
         dims = {"projection_dim": 512}
     # clipcluster_random_weights is recorded in every shard's metadata: no output can pass this off as real CLIP.
     config = CLIPConfig(text_config=text, vision_config=vision, clipcluster_random_weights=True, **dims)
-    CLIPModel(config).eval().save_pretrained(outdir)
-    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(outdir)
+    with quiet_transformers():  # no save bar nor image-backend notice in the demo's console
+        from transformers import CLIPImageProcessor  # its import is what notices the missing torchvision
+
+        CLIPModel(config).eval().save_pretrained(outdir)
+        CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(outdir)
     return outdir
 
 
