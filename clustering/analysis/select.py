@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 # at resolution 0.5-0.9 (fewer, larger clusters) 0.73-0.78 / 0.92-0.95; on the mutual kNN graph 0.42 / 0.82; on a graph
 # weighted by UMAP-style memberships 0.44 / 0.89; counting noise points as singletons 0.42 / 0.86. Over the 20 sweeps:
 # the filled score (background filled too) at resolution 1.1-1.2 0.44 / 0.93-0.95, at 0.8-0.9 0.85 / 0.97; filling
-# only points with a clear majority (>= 25 % of their neighbours) 0.78 / 0.85 on emoji alone.
+# only points with a clear majority (>= 25 % of their neighbours) 0.78 / 0.85 on emoji alone; the filled score averaged
+# (or its minimum taken) over neighbouring min_cluster_size values 0.73 / 0.94.
 # With min_samples 3 or 10 (not the default) the filled score ranged 0.44-1.00 (emoji), as modularity did (0.44-1.00).
 # modularity_filled needs the HDBSCAN labels before the background test, so the rows must carry that column
 # (compute.py adds it); until they do, the default stays on the score every row has.
