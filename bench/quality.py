@@ -302,12 +302,12 @@ def print_table(data: Dataset, rows: list[tuple[str, dict, float]], shape_line: 
         )
     auto, best = rows[0][1]["member_ari"], rows[1][1]["member_ari"]
     line = (
-        f"\nautomatic / best of own sweep (member ARI): {auto / best:.2f} ({best - auto:.3f} below it, background "
+        f"\nautomatic / best of own sweep (member ARI): {auto / best:.3f} ({best - auto:.3f} below it, background "
         f"labelled noise {rows[0][1]['noise_recall']:.0%})"
     )
     notebook = [s for m, s, _ in rows if m.startswith("notebook")]
     if notebook:
-        line += f"; automatic / notebook recipe (truth): {auto / notebook[0]['member_ari']:.2f}"
+        line += f"; automatic / notebook recipe (truth): {auto / notebook[0]['member_ari']:.3f}"
     print(line, flush=True)
 
 
