@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
-from clustering.analysis.metrics import METRIC_DOCS, cosine_silhouette, knn_modularity, score_setting
+from clustering.analysis.metrics import (
+    METRIC_DOCS,
+    cosine_silhouette,
+    knn_modularity,
+    sampled_silhouettes,
+    score_setting,
+    separation_scores,
+)
+from clustering.analysis.propagate import filled_modularity
 from clustering.analysis.sweep import SettingResult, sweep
 
 
@@ -51,12 +59,13 @@ def test_sampled_silhouette_is_seeded_and_stated(scored_input):
     b = score_setting(result, coords, X, sample_size=200, seed=3)
     c = score_setting(result, coords, X, sample_size=200, seed=4)
     exact = score_setting(result, coords, X)
-    assert a["silhouette_exact"] is False and a["silhouette_sample_size"] == 200 and a["silhouette_seed"] == 3
+    assert a["silhouette_exact"] is False and a["silhouette_seed"] == 3
     assert a["silhouette_reduced"] == b["silhouette_reduced"] != c["silhouette_reduced"]
 
-    # The sample is a seeded draw from the non-noise points; the score is scikit-learn's on that sample.
-    clustered = np.flatnonzero(result.labels >= 0)
-    sample = np.sort(np.random.default_rng(3).choice(clustered, 200, replace=False))
+    # The sample is a seeded draw from all points; the score is scikit-learn's on its non-noise points.
+    sample = np.sort(np.random.default_rng(3).choice(len(X), 200, replace=False))
+    sample = sample[result.labels[sample] >= 0]
+    assert a["silhouette_sample_size"] == sample.size < 200
     expected = silhouette_score(coords[sample], result.labels[sample])
     assert a["silhouette_reduced"] == pytest.approx(expected)
     # The cosine silhouette and Calinski-Harabasz stay exact on all non-noise points.
@@ -190,3 +199,52 @@ def test_cosine_silhouette_of_exact_duplicates_is_finite():
     labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0])
     value = cosine_silhouette(X, labels)
     assert math.isfinite(value) and -1.0 <= value <= 1.0
+
+
+def test_cosine_silhouette_leaves_noise_out():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(90, 6))
+    labels = rng.integers(-1, 3, 90)
+    keep = labels >= 0
+    expected = silhouette_score(X[keep], labels[keep], metric="cosine")
+    assert cosine_silhouette(X, labels, chunk=16) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sampled_silhouettes_share_one_pass_and_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(int(rng.integers(30, 250)), 3))
+    labelings = [rng.integers(-1, int(rng.integers(2, 6)), len(points)) for _ in range(3)]
+    labelings.append(np.full(len(points), -1))  # all noise: undefined
+    got = sampled_silhouettes(points, labelings, chunk=17)
+    for labels, value in zip(labelings[:3], got, strict=False):
+        keep = labels >= 0
+        assert value == pytest.approx(silhouette_score(points[keep], labels[keep]), abs=1e-9)
+    assert math.isnan(got[3])
+
+
+def test_separation_scores_of_several_settings_equal_one_at_a_time(scored_input):
+    result, coords, X = scored_input
+    other = sweep(coords, [40], [5], progress=False)[0]
+    together = separation_scores([result.labels, other.labels], coords, X, sample_size=300, seed=5)
+    for labels, scores in zip([result.labels, other.labels], together, strict=True):
+        alone = separation_scores([labels], coords, X, sample_size=300, seed=5)[0]
+        for key in ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz", "silhouette_sample_size"):
+            assert scores[key] == pytest.approx(alone[key]), key
+    assert together[0]["silhouette_reduced"] != together[1]["silhouette_reduced"]
+
+
+def test_cheap_rows_say_the_separation_scores_were_not_computed_and_carry_the_filled_modularity(
+    scored_input, sphere_reduction
+):
+    result, coords, X = scored_input
+    neighbours = sphere_reduction.knn.indices
+    dropped = np.where(np.arange(len(X)) % 10 == 0, -1, result.labels)  # as if a background test had run
+    cheap = score_setting(
+        _result(dropped, result.persistence), coords, X, neighbours=neighbours, silhouettes=False,
+        hdbscan_labels=result.labels,
+    )  # fmt: skip
+    assert cheap["silhouette_sample_size"] == 0 and cheap["silhouette_exact"] is False
+    expected = filled_modularity(dropped, neighbours, hdbscan_labels=result.labels)
+    assert cheap["modularity_filled"] == pytest.approx(expected) != cheap["modularity"]
+    assert math.isnan(score_setting(result, coords, X, neighbours=neighbours)["modularity_filled"])

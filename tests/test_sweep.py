@@ -51,10 +51,14 @@ SAMPLES = (1, 5, 10)
 
 def assert_same_as_reference(result: SettingResult, ref) -> None:
     setting = f"(min_cluster_size={result.min_cluster_size}, min_samples={result.min_samples})"
+    # Stored compactly: int32 labels, the reference's float64 probabilities and GLOSH scores rounded to float32.
+    assert result.labels.dtype == np.int32
+    assert result.probabilities.dtype == result.outlier_scores.dtype == np.float32
     assert np.array_equal(result.labels, ref.labels_), f"labels differ {setting}"
-    assert np.array_equal(result.probabilities, ref.probabilities_), f"probabilities differ {setting}"
+    assert np.array_equal(result.probabilities, ref.probabilities_.astype(np.float32)), f"probabilities {setting}"
     # GLOSH is NaN for points at infinite density (exact duplicates) in the reference too.
-    assert np.array_equal(result.outlier_scores, ref.outlier_scores_, equal_nan=True), f"outlier scores {setting}"
+    scores = ref.outlier_scores_.astype(np.float32)
+    assert np.array_equal(result.outlier_scores, scores, equal_nan=True), f"outlier scores {setting}"
     assert np.array_equal(result.persistence, ref.cluster_persistence_), f"persistence differs {setting}"
     assert result.dbcv == ref.relative_validity_, f"dbcv {result.dbcv} != {ref.relative_validity_} {setting}"
 

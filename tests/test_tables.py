@@ -16,6 +16,7 @@ import pytest
 from clustering import schema
 from clustering.analysis import tables
 from clustering.analysis.config import AnalyzeConfig
+from clustering.analysis.hierarchy import levels_from_sweep
 from clustering.analysis.read import ShardData, find_duplicates
 from clustering.analysis.result import AnalysisRun, Clustering
 from clustering.analysis.select import Selection
@@ -86,9 +87,10 @@ def make_run(data: ShardData, results: list[SettingResult] | None, *, runner_ups
                 for r in results]  # fmt: skip
         clustering = Clustering(
             map_coords=rng.normal(size=(len(points), 2)).astype(np.float32),
-            results=results,
+            results=dict(enumerate(results)),
             rows=rows,
             selection=Selection(index=0, rule="test rule", reason="test reason", runner_ups=list(runner_ups)),
+            levels=levels_from_sweep(rows, 0),
             params={"sweep": {"min_samples": [3]}},
         )
     outcome = tables.assemble_outcome(clustering, duplicates, point_of_row, alternatives=config.alternatives)

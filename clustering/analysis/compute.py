@@ -2,8 +2,10 @@
 
 :func:`cluster_points` runs the compute stages in order (:mod:`.reduce`, :mod:`.sweep`, :mod:`.noise`,
 :mod:`.metrics`, :mod:`.select`), times and logs each, and gathers what they found in one
-:class:`~.result.Clustering`. Too few points still give a valid result (a PCA map, every point noise) with the
-situation stated.
+:class:`~.result.Clustering`. Every setting is scored with what the selection needs (cheap, from the kNN graph); the
+separation scores (silhouettes, Calinski-Harabasz) only for the chosen setting and its runner-ups. Per-point arrays are
+kept for the settings later steps read (the chosen one, the alternatives, the hierarchy levels) and dropped for the
+rest. Too few points still give a valid result (a PCA map, every point noise) with the situation stated.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import logging
 
 import numpy as np
 
+from clustering.analysis import gpu
 from clustering.analysis.config import AnalyzeConfig
-from clustering.analysis.metrics import score_setting
+from clustering.analysis.hierarchy import levels_from_sweep
+from clustering.analysis.metrics import score_setting, separation_scores
 from clustering.analysis.noise import core_distances, drop_background
-from clustering.analysis.reduce import reduce
+from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_threads, reduce
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import select
 from clustering.analysis.steps import Steps
-from clustering.analysis.sweep import parse_grid, sweep
+from clustering.analysis.sweep import SettingResult, parse_grid, sweep
 
 __all__ = ["MIN_CLUSTERS", "MIN_POINTS_TO_CLUSTER", "cluster_points"]
 
@@ -30,6 +34,8 @@ log = logging.getLogger("clustering.analysis.pipeline")  # one logger for the ru
 MIN_POINTS_TO_CLUSTER = 4
 # The selection needs at least this many clusters for a setting to count as a clustering (select.py's default).
 MIN_CLUSTERS = 2
+# Selection scores that are separation scores: with one of them as --select-by, every setting needs them.
+SEPARATION_SCORES = ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz")
 
 
 def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Clustering:
@@ -51,6 +57,9 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     n = len(X)
     if n == 0:  # nothing to reduce (the situation is stated by the input notes)
         return Clustering(map_coords=np.zeros((0, 2), np.float32))
+    backend = gpu.detect(config.backend)
+    threads = available_threads(config.threads)
+    parallel, why = _parallel_layout(config.parallel_layout, n, threads)
     with steps.step("reduce"):
         reduction = reduce(  # below 4 points reduce() itself falls back to PCA and says so in params["fallback"]
             X,
@@ -64,22 +73,28 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
             n_epochs=config.n_epochs,
             progress=False,  # UMAP's verbose mode prints its whole repr; the step's log line says enough
             pack=config.pack_map,
+            threads=threads,
+            parallel_layout=parallel,
+            use_gpu=backend.gpu,
         )
     for part, seconds in reduction.timings.items():  # the parts of "reduce", listed right after it
         steps.timings[f"reduce: {part}"] = float(seconds)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in reduction.timings.items()) or "-"
     log.info(
-        f"reduce: {n:,} points to {config.cluster_dims}-D for clustering and 2-D ({config.map_method}) for the map: "
-        f"{detail} ({steps.last('reduce')})"
+        f"reduce: {n:,} points to {config.cluster_dims}-D for clustering and 2-D ({config.map_method}) for the map "
+        f"({backend.reason}; {threads} threads; layouts {reduction.params['layout'] or 'PCA'}): {detail} "
+        f"({steps.last('reduce')})"
     )
-    params = {"reduction": dict(reduction.params)}
+    params = {"reduction": dict(reduction.params), "backend": backend.reason, "parallel_layout": why}
+    notes = [f"layouts: {why}"] if parallel and not backend.gpu else []
     if n < MIN_POINTS_TO_CLUSTER:
         note = (
             f"only {n} distinct image{'s' if n != 1 else ''} to analyse: too few to cluster "
             f"(at least {MIN_POINTS_TO_CLUSTER} are needed); every row is labelled noise"
         )
         return Clustering(map_coords=reduction.map_coords, params=params, knn=reduction.knn, notes=(note,))
-    notes = [f"reduction: {reduction.params['fallback']}"] if reduction.params.get("fallback") else []
+    if reduction.params.get("fallback"):
+        notes.append(f"reduction: {reduction.params['fallback']}")
 
     sizes, samples = _grid(config, n)
     if min(sizes) > n:
@@ -88,32 +103,42 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
             "form, so every row is noise; pass smaller --min-cluster-sizes"
         )
     with steps.step("sweep"):
-        results = sweep(reduction.cluster_coords, sizes, samples, progress=config.progress)
+        hdbscan_results = sweep(reduction.cluster_coords, sizes, samples, progress=config.progress, use_gpu=backend.gpu)
         # Diffuse images UMAP pulled into a cluster are far sparser in the original space: noise (noise.py).
         core = core_distances(reduction.knn.distances)
-        results = [drop_background(r, core, z=config.noise_z) for r in results]
+        results = [drop_background(r, core, z=config.noise_z) for r in hdbscan_results]
     log.info(
         f"sweep: {len(results)} settings (min_cluster_size {_span(sizes)}, min_samples {_span(samples)}), "
         f"background test z={config.noise_z} ({steps.last('sweep')})"
     )
     with steps.step("metrics"):
-        scoring = {
-            "sample_size": config.silhouette_sample_size,
-            "seed": config.seed,
-            "neighbours": reduction.knn.indices,
-        }
-        rows = [score_setting(r, reduction.cluster_coords, X, **scoring) for r in results]
-    log.info("metrics: %d settings scored (%s)", len(rows), steps.last("metrics"))
+        rows = [
+            score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False,
+                          hdbscan_labels=h.labels, sample_size=config.silhouette_sample_size, seed=config.seed)
+            for r, h in zip(results, hdbscan_results, strict=True)
+        ]  # fmt: skip
+        del hdbscan_results  # only their labels were needed (modularity_filled)
+        if config.select_by in SEPARATION_SCORES:  # the rule ranks by a separation score: every setting needs it
+            _add_separation(rows, results, range(len(rows)), coords=reduction.cluster_coords, X=X, config=config)
 
     pins = {"pin_min_cluster_size": config.pin_min_cluster_size, "pin_min_samples": config.pin_min_samples}
     with steps.step("selection"):
         selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, score=config.select_by, **pins)
+    with steps.step("metrics"):
+        compared = [selection.index, *selection.runner_ups]
+        _add_separation(rows, results, compared, coords=reduction.cluster_coords, X=X, config=config)
+    log.info(
+        f"metrics: {len(rows)} settings scored, separation scores for {len(compared)} "
+        f"(the chosen setting and its runner-ups) ({steps.last('metrics')})"
+    )
     chosen = rows[selection.index]
     pinned = " (pinned)" if selection.pinned else ""
     log.info(
         f"selection: min_cluster_size={chosen['min_cluster_size']}, min_samples={chosen['min_samples']}{pinned}: "
         f"{selection.reason}"
     )
+    levels = levels_from_sweep(rows, selection.index)
+    kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}
     params |= {
         "sweep": {"min_cluster_sizes": list(sizes), "min_samples": list(samples)},
         "selection": {"max_noise": config.max_noise, "min_clusters": MIN_CLUSTERS, "score": config.select_by, **pins},
@@ -122,13 +147,37 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     }
     return Clustering(
         map_coords=reduction.map_coords,
-        results=results,
+        results={i: results[i] for i in sorted(kept)},  # per-point arrays only where a later step reads them
         rows=rows,
         selection=selection,
+        levels=levels,
         params=params,
         knn=reduction.knn,
         notes=tuple(notes),
     )
+
+
+def _add_separation(rows: list[dict], results: list[SettingResult], indices, *, coords, X, config) -> None:
+    """Silhouettes and Calinski-Harabasz of the settings at ``indices`` (one shared sample), into their rows."""
+    todo = [i for i in dict.fromkeys(indices) if rows[i]["silhouette_sample_size"] == 0]
+    labelings = [results[i].labels for i in todo]
+    scores = separation_scores(labelings, coords, X, sample_size=config.silhouette_sample_size, seed=config.seed)
+    for i, found in zip(todo, scores, strict=True):
+        rows[i] |= found | {"metric_seconds": rows[i]["metric_seconds"] + found["metric_seconds"]}
+
+
+def _parallel_layout(requested: str, n: int, threads: int) -> tuple[bool, str]:
+    """Whether UMAP's SGD runs on every thread, and the reason ``metrics.json`` records."""
+    if requested == "on":
+        return True, "parallel (--parallel-layout on): faster, not reproducible run to run"
+    if requested == "off":
+        return False, "reproducible (--parallel-layout off)"
+    if n > PARALLEL_LAYOUT_MIN_POINTS and threads > 2:
+        return True, (
+            f"parallel (auto: {n:,} points > {PARALLEL_LAYOUT_MIN_POINTS:,} with {threads} threads): faster, not "
+            "reproducible run to run; --parallel-layout off makes it reproducible"
+        )
+    return False, f"reproducible (auto: parallel only above {PARALLEL_LAYOUT_MIN_POINTS:,} points with 3+ threads)"
 
 
 def _grid(config: AnalyzeConfig, n_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from clustering.analysis.gpu import BACKENDS
 from clustering.analysis.keywords import TOP_KEYWORDS
 from clustering.analysis.names import NAME_MARGIN
 from clustering.analysis.noise import DEFAULT_NOISE_Z
-from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS
+from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, PARALLEL_LAYOUT_MIN_POINTS
 from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
 from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
 from clustering.analysis.sweep import parse_grid
@@ -63,6 +64,21 @@ class AnalyzeConfig:
     min_dist: float = option(0.0, "UMAP min_dist of the clustering embedding (0 packs clusters densely)")
     map_min_dist: float = option(0.1, "UMAP min_dist of the 2-D map (larger spreads points for reading)")
     n_epochs: int | None = option(None, "UMAP optimisation epochs; empty = UMAP's default for the data size")
+    threads: int = option(
+        0, "CPU threads for the kNN graph, BLAS and the layouts (0 = every core); same seed and threads, same result"
+    )
+    parallel_layout: str = option(
+        "auto",
+        "UMAP's optimisation on every thread: faster on many cores, not reproducible run to run; auto = above "
+        f"{PARALLEL_LAYOUT_MIN_POINTS:,} points with 3+ threads (otherwise the two layouts run side by side, "
+        "single-threaded and seeded)",
+        choices=("auto", "on", "off"),
+    )
+    backend: str = option(
+        "auto",
+        "where kNN, UMAP and HDBSCAN trees run: gpu (cuML), cpu, or auto (the GPU when cuML and CUDA are there)",
+        choices=BACKENDS,
+    )
     # Sweep and selection
     min_cluster_sizes: str | None = option(
         None, "HDBSCAN min_cluster_size grid: list 5,10,20 or range start:stop:step; empty = scaled to the data size"
@@ -132,6 +148,8 @@ class AnalyzeConfig:
                 raise ConfigError(f"{_flag(name)} must be in 0..1, got {value!r}")
         if self.n_epochs is not None and self.n_epochs < 1:
             raise ConfigError(f"--n-epochs must be a positive integer (empty: UMAP's default), got {self.n_epochs!r}")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be 0 (every core) or a positive number, got {self.threads!r}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..4294967295, got {self.seed!r}")
         object.__setattr__(self, "min_cluster_sizes", _normalise_grid(self.min_cluster_sizes))

@@ -1,24 +1,30 @@
-"""Scores for one sweep setting: one flat dict per setting, i.e. one row of sweep.csv.
+"""Scores for sweep settings: one flat dict per setting, i.e. one row of sweep.csv.
 
-Silhouette is reported twice for the same labels (non-noise points only): in the reduced space HDBSCAN saw (flatters
-the clustering in absolute terms: UMAP packs clusters) and in cosine distance on the original embeddings (what the
-clusters mean; DESIGN measured 0.93 vs 0.38 for the same labels).
+Every setting gets the scores the selection needs, all O(n * k) from arrays the run already has: cluster counts,
+noise, persistence, hdbscan's DBCV approximation, and the modularity of the labels on the original space's kNN graph
+(:func:`knn_modularity`, the selection score, see select.py), also with HDBSCAN's noise filled in from its neighbours
+(``modularity_filled``, propagate.py). Separation scores cost more and decide nothing by default, so they are computed
+for the few settings a reader compares (the chosen one and its runner-ups, :func:`separation_scores`), unless the
+selection rule itself ranks by one of them:
 
-- The reduced-space silhouette is quadratic in the number of points (26-54 s per setting at 40k points, DESIGN), so
-  it is computed on a seeded random sample of the non-noise points when there are more than ``sample_size`` of them;
-  the row says which (``silhouette_sample_size``, ``silhouette_exact``, ``silhouette_seed``).
-- The cosine silhouette is always exact, on every non-noise point: with rows scaled to unit length the mean cosine
-  distance from a point to a cluster is ``1 - u . S / |C|`` (``S`` the sum of the cluster's unit vectors), so it costs
-  O(n * clusters * dim) instead of O(n^2 * dim): 0.05 s instead of 2.2 s for a 10,000-point sample in 512-D.
-- The modularity of the labels on the original space's kNN graph (:func:`knn_modularity`) is the selection score
-  (see select.py): O(n * k) from the graph the reduction already built, so it costs nothing at 200k points.
-  Silhouettes are optional (``silhouettes=False``) since no rule needs them for every setting.
+- silhouette in the reduced space HDBSCAN saw (flatters the clustering in absolute terms: UMAP packs clusters), on one
+  seeded random sample of the points shared by every setting scored together: the sample's distances are computed
+  once, in blocks, and serve them all (a setting scores its non-noise points of the sample). Exact silhouettes cost
+  26-54 s per setting at 40k points (DESIGN); the sample's distances cost about a second for all candidates at once.
+- silhouette in cosine distance on the original embeddings, always exact on every non-noise point: with rows scaled
+  to unit length the mean cosine distance from a point to a cluster is ``1 - u . S / |C|`` (``S`` the sum of the
+  cluster's unit vectors), so it costs O(n * clusters * dim) instead of O(n^2 * dim).
+- Calinski-Harabasz in the reduced space, exact, O(n * dims).
+
+At 40,000 points silhouettes for all 24 settings took 68 s of a 204 s run (issue 13); for the 4 candidates, about 5 s.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,25 +41,30 @@ METRIC_DOCS: dict[str, str] = {
     "median_persistence": "Median per-cluster persistence; nan with no cluster.",
     "dbcv": "hdbscan relative_validity_: fast DBCV approximation on the mutual-reachability spanning tree, in [-1, 1], "
     "higher = denser, better separated clusters; noise points count against it; 0 when everything is noise.",
-    "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points only; "
-    "flattering in absolute terms (UMAP packs clusters) but the best ranker of settings on data with known labels (the "
-    "default selection score); nan with < 2 clusters.",
+    "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points of a seeded "
+    "sample only; flattering in absolute terms (UMAP packs clusters); nan with < 2 clusters or where not computed.",
     "silhouette_cosine": "Silhouette (cosine) on the original embeddings, every non-noise point (exact, closed form); "
-    "how well the clusters separate in meaning; nan with < 2 clusters.",
+    "how well the clusters separate in meaning; nan with < 2 clusters or where not computed.",
     "modularity": "Modularity of the clusters on the kNN graph of the original embeddings (non-noise points; edges "
     "to noise dropped), in [-0.5, 1]: the share of neighbour links inside clusters minus its expectation; higher = "
-    "clusters that match who is near whom in meaning, without splitting them up (the default selection score); nan "
-    "without the graph or with < 2 clusters.",
+    "clusters that match who is near whom in meaning, without splitting them up; nan without the graph or with < 2 "
+    "clusters.",
+    "modularity_filled": "The same modularity once every point HDBSCAN left as noise takes the cluster most of its "
+    "original-space neighbours are in (the background test's noise stays out; see propagate.py); nan without the "
+    "graph or the HDBSCAN labels, or with < 2 clusters.",
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
-    "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters.",
+    "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters or where not "
+    "computed.",
     "largest_cluster_share": "Size of the largest cluster as a share of all points (a catch-all cluster shows up "
     "here); 0 with no cluster.",
     "sweep_seconds": "Seconds HDBSCAN spent on this setting (its share of the shared tree plus its own selection).",
     "metric_seconds": "Seconds spent computing this row's metrics.",
-    "silhouette_sample_size": "Non-noise points silhouette_reduced was computed on (all of them when exact).",
+    "silhouette_sample_size": "Non-noise points silhouette_reduced was computed on (all of them when exact); 0 where "
+    "the separation scores were not computed (only the chosen setting and its runner-ups get them by default).",
     "silhouette_exact": "True when silhouette_reduced used every non-noise point, False when sampled "
     "(silhouette_cosine is always exact).",
-    "silhouette_seed": "Seed of the silhouette_reduced sample (numpy default_rng).",
+    "silhouette_seed": "Seed of the silhouette_reduced sample (numpy default_rng; one sample of all points, shared by "
+    "the settings scored together).",
 }
 
 
@@ -66,28 +77,30 @@ def score_setting(
     seed: int = 0,
     neighbours: np.ndarray | None = None,
     silhouettes: bool = True,
+    hdbscan_labels: np.ndarray | None = None,
 ) -> dict:
     """Score one sweep setting; never raises on degenerate clusterings (undefined metrics are nan).
 
     Parameters
     ----------
     result : SettingResult
-        One setting from :func:`clustering.analysis.sweep.sweep`.
+        One setting from :func:`clustering.analysis.sweep.sweep` (after the background test, if any).
     cluster_coords : np.ndarray
         ``(n, k)`` coordinates HDBSCAN ran on.
     embeddings : np.ndarray
         ``(n, d)`` original embeddings (cosine silhouette).
     sample_size : int, default 10_000
-        Maximum number of non-noise points for the reduced-space silhouette; exact when there are at most this many.
-        The cosine silhouette is always exact.
+        Points sampled for the reduced-space silhouette (:func:`separation_scores`).
     seed : int, default 0
-        Seed of the silhouette sample (the same seed gives the same sample for the same labels).
+        Seed of that sample.
     neighbours : np.ndarray or None, default None
         ``(n, k)`` kNN indices in the original space, each row starting with the point itself
-        (``Reduction.knn.indices``); gives the ``modularity`` column (nan when None).
+        (``Reduction.knn.indices``); gives the ``modularity`` columns (nan when None).
     silhouettes : bool, default True
-        Compute both silhouettes and Calinski-Harabasz; False leaves them nan (cheap scoring of every setting, then
-        full scores for the few settings a report shows).
+        Compute the separation scores (both silhouettes and Calinski-Harabasz); False leaves them nan: cheap scoring
+        of every setting, then :func:`separation_scores` for the few settings a report compares.
+    hdbscan_labels : np.ndarray or None, default None
+        The setting's labels as HDBSCAN gave them, before the background test: gives ``modularity_filled``.
 
     Returns
     -------
@@ -96,51 +109,189 @@ def score_setting(
     """
     labels = np.asarray(result.labels)
     n = labels.shape[0]
-    cluster_coords = np.asarray(cluster_coords)
-    embeddings = np.asarray(embeddings)
+    _check_shapes(n, cluster_coords, embeddings, sample_size)
+    start = time.perf_counter()
+    clustered = labels >= 0
+    sizes = np.bincount(labels[clustered]) if clustered.any() else np.zeros(0, dtype=np.int64)
+    n_clusters = int((sizes > 0).sum())
+    persistence = np.asarray(result.persistence, dtype=np.float64)
+    modularity = filled = math.nan
+    if neighbours is not None:
+        modularity = knn_modularity(labels, neighbours)
+        if hdbscan_labels is not None:
+            from clustering.analysis.propagate import filled_modularity  # propagate builds on knn_modularity
+
+            filled = filled_modularity(labels, neighbours, hdbscan_labels=hdbscan_labels)
+    row = {
+        "min_cluster_size": int(result.min_cluster_size),
+        "min_samples": int(result.min_samples),
+        "n": int(n),
+        "clusters": n_clusters,
+        "noise_fraction": float((n - clustered.sum()) / n) if n else math.nan,
+        "mean_persistence": float(persistence.mean()) if persistence.size else math.nan,
+        "median_persistence": float(np.median(persistence)) if persistence.size else math.nan,
+        "dbcv": float(result.dbcv),
+        "silhouette_reduced": math.nan,
+        "silhouette_cosine": math.nan,
+        "modularity": modularity,
+        "modularity_filled": filled,
+        "calinski_harabasz": math.nan,
+        "largest_cluster_share": float(sizes.max() / n) if n_clusters else 0.0,
+        "sweep_seconds": float(result.seconds),
+        "metric_seconds": time.perf_counter() - start,
+        "silhouette_sample_size": 0,
+        "silhouette_exact": False,
+        "silhouette_seed": int(seed),
+    }
+    if silhouettes:
+        scores = separation_scores([labels], cluster_coords, embeddings, sample_size=sample_size, seed=seed)[0]
+        row |= scores | {"metric_seconds": row["metric_seconds"] + scores["metric_seconds"]}
+    return row
+
+
+def separation_scores(
+    labelings: Sequence[np.ndarray],
+    cluster_coords: np.ndarray,
+    embeddings: np.ndarray,
+    *,
+    sample_size: int = 10_000,
+    seed: int = 0,
+) -> list[dict]:
+    """Both silhouettes and Calinski-Harabasz of several labellings of the same points, sharing one sample.
+
+    Parameters
+    ----------
+    labelings : sequence of np.ndarray
+        ``(n,)`` labels per setting, -1 for noise.
+    cluster_coords : np.ndarray
+        ``(n, k)`` coordinates HDBSCAN ran on (reduced-space silhouette, Calinski-Harabasz).
+    embeddings : np.ndarray
+        ``(n, d)`` original embeddings (cosine silhouette, exact).
+    sample_size : int, default 10_000
+        Points drawn (seeded, without replacement, from all ``n``) for the reduced-space silhouette; every point when
+        ``n <= sample_size``. Each labelling scores its non-noise points of the sample, all on the same distances.
+    seed : int, default 0
+        Seed of the sample (numpy ``default_rng``).
+
+    Returns
+    -------
+    list of dict
+        Per labelling: ``silhouette_reduced``, ``silhouette_cosine``, ``calinski_harabasz``,
+        ``silhouette_sample_size``, ``silhouette_exact``, ``silhouette_seed`` and its share of ``metric_seconds``.
+    """
+    labelings = [np.asarray(labels) for labels in labelings]
+    n = labelings[0].shape[0] if labelings else 0
+    _check_shapes(n, cluster_coords, embeddings, sample_size)
+    start = time.perf_counter()
+    exact = n <= sample_size
+    sample = np.arange(n) if exact else np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
+    # float64: scikit-learn's silhouette computes its distances in float64 too.
+    reduced = sampled_silhouettes(np.asarray(cluster_coords)[sample].astype(np.float64), [x[sample] for x in labelings])
+    shared = (time.perf_counter() - start) / max(len(labelings), 1)
+    rows = []
+    for labels, sil_reduced in zip(labelings, reduced, strict=True):
+        start = time.perf_counter()
+        clustered = np.flatnonzero(labels >= 0)
+        rows.append(
+            {
+                "silhouette_reduced": sil_reduced,
+                "silhouette_cosine": cosine_silhouette(embeddings, labels),
+                "calinski_harabasz": _calinski_harabasz(cluster_coords[clustered], labels[clustered]),
+                "silhouette_sample_size": int((labels[sample] >= 0).sum()),
+                "silhouette_exact": bool(exact),
+                "silhouette_seed": int(seed),
+                "metric_seconds": shared + time.perf_counter() - start,
+            }
+        )
+    return rows
+
+
+def sampled_silhouettes(points: np.ndarray, labelings: Sequence[np.ndarray], *, chunk: int = 1024) -> list[float]:
+    """Mean euclidean silhouette of each labelling of ``points`` over its non-noise points, one pass over distances.
+
+    Equals ``sklearn.metrics.silhouette_score(points[keep], labels[keep])`` (to rounding) for each labelling, with
+    ``keep = labels >= 0``: the distances between ``points`` are computed once, ``chunk`` rows at a time, and summed
+    per cluster for every labelling.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        ``(m, k)`` coordinates.
+    labelings : sequence of np.ndarray
+        ``(m,)`` labels per labelling, -1 for noise.
+    chunk : int, default 1024
+        Rows of the distance matrix held at once (``chunk * m`` doubles).
+
+    Returns
+    -------
+    list of float
+        One mean silhouette per labelling; nan where undefined (needs 2 <= clusters <= non-noise points - 1).
+    """
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    prepared = [_ClusterSums.of(labels) for labels in labelings]
+    totals = [0.0] * len(prepared)
+    for start in range(0, points.shape[0], chunk):
+        block = euclidean_distances(points[start : start + chunk], points)
+        for index, sums in enumerate(prepared):
+            if sums is not None:
+                totals[index] += sums.silhouette_sum(block, start)
+    return [total / sums.n if sums is not None else math.nan for total, sums in zip(totals, prepared, strict=True)]
+
+
+@dataclass(frozen=True)
+class _ClusterSums:
+    """One labelling, ready to turn rows of distances into per-cluster sums (a sparse one-hot of its members)."""
+
+    keep: np.ndarray
+    codes: np.ndarray
+    sizes: np.ndarray
+    onehot: object
+
+    @classmethod
+    def of(cls, labels: np.ndarray) -> _ClusterSums | None:
+        """None when the silhouette is undefined (fewer than 2 clusters, or as many clusters as points)."""
+        import scipy.sparse
+
+        keep = labels >= 0
+        _, codes = np.unique(labels[keep], return_inverse=True)
+        k, m = int(codes.max()) + 1 if codes.size else 0, codes.size
+        if not 2 <= k <= m - 1:
+            return None
+        onehot = scipy.sparse.csr_matrix((np.ones(m), (np.arange(m), codes)), shape=(m, k))
+        return cls(keep, codes, np.bincount(codes, minlength=k).astype(np.float64), onehot)
+
+    @property
+    def n(self) -> int:
+        return self.codes.size
+
+    def silhouette_sum(self, distances: np.ndarray, start: int) -> float:
+        """Sum of the silhouettes of this labelling's points among rows ``start ..`` of the distance matrix."""
+        rows = self.keep[start : start + distances.shape[0]]
+        if not rows.any():
+            return 0.0
+        sums = np.asarray((self.onehot.T @ distances[rows][:, self.keep].T).T)  # summed distance to every cluster
+        first = int(self.keep[:start].sum())
+        own = self.codes[first : first + int(rows.sum())]
+        picked = np.arange(own.size)
+        own_size = self.sizes[own]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = sums[picked, own] / (own_size - 1.0)  # the point's zero distance to itself is in the sum
+            means = sums / self.sizes[None, :]
+            means[picked, own] = np.inf
+            b = means.min(axis=1)
+            sil = np.nan_to_num((b - a) / np.maximum(a, b))
+        return float(np.where(own_size > 1, sil, 0.0).sum())
+
+
+def _check_shapes(n: int, cluster_coords: np.ndarray, embeddings: np.ndarray, sample_size: int) -> None:
+    cluster_coords, embeddings = np.asarray(cluster_coords), np.asarray(embeddings)
     if cluster_coords.ndim != 2 or cluster_coords.shape[0] != n:
         raise ValueError(f"cluster_coords must have shape (n={n}, k), got {cluster_coords.shape}")
     if embeddings.ndim != 2 or embeddings.shape[0] != n:
         raise ValueError(f"embeddings must have shape (n={n}, d), got {embeddings.shape}")
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 2:
         raise ValueError(f"sample_size must be an integer >= 2, got {sample_size!r}")
-
-    start = time.perf_counter()
-    clustered = np.flatnonzero(labels >= 0)
-    sizes = np.bincount(labels[clustered]) if clustered.size else np.zeros(0, dtype=np.int64)
-    n_clusters = int((sizes > 0).sum())
-    persistence = np.asarray(result.persistence, dtype=np.float64)
-
-    exact = clustered.size <= sample_size
-    sample = clustered if exact else np.sort(np.random.default_rng(seed).choice(clustered, sample_size, replace=False))
-    sil_reduced = sil_cosine = ch = math.nan
-    if silhouettes:
-        # float64: scikit-learn's float32 euclidean path upcasts block by block, 3x slower for the same numbers.
-        sil_reduced = _silhouette(cluster_coords[sample].astype(np.float64), labels[sample], "euclidean")
-        sil_cosine = cosine_silhouette(embeddings[clustered], labels[clustered])
-        ch = _calinski_harabasz(cluster_coords[clustered], labels[clustered])
-    modularity = knn_modularity(labels, neighbours) if neighbours is not None else math.nan
-
-    return {
-        "min_cluster_size": int(result.min_cluster_size),
-        "min_samples": int(result.min_samples),
-        "n": int(n),
-        "clusters": n_clusters,
-        "noise_fraction": float((n - clustered.size) / n) if n else math.nan,
-        "mean_persistence": float(persistence.mean()) if persistence.size else math.nan,
-        "median_persistence": float(np.median(persistence)) if persistence.size else math.nan,
-        "dbcv": float(result.dbcv),
-        "silhouette_reduced": sil_reduced,
-        "silhouette_cosine": sil_cosine,
-        "modularity": modularity,
-        "calinski_harabasz": ch,
-        "largest_cluster_share": float(sizes.max() / n) if n_clusters else 0.0,
-        "sweep_seconds": float(result.seconds),
-        "metric_seconds": time.perf_counter() - start,
-        "silhouette_sample_size": int(sample.size),
-        "silhouette_exact": bool(exact),
-        "silhouette_seed": int(seed),
-    }
 
 
 def knn_modularity(labels: np.ndarray, neighbours: np.ndarray) -> float:
@@ -183,54 +334,49 @@ def knn_modularity(labels: np.ndarray, neighbours: np.ndarray) -> float:
     return float(inside - (out_degree @ in_degree) / m**2)
 
 
-def _silhouette(X: np.ndarray, labels: np.ndarray, metric: str) -> float:
-    """scikit-learn's silhouette_score, or nan where it is undefined (needs 2 <= n_labels <= n_samples - 1)."""
-    from sklearn.metrics import silhouette_score
-
-    n_labels = np.unique(labels).size
-    if not 2 <= n_labels <= labels.size - 1:
-        return math.nan
-    return float(silhouette_score(X, labels, metric=metric))
-
-
 def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, chunk: int = 8192) -> float:
-    """Exact mean silhouette under cosine distance, in O(n * clusters * dim).
+    """Exact mean silhouette under cosine distance over the non-noise points, in O(n * clusters * dim).
 
-    Equals ``sklearn.metrics.silhouette_score(X, labels, metric="cosine")`` (to rounding) without the n x n distance
-    matrix: rows are scaled to unit length (cosine distance ignores length), so the summed distance from ``u`` to a
-    cluster ``C`` is ``|C| - u . S_C`` with ``S_C`` the sum of its unit vectors; the own-cluster sum leaves out ``u``
-    itself, and points alone in their cluster score 0, as in scikit-learn.
+    Equals ``sklearn.metrics.silhouette_score(X[keep], labels[keep], metric="cosine")`` (to rounding), ``keep =
+    labels >= 0``, without the n x n distance matrix: rows are scaled to unit length (cosine distance ignores length),
+    so the summed distance from ``u`` to a cluster ``C`` is ``|C| - u . S_C`` with ``S_C`` the sum of its unit
+    vectors; the own-cluster sum leaves out ``u`` itself, and points alone in their cluster score 0, as in
+    scikit-learn. ``X`` is read block by block, never copied whole.
 
     Parameters
     ----------
     X : np.ndarray
         ``(n, d)`` vectors (any length; all-zero rows are at distance 1 from everything, as in scikit-learn).
     labels : np.ndarray
-        ``(n,)`` cluster labels (no noise label: pass non-noise points only).
+        ``(n,)`` cluster labels; points labelled -1 (noise) are left out.
     chunk : int, default 8192
         Rows per block (bounds memory to ``chunk * (d + clusters)`` doubles).
 
     Returns
     -------
     float
-        Mean silhouette, or nan when undefined (needs 2 <= clusters <= n - 1).
+        Mean silhouette, or nan when undefined (needs 2 <= clusters <= non-noise points - 1).
     """
     labels = np.asarray(labels)
-    n = labels.size
-    uniq, codes = np.unique(labels, return_inverse=True)
-    k = uniq.size
+    keep = labels >= 0
+    uniq, kept_codes = np.unique(labels[keep], return_inverse=True)
+    k, n = uniq.size, int(keep.sum())
     if not 2 <= k <= n - 1:
         return math.nan
-    sizes = np.bincount(codes, minlength=k).astype(np.float64)
+    codes = np.full(labels.size, -1, dtype=np.int64)
+    codes[keep] = kept_codes
+    sizes = np.bincount(kept_codes, minlength=k).astype(np.float64)
     sums = np.zeros((k, X.shape[1]))
-    for start in range(0, n, chunk):
-        U, c = _unit_rows(X[start : start + chunk]), codes[start : start + chunk]
+    blocks = [(start, codes[start : start + chunk] >= 0) for start in range(0, labels.size, chunk)]
+    for start, members in blocks:
+        U, c = _unit_rows(X[start : start + chunk][members]), codes[start : start + chunk][members]
         order = np.argsort(c, kind="stable")
-        heads = np.flatnonzero(np.r_[True, c[order][1:] != c[order][:-1]])
-        sums[c[order][heads]] += np.add.reduceat(U[order], heads, axis=0)
+        heads = np.flatnonzero(np.r_[True, c[order][1:] != c[order][:-1]]) if c.size else np.zeros(0, np.intp)
+        if heads.size:
+            sums[c[order][heads]] += np.add.reduceat(U[order], heads, axis=0)
     total = 0.0
-    for start in range(0, n, chunk):
-        U, c = _unit_rows(X[start : start + chunk]), codes[start : start + chunk]
+    for start, members in blocks:
+        U, c = _unit_rows(X[start : start + chunk][members]), codes[start : start + chunk][members]
         rows = np.arange(c.size)
         dist_sums = sizes[None, :] - U @ sums.T  # summed cosine distance to every cluster, the point itself included
         own = dist_sums[rows, c] - (1.0 - np.einsum("ij,ij->i", U, U))  # ... minus its distance to itself

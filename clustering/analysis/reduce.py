@@ -1,13 +1,26 @@
 """Dimension reduction for clustering and for the map, from one kNN graph.
 
 The kNN graph of the embeddings is the expensive part of UMAP on 512-D vectors, and both reductions need the same
-graph, so it is computed once (exactly up to ``EXACT_KNN_MAX`` points, with pynndescent above) and passed to both fits
-through ``precomputed_knn``:
+graph, so it is computed once (exactly up to ``EXACT_KNN_MAX`` points, with pynndescent above), and so is UMAP's fuzzy
+membership graph built from it. Two layouts are optimised from that graph with umap-learn's own SGD:
 
-- a ``cluster_dims``-D UMAP with ``min_dist=0`` (packs dense regions; HDBSCAN runs here). Clustering the 2-D map
+- a ``cluster_dims``-D layout with ``min_dist=0`` (packs dense regions; HDBSCAN runs here). Clustering the 2-D map
   instead swallows background points into clusters (89-98 % of injected noise in DESIGN's test);
-- a 2-D UMAP (or openTSNE t-SNE, seeded) for plots only, with repost bursts moved beside their nearest content
+- a 2-D layout (or openTSNE t-SNE, seeded) for plots only, with repost bursts moved beside their nearest content
   (layout.py) instead of being flung to the edges.
+
+Both start from the principal components of the embeddings (:func:`principal_components`): O(n), deterministic, and
+the same whatever the graph's shape. UMAP's default spectral initialisation solves one eigenproblem per connected
+component of the graph, and social-media collections have many (repost bursts): at 200,000 points it had not finished
+after 22 minutes (issue 13), and on some real sets its near-degenerate eigenvectors made the layout differ from one
+process to the next.
+
+Threads. The kNN search uses every thread it is given and is reproducible for a given seed and thread count
+(pynndescent partitions its work by thread and orders the updates; the exact search is BLAS). UMAP's SGD is
+reproducible only single-threaded (its parallel mode races on shared coordinates), so by default the two layouts run
+at once, each single-threaded and seeded: the map in a worker process beside the clustering layout
+(:data:`BESIDE_MIN_POINTS`). ``parallel_layout=True`` trades reproducibility for speed on many cores: both layouts use
+every thread, one after the other.
 
 The graph itself is returned too (``Reduction.knn``): the background test (noise.py) and the selection score
 (metrics.knn_modularity) work in the original space from it.
@@ -15,14 +28,16 @@ The graph itself is returned too (``Reduction.knn``): the background test (noise
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
+import os
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from clustering.analysis import layout
+from clustering.analysis import gpu, layout
 
 # Cluster space dimension. Evidence: 24 synthetic datasets (synthetic.make_blobs_on_sphere, n=4000, 512-D; default or
 # hard clusters (cluster_spread=(0.9, 1.5), sibling_similarity=0.7); background as satellites of clusters (default) or
@@ -46,13 +61,25 @@ MAP_METHODS = ("umap", "tsne")
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
 KNN_METHODS = ("auto", "exact", "pynndescent")
 # Exact kNN up to this many points. Measured on 2 cores, 512-D: exact (scikit-learn brute force) 1.2 s at 6,000 points
-# and 13.9 s at 20,000; pynndescent 0.3-0.6 s at 6,000 warm, but its first call in a process compiles for 37-58 s
-# (numba cannot cache all of it). Exact therefore wins up to ~40,000 points in a fresh process and is reproducible
-# whatever the thread count (pynndescent's graph changes with it).
+# and 13.9 s at 20,000; pynndescent 0.3-0.6 s at 6,000 warm, but its first call in a process compiles for 23-58 s
+# (numba cannot cache all of it). Exact therefore wins up to ~40,000 points in a fresh process.
 EXACT_KNN_MAX = 40_000
+# The map is laid out in a worker process beside the clustering layout from this many points (and 2+ threads): the
+# worker's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
+# points single-threaded, 2 cores).
+BESIDE_MIN_POINTS = 20_000
+# With more points than this (and more than 2 threads) the Analyze job's --parallel-layout auto runs UMAP's SGD on
+# every thread, not reproducible run to run. Below it the two seeded single-threaded layouts side by side are
+# reproducible and fast enough (200,000 points: clustering layout 160 s, the map beside it, 2 cores); with 2 threads
+# they already use both.
+PARALLEL_LAYOUT_MIN_POINTS = 250_000
 # Below this many points UMAP cannot build a graph (it needs n_neighbors >= 2, i.e. 3 points); the reduction falls
 # back to PCA (padded with zeros) and says so in ``params["fallback"]``.
 _MIN_UMAP_POINTS = 4
+# Rows per block where a pass over the embeddings would otherwise copy all of them (PCA, finiteness check).
+_CHUNK = 16_384
+# UMAP's defaults for the optimisation (umap.UMAP: spread, learning_rate, repulsion_strength, negative_sample_rate).
+_SPREAD, _LEARNING_RATE, _REPULSION, _NEGATIVE_SAMPLES = 1.0, 1.0, 1.0, 5
 
 
 @dataclass(frozen=True)
@@ -64,16 +91,13 @@ class KnnGraph:
     indices : np.ndarray
         ``(n, k)`` int32 neighbour indices, column 0 the point itself.
     distances : np.ndarray
-        ``(n, k)`` float32 distances under ``metric``.
-    search_index : object or None
-        The pynndescent index when one was built (lets UMAP transform new points), else None.
+        ``(n, k)`` float32 distances under the reduction's metric.
     method : str
-        ``"exact"`` or ``"pynndescent"``.
+        ``"exact"``, ``"pynndescent"`` or ``"cuml"``.
     """
 
     indices: np.ndarray
     distances: np.ndarray
-    search_index: object | None
     method: str
 
 
@@ -88,11 +112,13 @@ class Reduction:
     map_coords : np.ndarray
         ``(n, 2)`` float32; for plots.
     timings : dict of str to float
-        Seconds for ``"knn"``, ``"umap_cluster"`` and ``"map"`` (packing included).
+        Seconds for ``"knn"``, ``"graph"`` (UMAP's membership graph and the PCA initialisation), ``"umap_cluster"``
+        and ``"map"`` (packing included). A map laid out beside the clustering layout overlaps it in time.
     params : dict
         Everything needed to reproduce the coordinates: requested and effective ``n_neighbors``, ``min_dist``,
-        ``map_min_dist``, ``metric``, ``seed``, ``cluster_dims``, ``map_method``, ``n_epochs``, ``knn`` (``"exact"`` or
-        ``"pynndescent"``), ``fallback`` (None, or why UMAP was not used), ``packed_bursts`` (repost bursts
+        ``map_min_dist``, ``metric``, ``seed``, ``cluster_dims``, ``map_method``, ``n_epochs``, ``knn`` (``"exact"``,
+        ``"pynndescent"`` or ``"cuml"``), ``init`` ("pca"), ``threads``, ``layout`` (how the layouts ran and whether
+        they are reproducible), ``fallback`` (None, or why UMAP was not used), ``packed_bursts`` (repost bursts
         moved beside their nearest content on the map; see layout.py) and library versions.
     knn : KnnGraph or None
         The shared kNN graph in the original space, ``n_neighbors`` columns (self first); None below 4 points. Its
@@ -107,8 +133,24 @@ class Reduction:
     knn: KnnGraph | None = None
 
 
+def available_threads(requested: int | None = None) -> int:
+    """Threads to use: ``requested`` (None or 0: every core this process may run on), at most numba's thread pool."""
+    import numba
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = cores if not requested else int(requested)
+    return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+
+
 def knn_graph(
-    X: np.ndarray, *, n_neighbors: int, metric: str = "cosine", seed: int | None = 42, method: str = "auto"
+    X: np.ndarray,
+    *,
+    n_neighbors: int,
+    metric: str = "cosine",
+    seed: int | None = 42,
+    method: str = "auto",
+    threads: int = 1,
+    use_gpu: bool = False,
 ) -> KnnGraph:
     """Compute the ``n_neighbors``-nearest-neighbour graph (self included) once, for every reduction.
 
@@ -121,10 +163,13 @@ def knn_graph(
     metric : str, default "cosine"
         One of :data:`METRICS`.
     seed : int or None, default 42
-        Seed for pynndescent (the exact search needs none). With a seed pynndescent runs on one thread: its graph
-        depends on the thread count otherwise.
+        Seed for pynndescent (the exact search needs none).
     method : {"auto", "exact", "pynndescent"}, default "auto"
         "auto" is exact up to ``EXACT_KNN_MAX`` points, pynndescent (with UMAP's own settings) above.
+    threads : int, default 1
+        Threads for the search. The graph is the same for the same seed and thread count.
+    use_gpu : bool, default False
+        Exact search with cuML (cosine on unit rows only; :mod:`.gpu`).
 
     Returns
     -------
@@ -138,26 +183,53 @@ def knn_graph(
         raise ValueError(f"knn method must be one of {KNN_METHODS}, got {method!r}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    unit = metric == "cosine" and _has_unit_rows(X)
+    if use_gpu and unit:
+        idx, dist = gpu.knn(X, n_neighbors)
+        return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist)), "cuml")
     if method == "exact" or (method == "auto" and n <= EXACT_KNN_MAX):
-        idx, dist = _exact_knn(X, n_neighbors, metric)
-        return KnnGraph(idx, dist, None, "exact")
+        from threadpoolctl import threadpool_limits
 
-    from umap.umap_ import nearest_neighbors
+        with threadpool_limits(limits=threads):
+            idx, dist = _exact_knn(X, n_neighbors, metric)
+        return KnnGraph(idx, dist, "exact")
+    idx, dist = _approximate_knn(X, n_neighbors, metric="euclidean" if unit else metric, seed=seed, threads=threads)
+    return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist) if unit else dist), "pynndescent")
 
-    idx, dist, index = nearest_neighbors(
+
+def _approximate_knn(X: np.ndarray, k: int, *, metric: str, seed: int | None, threads: int):
+    """pynndescent with UMAP's own settings (umap.umap_.nearest_neighbors); the index is dropped right after."""
+    from pynndescent import NNDescent
+
+    n = X.shape[0]
+    index = NNDescent(
         X,
-        n_neighbors,
-        metric,
-        {},
-        False,
-        np.random.RandomState(seed),
+        n_neighbors=k,
+        metric=metric,
+        random_state=seed,
+        n_trees=min(64, 5 + round(n**0.5 / 20.0)),
+        n_iters=max(5, round(float(np.log2(n)))),
+        max_candidates=60,
         low_memory=True,
-        use_pynndescent=True,
-        n_jobs=1 if seed is not None else -1,
+        n_jobs=threads,
+        compressed=False,
         verbose=False,
     )
-    idx, dist = _self_first(idx.astype(np.int32), dist.astype(np.float32))
-    return KnnGraph(idx, dist, index, "pynndescent")
+    idx, dist = index.neighbor_graph
+    return idx.astype(np.int32), dist.astype(np.float32)
+
+
+def _has_unit_rows(X: np.ndarray) -> bool:
+    """Whether every row has length 1 (CLIP embeddings): cosine ranks then equal euclidean ones, without a copy."""
+    return all(
+        np.allclose(np.einsum("ij,ij->i", X[s : s + _CHUNK], X[s : s + _CHUNK]), 1.0, atol=1e-3)
+        for s in range(0, X.shape[0], _CHUNK)
+    )
+
+
+def _cosine_from_euclidean(dist: np.ndarray) -> np.ndarray:
+    """Cosine distance of unit rows from their euclidean distance: 1 - cos = d**2 / 2."""
+    return (dist.astype(np.float32) ** 2) / 2.0
 
 
 def _exact_knn(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +242,7 @@ def _exact_knn(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarr
         norms = np.linalg.norm(Y, axis=1, keepdims=True)
         Y = (Y / np.where(norms == 0, 1.0, norms)).astype(np.float32)
         dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(Y).kneighbors(Y)
-        dist = dist**2 / 2.0
+        dist = _cosine_from_euclidean(dist)
     else:
         dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X).kneighbors(X)
     return _self_first(idx.astype(np.int32), dist.astype(np.float32))
@@ -189,26 +261,51 @@ def _self_first(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return idx, dist
 
 
-def _validate(
-    embeddings,
-    *,
-    cluster_dims,
-    map_method,
-    n_neighbors,
-    min_dist,
-    map_min_dist,
-    metric,
-    seed,
-    n_epochs,
-    tsne_perplexity,
-    knn,
-):
+def principal_components(X: np.ndarray, dims: int) -> np.ndarray:
+    """The first ``dims`` principal-component scores of ``X``, deterministic and without copying ``X``.
+
+    The ``d x d`` covariance is accumulated in float64 blocks of rows and diagonalised; each axis is signed so that
+    its largest loading is positive. Columns beyond ``min(n - 1, d)`` are zeros.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        ``(n, d)`` data.
+    dims : int
+        Number of components.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n, dims)`` float32 scores (zeros for fewer than 2 points).
+    """
+    n, d = X.shape
+    out = np.zeros((n, dims), dtype=np.float32)
+    if n < 2:
+        return out
+    mean = X.mean(axis=0, dtype=np.float64)
+    covariance = np.zeros((d, d))
+    for start in range(0, n, _CHUNK):
+        block = X[start : start + _CHUNK].astype(np.float64) - mean
+        covariance += block.T @ block
+    _, vectors = np.linalg.eigh(covariance)
+    take = min(dims, d, n - 1)  # n centred points span at most n - 1 directions
+    axes = vectors[:, ::-1][:, :take]
+    axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(take)])
+    for start in range(0, n, _CHUNK):
+        out[start : start + _CHUNK, :take] = (X[start : start + _CHUNK].astype(np.float64) - mean) @ axes
+    return out
+
+
+def _validate(embeddings, *, cluster_dims, map_method, n_neighbors, min_dist, map_min_dist, metric, seed, n_epochs,
+              tsne_perplexity, knn):  # fmt: skip
     X = np.asarray(embeddings)
     if X.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n_points, dim), got shape {X.shape}")
     if X.shape[1] < 1:
         raise ValueError("embeddings must have at least one column")
-    if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
+    finite = all(np.isfinite(X[s : s + _CHUNK]).all() for s in range(0, X.shape[0], _CHUNK))
+    if not np.issubdtype(X.dtype, np.number) or not finite:
         raise ValueError("embeddings must be finite numbers (drop failed rows before reducing)")
     if isinstance(cluster_dims, bool) or not isinstance(cluster_dims, (int, np.integer)) or cluster_dims < 1:
         raise ValueError(f"cluster_dims must be an integer >= 1, got {cluster_dims!r}")
@@ -249,6 +346,9 @@ def reduce(
     tsne_perplexity: float = 30.0,
     knn: str = "auto",
     pack: bool = True,
+    threads: int | None = None,
+    parallel_layout: bool = False,
+    use_gpu: bool = False,
 ) -> Reduction:
     """Reduce embeddings to a clustering space and a 2-D map that share one kNN graph.
 
@@ -269,8 +369,7 @@ def reduce(
     metric : str, default "cosine"
         Input metric of the kNN graph.
     seed : int or None, default 42
-        ``random_state`` for pynndescent, UMAP and t-SNE. UMAP runs single-threaded whenever a seed is set; None
-        trades reproducibility for threads.
+        ``random_state`` for pynndescent, UMAP and t-SNE; None lets UMAP use every thread (see ``parallel_layout``).
     n_epochs : int or None, default None
         UMAP epochs; None lets UMAP choose (200 above 10,000 points, 500 below).
     progress : bool, default False
@@ -283,29 +382,29 @@ def reduce(
     pack : bool, default True
         Move the map's repost bursts beside their nearest content (:func:`pack_map`) instead of leaving them where
         UMAP flings them, at the edges of the view. The clustering space is never packed.
+    threads : int or None, default None
+        Threads for the kNN search and BLAS, and whether the map may run beside the clustering layout (2+); None:
+        every core (:func:`available_threads`). The result is the same for the same seed and thread count.
+    parallel_layout : bool, default False
+        Run UMAP's optimisation on every thread (faster on many cores, not reproducible run to run), the two layouts
+        one after the other. Also what a ``seed`` of None gives.
+    use_gpu : bool, default False
+        kNN graph and layouts with cuML (:mod:`.gpu`); the membership graph and initialisation stay the CPU's.
 
     Returns
     -------
     Reduction
-        With ``timings`` for "knn", "umap_cluster" and "map", ``params`` that reproduce the result and the shared
-        graph as ``knn``. Fewer than 4 points cannot make a UMAP graph: the coordinates then come from PCA padded
-        with zeros (n = 1: zeros), ``params["fallback"]`` says so and ``knn`` is None.
+        With ``timings`` for "knn", "graph", "umap_cluster" and "map", ``params`` that reproduce the result and the
+        shared graph as ``knn``. Fewer than 4 points cannot make a UMAP graph: the coordinates then come from PCA
+        padded with zeros (n = 1: zeros), ``params["fallback"]`` says so and ``knn`` is None.
     """
-    X = _validate(
-        embeddings,
-        cluster_dims=cluster_dims,
-        map_method=map_method,
-        n_neighbors=n_neighbors,
-        min_dist=min_dist,
-        map_min_dist=map_min_dist,
-        metric=metric,
-        seed=seed,
-        n_epochs=n_epochs,
-        tsne_perplexity=tsne_perplexity,
-        knn=knn,
-    )
+    X = _validate(embeddings, cluster_dims=cluster_dims, map_method=map_method, n_neighbors=n_neighbors,
+                  min_dist=min_dist, map_min_dist=map_min_dist, metric=metric, seed=seed, n_epochs=n_epochs,
+                  tsne_perplexity=tsne_perplexity, knn=knn)  # fmt: skip
     n = X.shape[0]
     X = X.astype(np.float32, copy=False)
+    threads = available_threads(threads)
+    parallel_layout = bool(parallel_layout or seed is None)
     params = {
         "cluster_dims": int(cluster_dims),
         "map_method": map_method,
@@ -318,14 +417,17 @@ def reduce(
         "n_epochs": n_epochs,
         "knn": None,
         "knn_k": None,
+        "init": "pca",
+        "threads": threads,
+        "layout": None,
         "fallback": None,
         "packed_bursts": 0,
         "versions": _versions(map_method),
     }
-    timings = {"knn": 0.0, "umap_cluster": 0.0, "map": 0.0}
+    timings = {"knn": 0.0, "graph": 0.0, "umap_cluster": 0.0, "map": 0.0}
     if n < _MIN_UMAP_POINTS:
         start = time.perf_counter()
-        cluster, map_ = _pca_fallback(X, cluster_dims), _pca_fallback(X, 2)
+        cluster, map_ = principal_components(X, cluster_dims), principal_components(X, 2)
         timings["umap_cluster"] = time.perf_counter() - start
         params["fallback"] = f"PCA: {n} point(s) are too few for a UMAP graph (needs >= {_MIN_UMAP_POINTS})"
         params["n_neighbors"] = None
@@ -337,28 +439,132 @@ def reduce(
         knn_k = int(min(n - 1, max(k, math.ceil(3 * tsne_perplexity) + 1)))
         params["tsne_perplexity"] = float(tsne_perplexity)
     start = time.perf_counter()
-    graph = knn_graph(X, n_neighbors=knn_k, metric=metric, seed=seed, method=knn)
+    graph = knn_graph(X, n_neighbors=knn_k, metric=metric, seed=seed, method=knn, threads=threads, use_gpu=use_gpu)
     timings["knn"] = time.perf_counter() - start
     params["knn"], params["knn_k"] = graph.method, knn_k
     if k < n_neighbors:
         params["fallback"] = f"n_neighbors shrunk from {n_neighbors} to {k}: only {n} points"
+    shared = KnnGraph(np.ascontiguousarray(graph.indices[:, :k]), np.ascontiguousarray(graph.distances[:, :k]),
+                      graph.method)  # fmt: skip
 
     start = time.perf_counter()
-    cluster = _umap(X, graph, k, cluster_dims, min_dist, metric, seed, n_epochs, progress)
-    timings["umap_cluster"] = time.perf_counter() - start
+    memberships = _membership_graph(X, shared, metric)
+    components = principal_components(X, max(cluster_dims, 2))
+    timings["graph"] = time.perf_counter() - start
+    fit = _Fit(memberships, seed=seed, n_epochs=n_epochs, parallel=parallel_layout, progress=progress,
+               gpu_data=X if use_gpu else None)  # fmt: skip
 
+    map_in_worker = (
+        map_method == "umap"
+        and not (cluster_dims == 2 and map_min_dist == min_dist)
+        and not (parallel_layout or use_gpu)
+        and threads >= 2
+        and n >= BESIDE_MIN_POINTS
+    )
+    params["layout"] = _layout_note(parallel_layout, use_gpu, map_in_worker)
+    with _worker(enabled=map_in_worker) as pool:
+        pending = pool.submit(_timed, fit, components[:, :2], map_min_dist) if pool else None
+        cluster, timings["umap_cluster"] = _timed(fit, components[:, :cluster_dims], min_dist)
+        if pending is not None:
+            map_, timings["map"] = pending.result()  # the map's own time, not the wait for it
+        else:
+            start = time.perf_counter()
+            if map_method == "tsne":
+                map_, params["tsne_perplexity_effective"] = _tsne(X, graph, tsne_perplexity, seed, progress)
+            elif cluster_dims == 2 and map_min_dist == min_dist:
+                map_ = cluster.copy()  # the same fit: no need to run it twice
+            else:
+                map_ = fit(components[:, :2], map_min_dist)
+            timings["map"] = time.perf_counter() - start
     start = time.perf_counter()
-    if map_method == "tsne":
-        map_, params["tsne_perplexity_effective"] = _tsne(X, graph, tsne_perplexity, seed, progress)
-    elif cluster_dims == 2 and map_min_dist == min_dist:
-        map_ = cluster.copy()  # the same fit: no need to run it twice
-    else:
-        map_ = _umap(X, graph, k, 2, map_min_dist, metric, seed, n_epochs, progress)
-    shared = KnnGraph(graph.indices[:, :k], graph.distances[:, :k], graph.search_index, graph.method)
     if pack:
         map_, params["packed_bursts"] = pack_map(X, shared, map_)
-    timings["map"] = time.perf_counter() - start
+    timings["map"] += time.perf_counter() - start
     return Reduction(cluster, map_, timings, params, shared)
+
+
+def _layout_note(parallel: bool, use_gpu: bool, map_in_worker: bool) -> str:
+    """How the layouts ran, as ``metrics.json`` records it."""
+    if use_gpu:
+        return "cuML on the GPU, seeded (reproducible to about 3 digits)"
+    if parallel:
+        return "parallel: UMAP's SGD on every thread, not reproducible run to run"
+    beside = ", the map in a worker process beside the clustering layout" if map_in_worker else ""
+    return f"reproducible: seeded single-threaded SGD{beside}"
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One UMAP optimisation set-up shared by both layouts: the membership graph and how to run the SGD."""
+
+    graph: object
+    seed: int | None
+    n_epochs: int | None
+    parallel: bool
+    progress: bool
+    gpu_data: np.ndarray | None = None
+
+    def __call__(self, init: np.ndarray, min_dist: float) -> np.ndarray:
+        """UMAP's layout of the graph in ``init.shape[1]`` dimensions, from ``init`` (principal components)."""
+        from umap.umap_ import find_ab_params, simplicial_set_embedding
+
+        a, b = find_ab_params(_SPREAD, min_dist)
+        start = _initial_layout(init, self.seed)
+        if self.gpu_data is not None:
+            return gpu.layout(self.gpu_data, self.graph, start, a=a, b=b, seed=self.seed, n_epochs=self.n_epochs)
+        # umap.UMAP.fit passes the same arguments (its defaults) and the same RandomState; the graph is copied because
+        # the optimisation prunes weak edges in place.
+        coords, _ = simplicial_set_embedding(
+            None, self.graph.copy(), init.shape[1], _LEARNING_RATE, a, b, _REPULSION, _NEGATIVE_SAMPLES,
+            self.n_epochs, start, np.random.RandomState(self.seed), "euclidean", {}, False, {}, False,
+            parallel=self.parallel, verbose=self.progress, tqdm_kwds={"disable": not self.progress},
+        )  # fmt: skip
+        return np.ascontiguousarray(coords, dtype=np.float32)
+
+
+def _timed(fit: _Fit, init: np.ndarray, min_dist: float) -> tuple[np.ndarray, float]:
+    """``fit(init, min_dist)`` and its seconds (a top-level function, so a worker process can run it)."""
+    start = time.perf_counter()
+    return fit(init, min_dist), time.perf_counter() - start
+
+
+def _initial_layout(components: np.ndarray, seed: int | None) -> np.ndarray:
+    """Principal components scaled to UMAP's initial box, plus UMAP's tiny seeded jitter (umap_.noisy_scale_coords):
+    without it, points with equal components would start on top of each other."""
+    scale = float(np.abs(components).max())
+    jitter = np.random.RandomState(seed).normal(scale=1e-4, size=components.shape).astype(np.float32)
+    return (components * (10.0 / scale if scale > 0 else 1.0)).astype(np.float32) + jitter
+
+
+def _membership_graph(X: np.ndarray, graph: KnnGraph, metric: str):
+    """UMAP's fuzzy membership graph from the kNN graph, built once for both layouts (umap_.fuzzy_simplicial_set)."""
+    from umap.umap_ import fuzzy_simplicial_set
+
+    memberships, _, _ = fuzzy_simplicial_set(
+        X, graph.indices.shape[1], None, metric, knn_indices=graph.indices, knn_dists=graph.distances
+    )
+    return memberships
+
+
+class _worker:
+    """A one-process pool for the map's layout (``None`` when disabled), shut down on exit.
+
+    A fresh interpreter ("spawn"): forking a process that holds threads (BLAS, numba, a Ray driver) is unsafe.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and not multiprocessing.current_process().daemon  # daemons may not have children
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> concurrent.futures.ProcessPoolExecutor | None:
+        if self.enabled:
+            context = multiprocessing.get_context("spawn")
+            self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self.pool
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.ndarray, int]:
@@ -384,37 +590,6 @@ def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.nda
     return layout.pack(coords, bursts.labels, bursts.anchors), bursts.n_bursts
 
 
-def _umap(X, graph: KnnGraph, k, dims, min_dist, metric, seed, n_epochs, progress) -> np.ndarray:
-    import umap
-
-    n = X.shape[0]
-    # Copies: UMAP marks disconnected neighbours in place in the arrays it is given.
-    knn = (graph.indices[:, :k].copy(), graph.distances[:, :k].copy(), graph.search_index)
-    model = umap.UMAP(
-        n_neighbors=k,
-        n_components=dims,
-        min_dist=min_dist,
-        metric=metric,
-        random_state=seed,
-        n_epochs=n_epochs,
-        precomputed_knn=knn,
-        # Small inputs: spectral init needs more points than dimensions; random init is UMAP's own fallback.
-        init="spectral" if n > dims + 2 else "random",
-        n_jobs=1 if seed is not None else -1,
-        verbose=progress,
-        tqdm_kwds={"disable": not progress},
-    )
-    with warnings.catch_warnings():
-        # Expected and handled here: no search index below 4,096 points (no transform() needed), the seed forcing
-        # one thread, and spectral init falling back to random for tiny or disconnected graphs.
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
-        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-        warnings.filterwarnings("ignore", message=".*[Ss]pectral initiali[sz]ation failed.*")
-        warnings.filterwarnings("ignore", message=".*Graph is not fully connected.*")
-        coords = model.fit_transform(X)
-    return np.ascontiguousarray(coords, dtype=np.float32)
-
-
 def _tsne(X, graph: KnnGraph, perplexity, seed, progress) -> tuple[np.ndarray, float]:
     from openTSNE import TSNE
     from openTSNE.affinity import PerplexityBasedNN
@@ -431,17 +606,6 @@ def _tsne(X, graph: KnnGraph, perplexity, seed, progress) -> tuple[np.ndarray, f
     # PCA initialisation (openTSNE's default, seeded) needs X: pass both.
     embedding = tsne.fit(X, affinities=affinities)
     return np.ascontiguousarray(np.asarray(embedding), dtype=np.float32), effective
-
-
-def _pca_fallback(X: np.ndarray, dims: int) -> np.ndarray:
-    n = X.shape[0]
-    out = np.zeros((n, dims), dtype=np.float32)
-    if n >= 2:
-        centred = X - X.mean(axis=0)
-        u, s, _ = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
-        take = min(dims, s.shape[0])
-        out[:, :take] = (u[:, :take] * s[:take]).astype(np.float32)
-    return out
 
 
 def _versions(map_method: str) -> dict[str, str]:

@@ -34,12 +34,17 @@ class Clustering:
     ----------
     map_coords : numpy.ndarray
         (n_points, 2) float32 coordinates of the 2-D map.
-    results : list of sweep.SettingResult
-        One per sweep row; empty when nothing could be swept.
+    results : dict of int to sweep.SettingResult
+        Per-point results of the settings later steps read, by sweep-row index: the chosen one, the runner-ups kept
+        as alternatives and the hierarchy levels (the other settings' arrays are dropped); empty when nothing could
+        be swept.
     rows : list of dict
-        The scored sweep rows (``sweep.csv``), in the order of ``results``.
+        The scored sweep rows (``sweep.csv``), one per setting.
     selection : select.Selection or None
         The explained choice; None when nothing was swept.
+    levels : dict of str to int
+        Sweep-row index of each hierarchy level, coarse to fine (``hierarchy.levels_from_sweep``); empty when nothing
+        was swept.
     params : dict
         Reduction, sweep and selection parameters as recorded in ``metrics.json``.
     knn : reduce.KnnGraph or None
@@ -49,9 +54,10 @@ class Clustering:
     """
 
     map_coords: np.ndarray
-    results: list = dataclasses.field(default_factory=list)
+    results: dict = dataclasses.field(default_factory=dict)
     rows: list[dict] = dataclasses.field(default_factory=list)
     selection: object | None = None
+    levels: dict[str, int] = dataclasses.field(default_factory=dict)
     params: dict = dataclasses.field(default_factory=dict)
     knn: object | None = None
     notes: tuple[str, ...] = ()

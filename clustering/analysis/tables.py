@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clustering import schema
-from clustering.analysis.hierarchy import Hierarchy, Level, build_hierarchy, levels_from_sweep
+from clustering.analysis.hierarchy import Hierarchy, Level, build_hierarchy
 from clustering.analysis.metrics import METRIC_DOCS
 from clustering.analysis.post_analysis import PostAnalysis
 from clustering.analysis.read import Duplicates, ShardData
@@ -149,7 +149,7 @@ def _hierarchy(clustering: Clustering, labels: np.ndarray, point_of_row: np.ndar
 
     A level whose clusters are all gone once nested (a finer setting that splits no cluster) is left out.
     """
-    picked = levels_from_sweep(clustering.rows, clustering.selection.index)
+    picked = clustering.levels
     names = tuple(picked)
     arrays = [
         labels if name == CHOSEN_LEVEL else np.asarray(clustering.results[index].labels)[point_of_row]
