@@ -64,7 +64,7 @@ def synthetic(n: int, dim: int, seed: int = 0) -> dict:
     for g in range(n_groups):
         members = np.arange(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
         indices[members, 1:GROUP_SIZE] = [np.roll(members, -s)[1:] for s in range(GROUP_SIZE)]
-    graph = KnnGraph(indices=indices, distances=np.zeros((n, K), np.float32), search_index=None, method="exact")
+    graph = KnnGraph(indices=indices, distances=np.zeros((n, K), np.float32), method="exact")
     return {"labels": labels, "texts": texts, "dates": dates, "twitter": twitter, "accounts": accounts, "X": X,
             "graph": graph}  # fmt: skip
 
