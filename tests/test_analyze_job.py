@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis import AnalyzeConfig, run_analysis, tables
+from clustering.analysis import AnalyzeConfig, gpu, run_analysis, tables
 from clustering.config import ConfigError
 from tests.test_read import MODEL_META, blobs, thumbnail, write_shards
 
@@ -217,7 +218,7 @@ def test_metrics_json_records_the_choice(analysis):
             float(np.mean(table[alternative["column"]].to_numpy() < 0))
         )
     assert all(r in rows for r in metrics["runner_ups"])
-    for step in ("read", "duplicates", "reduce", "sweep", "metrics", "outputs", "plots", "montages", "report"):
+    for step in ("read", "reduce", "sweep", "metrics", "selection", "outputs", "plots", "montages", "report"):
         assert step in metrics["timings"], step
     assert list(metrics["timings"])[-1] == "total"
     assert metrics["metric_docs"]
@@ -403,7 +404,7 @@ def test_job_runs_from_yaml_with_flag_overrides(shards, tmp_path, capsys, caplog
     assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'}"
     assert any(line.startswith("chosen: min_cluster_size=") for line in lines)
     logged = [r.getMessage() for r in caplog.records]
-    for step in ("read:", "duplicates:", "reduce:", "sweep:", "metrics:", "outputs:", "plots:", "montages:", "report:"):
+    for step in ("read:", "reduce:", "sweep:", "metrics:", "selection:", "outputs:", "plots:", "montages:", "report:"):
         assert any(m.startswith(step) for m in logged), step  # one log line per step, with its time
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["params"]["sweep"]["min_cluster_sizes"] == [8, 30]
@@ -656,3 +657,55 @@ def test_post_text_accounts_and_names_stay_inert_in_the_browser(posts_analysis):
     assert any(label in text for label in HOSTILE_LABELS)
     markdown = (out / "report.md").read_text()
     assert "<script>" not in markdown and "<img" not in markdown and "<b " not in markdown
+
+
+# ------------------------------------------------------------------------------------ threads, cache and the GPU
+def test_metrics_json_states_how_the_layouts_ran_and_where(analysis):
+    _, out, _ = analysis
+    metrics = json.loads((out / "metrics.json").read_text())
+    params = metrics["params"]
+    assert params["backend"] == gpu.detect().reason  # here: "CPU: cuML is not installed" unless a GPU is present
+    assert params["reduction"]["init"] == "pca" and params["reduction"]["threads"] >= 1
+    assert params["reduction"]["layout"].startswith("reproducible") and params["parallel_layout"].startswith(
+        "reproducible (auto"
+    )
+
+
+def test_without_cuml_the_cpu_path_is_chosen_and_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cuml", None)  # an import of cuML fails, as where it is not installed
+    assert gpu.detect("auto") == gpu.Backend(False, "CPU: cuML is not installed")
+    assert gpu.detect("cpu") == gpu.Backend(False, "CPU: requested")
+    with pytest.raises(ConfigError, match="--backend gpu: cuML is not installed"):
+        gpu.detect("gpu")
+
+
+def test_backend_gpu_without_cuml_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "cuml", None)
+    code = load_job().main(["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--backend", "gpu"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "--backend gpu: cuML is not installed" in lines[0]
+
+
+def _python(code: str, **env: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | env
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_the_compile_cache_defaults_to_a_user_folder_before_numba_loads(tmp_path):
+    code = "from clustering.cli import keep_compile_cache as k; print(k()); import numba; print(numba.config.CACHE_DIR)"
+    chosen, used = _python(code, XDG_CACHE_HOME=str(tmp_path)).splitlines()
+    assert chosen == used == str(tmp_path / "clipcluster" / "numba") and Path(chosen).is_dir()
+    mine = str(tmp_path / "mine")
+    assert _python(code, XDG_CACHE_HOME=str(tmp_path), NUMBA_CACHE_DIR=mine).splitlines() == [mine, mine]
+
+
+@pytest.mark.parametrize("job", ["analyze", "embed", "pipeline"])
+def test_entrypoints_load_numba_only_after_the_cache_is_set(job):
+    code = (
+        "import importlib.util, sys; "
+        f"spec = importlib.util.spec_from_file_location('job', 'jobs/{job}.py'); "
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec)); print('numba' in sys.modules)"
+    )
+    assert _python(code) == "False"

@@ -66,7 +66,7 @@ def run_analysis_of_posts(sample_run, levels=None, **overrides):
 
     arguments = {
         "posts": posts,
-        "embeddings": sample_run["embeddings"],
+        "embeddings": sample_run["embeddings"][points],  # one per distinct image, as ShardData holds them
         "ids": ids,
         "metadata": {"model": sample_run["model"], "random_weights": True},
         "points": points,

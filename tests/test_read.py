@@ -176,22 +176,30 @@ def test_reads_only_ok_rows_with_passthrough_and_metadata(small_shards):
     assert schema.THUMBNAIL not in data.table.column_names and schema.EMBEDDING not in data.table.column_names
     assert data.has_thumbnails
     assert data.metadata["model"] == MODEL_META["model"]
-    assert data.embeddings.dtype == np.float32 and data.embeddings.shape == (63, 16)
+    # One embedding per distinct image: the 3 exact reposts share their image's.
+    assert data.embeddings.dtype == np.float32 and data.embeddings.shape == (60, 16)
 
 
-def test_embedding_rows_line_up_with_table_rows(small_shards):
+@pytest.mark.parametrize("keep_duplicates", [False, True])
+def test_every_row_finds_its_images_embedding(small_shards, keep_duplicates):
     root, X, _written = small_shards
-    data = read_ok_rows(str(root))
+    data = read_ok_rows(str(root), keep_duplicates=keep_duplicates)
+    assert len(data.embeddings) == len(data.points) == (63 if keep_duplicates else 60)
+    assert data.points.tolist() == (list(range(63)) if keep_duplicates else data.duplicates.representatives.tolist())
     for row, key in enumerate(data.table[schema.ID].to_pylist()):
         source = int(key.split("-of-")[1]) if key.startswith("repost") else int(key.split("-")[1])
-        np.testing.assert_array_equal(data.embeddings[row], X[source])
+        np.testing.assert_array_equal(data.embeddings[data.point_of_row[row]], X[source])
+        assert data.points[data.point_of_row[row]] == (row if keep_duplicates else data.duplicates.representatives[
+            data.duplicates.inverse[row]])  # fmt: skip
 
 
 def test_duplicates_share_a_representative(small_shards):
     root, _, written = small_shards
     data = read_ok_rows(str(root))
-    dup = find_duplicates(data.table[schema.SHA256].to_pylist())
+    dup = data.duplicates
     assert dup.n_unique == 60 and dup.n_copies == 3
+    again = find_duplicates(data.table[schema.SHA256].to_pylist())  # from plain strings too
+    assert again.inverse.tolist() == dup.inverse.tolist()
     ids = data.table[schema.ID].to_pylist()
     for row, key in enumerate(ids):
         representative = ids[dup.representatives[dup.inverse[row]]]

@@ -46,9 +46,13 @@ def shard_data(
     }
     table = pa.table(columns)
     passthrough = [c for c in table.column_names if c not in schema.OWNED_COLUMNS]
+    duplicates = find_duplicates(table[schema.SHA256])
     return ShardData(
         table=table,
-        embeddings=np.zeros((len(ids), 4), np.float32),
+        embeddings=np.zeros((duplicates.n_unique, 4), np.float32),
+        duplicates=duplicates,
+        points=duplicates.representatives,
+        point_of_row=duplicates.inverse,
         metadata=metadata or {"model": "test-model"},
         n_total=len(ids),
         status_counts={"ok": len(ids)},
@@ -77,8 +81,7 @@ def setting(labels, *, mcs: int = 5, ms: int = 3, probabilities=None, outlier_sc
 def make_run(data: ShardData, results: list[SettingResult] | None, *, runner_ups=(), **options) -> AnalysisRun:
     """A run over ``data`` whose sweep produced ``results`` (the first chosen); None: nothing was swept."""
     config = AnalyzeConfig(input="shards", output="out", **options)
-    duplicates = find_duplicates(data.table[schema.SHA256].to_pylist())
-    points, point_of_row = tables.clustered_points(duplicates, keep_duplicates=config.keep_duplicates)
+    duplicates, points = data.duplicates, data.points
     rng = np.random.default_rng(0)
     if results is None:
         clustering = Clustering(map_coords=rng.normal(size=(len(points), 2)).astype(np.float32))
@@ -93,7 +96,7 @@ def make_run(data: ShardData, results: list[SettingResult] | None, *, runner_ups
             levels=levels_from_sweep(rows, 0),
             params={"sweep": {"min_samples": [3]}},
         )
-    outcome = tables.assemble_outcome(clustering, duplicates, point_of_row, alternatives=config.alternatives)
+    outcome = tables.assemble_outcome(clustering, duplicates, data.point_of_row, alternatives=config.alternatives)
     return AnalysisRun(
         config=config,
         input_uri="/data/shards",
@@ -126,14 +129,6 @@ def test_copies_take_their_images_labels_scores_and_point():
     np.testing.assert_array_equal(outcome.coords[4], outcome.coords[1])
     assert outcome.group_size.tolist() == [1, 3, 1, 1, 3, 3]
     assert outcome.is_copy.tolist() == [False, False, False, False, True, True]
-
-
-def test_keep_duplicates_clusters_every_row():
-    duplicates = find_duplicates(["a", "b", "a"])
-    points, point_of_row = tables.clustered_points(duplicates, keep_duplicates=True)
-    assert points.tolist() == point_of_row.tolist() == [0, 1, 2]
-    points, point_of_row = tables.clustered_points(duplicates, keep_duplicates=False)
-    assert points.tolist() == [0, 1] and point_of_row.tolist() == [0, 1, 0]
 
 
 def test_nothing_swept_means_every_row_is_noise_without_scores():

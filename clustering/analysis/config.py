@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from clustering.analysis.gpu import BACKENDS
+from clustering.analysis.gpu import detect as detect_backend
 from clustering.analysis.keywords import TOP_KEYWORDS
 from clustering.analysis.names import NAME_MARGIN
 from clustering.analysis.noise import DEFAULT_NOISE_Z
@@ -148,6 +149,8 @@ class AnalyzeConfig:
                 raise ConfigError(f"{_flag(name)} must be in 0..1, got {value!r}")
         if self.n_epochs is not None and self.n_epochs < 1:
             raise ConfigError(f"--n-epochs must be a positive integer (empty: UMAP's default), got {self.n_epochs!r}")
+        if self.backend == "gpu":
+            detect_backend("gpu")  # one line naming what is missing, before any work
         if self.threads < 0:
             raise ConfigError(f"--threads must be 0 (every core) or a positive number, got {self.threads!r}")
         if not 0 <= self.seed < 2**32:

@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import logging
 
-import numpy as np
 import pyarrow as pa
 
 from clustering import schema
@@ -27,14 +26,7 @@ from clustering.analysis.explorer import Explorer, build_explorer, default_title
 from clustering.analysis.outputs import OutputFolder, absolute
 from clustering.analysis.post_analysis import PostOptions, analyse_posts
 from clustering.analysis.posts import Posts, read_posts
-from clustering.analysis.read import (
-    InputError,
-    ThumbnailTap,
-    find_duplicates,
-    input_notes,
-    read_ok_rows,
-    read_thumbnails,
-)
+from clustering.analysis.read import InputError, ThumbnailTap, input_notes, read_ok_rows, read_thumbnails
 from clustering.analysis.result import AnalysisResult, AnalysisRun
 from clustering.analysis.steps import Steps
 from clustering.analysis.timeline_plot import over_time_figure
@@ -114,26 +106,20 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
     input_uri = absolute(config.input)
     options = PostOptions.from_config(config)  # a bad --label-prompts fails before any work
     with steps.step("read"):
-        data = read_ok_rows(input_uri)
+        data = read_ok_rows(input_uri, keep_duplicates=config.keep_duplicates)
         flags = {"text": config.text_column, "date": config.date_column, "account": config.account_column}
         posts = read_posts(data.table, schema.detect_post_columns(data.table, data.passthrough, **flags))
+    duplicates = data.duplicates
     log.info(
         f"read: {data.n_rows:,} ok rows of {data.n_total:,} ({data.n_total - data.n_rows:,} failed) from "
         f"{data.n_shards} shard{'s' if data.n_shards != 1 else ''}, {data.embeddings.shape[1]}-D embeddings, "
-        f"model {data.model} ({steps.last('read')})"
+        f"model {data.model}; {duplicates.n_unique:,} distinct images, {duplicates.n_copies:,} exact reposts; "
+        f"clustering {len(data.points):,} points{' (--keep-duplicates)' if config.keep_duplicates else ''} "
+        f"({steps.last('read')})"
     )
 
-    with steps.step("duplicates"):
-        hashes = data.table[schema.SHA256] if schema.SHA256 in data.table.column_names else pa.nulls(data.n_rows)
-        duplicates = find_duplicates(hashes.to_pylist())
-        points, point_of_row = tables.clustered_points(duplicates, keep_duplicates=config.keep_duplicates)
-    log.info(
-        f"duplicates: {duplicates.n_unique:,} distinct images, {duplicates.n_copies:,} exact reposts; clustering "
-        f"{len(points):,} points{' (--keep-duplicates)' if config.keep_duplicates else ''} ({steps.last('duplicates')})"
-    )
-
-    clustering = cluster_points(data.embeddings[points], config, steps)
-    outcome = tables.assemble_outcome(clustering, duplicates, point_of_row, alternatives=config.alternatives)
+    clustering = cluster_points(data.embeddings, config, steps)
+    outcome = tables.assemble_outcome(clustering, duplicates, data.point_of_row, alternatives=config.alternatives)
     run = AnalysisRun(
         config=config,
         input_uri=input_uri,
@@ -145,7 +131,7 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
         notes=(*input_notes(data, duplicates), *clustering.notes, *outcome.notes),
     )
     with steps.step("posts"):
-        run = _describe_posts(run, posts, points, point_of_row, options)
+        run = _describe_posts(run, posts, options)
     levels = ", ".join(f"{level.n_clusters:,} {level.name}" for level in outcome.hierarchy.levels)
     groups = run.posts.reposts.n_groups
     log.info(
@@ -154,9 +140,7 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
     return run
 
 
-def _describe_posts(
-    run: AnalysisRun, posts: Posts, points: np.ndarray, point_of_row: np.ndarray, options: PostOptions
-) -> AnalysisRun:
+def _describe_posts(run: AnalysisRun, posts: Posts, options: PostOptions) -> AnalysisRun:
     """Names, keywords, timelines and accounts of every hierarchy level, and repost groups, merged into the run."""
     found = analyse_posts(
         {level.name: level.labels for level in run.outcome.hierarchy.levels},
@@ -165,8 +149,8 @@ def _describe_posts(
         embeddings=run.data.embeddings,
         ids=run.ids,
         metadata=run.data.metadata,
-        points=points,
-        point_of_row=point_of_row,
+        points=run.data.points,
+        point_of_row=run.data.point_of_row,
         knn=run.clustering.knn,
         thumbnails=functools.partial(read_thumbnails, run.input_uri) if run.data.has_thumbnails else None,
         options=options,

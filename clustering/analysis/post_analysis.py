@@ -211,14 +211,16 @@ def analyse_posts(
     posts : Posts
         :func:`clustering.analysis.posts.read_posts` of the same rows.
     embeddings : numpy.ndarray
-        ``(n, d)`` L2-normalised embeddings of the rows.
+        ``(m, d)`` L2-normalised embeddings of the images: row ``i`` is the image of row ``points[i]`` (every row's
+        own when ``points`` is None), as :class:`clustering.analysis.read.ShardData` holds them. Exact copies share
+        their image's row: names come from the centroids of a cluster's distinct images.
     ids : sequence of str
         Row ids (repost tables name posts by id; thumbnails are read by id).
     metadata : dict
         Shard metadata (model id, ``random_weights``) for zero-shot names.
     points, point_of_row : numpy.ndarray, optional
-        The distinct images the reduction ran on (row indices) and each row's point
-        (``clustering.analysis.tables.clustered_points``). Default: every row is its own image.
+        The table row of each image (row of ``embeddings``) and each row's image (``ShardData.points`` and
+        ``ShardData.point_of_row``). Default: every row is its own image.
     knn : clustering.analysis.reduce.KnnGraph, optional
         The reduction's graph over ``points`` (``Reduction.knn``); computed here when None.
     thumbnails : callable, optional
@@ -245,10 +247,11 @@ def analyse_posts(
 
     def describe(values: np.ndarray) -> LevelPosts:
         keywords = cluster_keywords(values, terms, top_n=options.keywords)
+        image_labels = values[points]  # a copy is labelled as its image is
         return LevelPosts(
             keywords=keywords,
             names=name_clusters(
-                embeddings, values, vocabulary=vocabulary, keywords=keywords, margin=options.name_margin
+                embeddings, image_labels, vocabulary=vocabulary, keywords=keywords, margin=options.name_margin
             ),
             timelines=cluster_timelines(values, dates, period=options.period),
             accounts=cluster_accounts(values, posts.accounts),
@@ -257,7 +260,6 @@ def analyse_posts(
     described = {name: describe(values) for name, values in labels.items()}
     reposts = find_repost_groups(
         embeddings,
-        images=points,
         inverse=point_of_row,
         knn=knn,
         thumbnails=_point_thumbnails(thumbnails, np.asarray(ids, dtype=object)[points]) if thumbnails else None,

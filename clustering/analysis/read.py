@@ -34,15 +34,51 @@ class InputError(ConfigError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Duplicates:
+    """Exact duplicates (same ``sha256``) among n rows.
+
+    Attributes
+    ----------
+    representatives : numpy.ndarray
+        int64 row indices of one row per distinct image (the first copy, in row order); rows without a hash are
+        their own representative.
+    inverse : numpy.ndarray
+        int64 array of length n: row ``i`` is a copy of ``representatives[inverse[i]]``.
+    is_copy : numpy.ndarray
+        bool array of length n: True for every row that is not its image's representative (a repost).
+    """
+
+    representatives: np.ndarray
+    inverse: np.ndarray
+    is_copy: np.ndarray
+
+    @property
+    def n_unique(self) -> int:
+        return len(self.representatives)
+
+    @property
+    def n_copies(self) -> int:
+        return int(self.is_copy.sum())
+
+
+@dataclasses.dataclass(frozen=True)
 class ShardData:
-    """The ``ok`` rows of an embedding dataset.
+    """The ``ok`` rows of an embedding dataset, and one embedding per point to cluster.
 
     Attributes
     ----------
     table : pyarrow.Table
         One row per ``ok`` input row, every shard column except ``embedding`` and ``thumbnail``, in shard order.
     embeddings : numpy.ndarray
-        float32 array of shape (n, D), row ``i`` belonging to ``table`` row ``i``; (0, D) when no row is ``ok``.
+        float32 array of shape (n_points, D): row ``i`` is the embedding of table row ``points[i]``. Exact copies of
+        an image (same sha256) share their image's embedding, so it is held once; (0, D) when no row is ``ok``.
+    duplicates : Duplicates
+        Exact duplicates among the table's rows.
+    points : numpy.ndarray
+        int64 table row of each embedding: the distinct images (``duplicates.representatives``), or every row when
+        read with ``keep_duplicates``.
+    point_of_row : numpy.ndarray
+        int64 per table row: the row of ``embeddings`` holding its image.
     metadata : dict
         Run metadata of the first shard (model id, dim, preprocessing, versions); {} when absent.
     n_total : int
@@ -59,6 +95,9 @@ class ShardData:
 
     table: pa.Table
     embeddings: np.ndarray
+    duplicates: Duplicates
+    points: np.ndarray
+    point_of_row: np.ndarray
     metadata: dict
     n_total: int
     status_counts: dict
@@ -88,34 +127,6 @@ class ShardData:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Duplicates:
-    """Exact duplicates (same ``sha256``) among n rows.
-
-    Attributes
-    ----------
-    representatives : numpy.ndarray
-        int64 row indices of one row per distinct image (the first copy, in row order); rows without a hash are
-        their own representative.
-    inverse : numpy.ndarray
-        int64 array of length n: row ``i`` is a copy of ``representatives[inverse[i]]``.
-    is_copy : numpy.ndarray
-        bool array of length n: True for every row that is not its image's representative (a repost).
-    """
-
-    representatives: np.ndarray
-    inverse: np.ndarray
-    is_copy: np.ndarray
-
-    @property
-    def n_unique(self) -> int:
-        return len(self.representatives)
-
-    @property
-    def n_copies(self) -> int:
-        return int(self.is_copy.sum())
-
-
 def _embedding_matrix(column: pa.ChunkedArray, n: int, *, where: str) -> np.ndarray:
     """A float32 (n, D) matrix from a (fixed-size) list column without Python-level loops."""
     if n == 0:
@@ -134,11 +145,26 @@ def _embedding_matrix(column: pa.ChunkedArray, n: int, *, where: str) -> np.ndar
     return matrix
 
 
-def read_ok_rows(uri: str) -> ShardData:
-    """Read the ``ok`` rows of every shard under ``uri``, with passthrough columns and embeddings.
+def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
+    """Read the ``ok`` rows of every shard under ``uri``, with passthrough columns, and one embedding per point.
 
-    Thumbnails are not loaded (they can be most of the bytes); fetch the few a report needs with
-    :func:`read_thumbnails`. Raises :class:`InputError` when ``uri`` holds no shards or a shard is unreadable.
+    Two passes over the shards: the row columns first, which give the exact duplicates (sha256), then the embeddings
+    of the points only, written shard by shard into one matrix. A copy's embedding is its image's, so neither a
+    row-level matrix nor the Arrow copy of all embeddings ever exists. Thumbnails are not loaded (they can be most of
+    the bytes): :class:`ThumbnailTap` and :func:`read_thumbnails` stream them.
+
+    Parameters
+    ----------
+    uri : str
+        A folder or URI holding ``part-*.parquet`` shards.
+    keep_duplicates : bool, default False
+        Every row is its own point (its embedding read from its own row) instead of one point per distinct image.
+
+    Raises
+    ------
+    InputError
+        ``uri`` holds no shards, a shard is unreadable, or the embeddings are unusable (missing, of mixed sizes, not
+        finite).
     """
     try:
         fs, _ = io.resolve(uri)
@@ -150,76 +176,122 @@ def read_ok_rows(uri: str) -> ShardData:
             f"--input {uri}: no embedding shards ({io.SHARD_GLOB_PREFIX}*{io.SHARD_SUFFIX}) found; "
             "run jobs/embed.py first or check the path"
         )
-    ok_parts: list[pa.Table] = []
-    matrices: list[np.ndarray] = []
-    statuses: dict[str, int] = {}
-    metadata: dict = {}
-    has_thumbnails = False
-    n_total = 0
-    for index, path in enumerate(paths):
-        try:
-            shard_schema = pq.read_schema(path, filesystem=fs)
-            if index == 0:
-                metadata = schema.read_metadata(shard_schema)
-            missing = {schema.ID, schema.STATUS, schema.EMBEDDING} - set(shard_schema.names)
-            if missing:
-                raise InputError(f"{path}: not an embedding shard, missing column(s) {', '.join(sorted(missing))}")
-            has_thumbnails = has_thumbnails or schema.THUMBNAIL in shard_schema.names
-            columns = [name for name in shard_schema.names if name != schema.THUMBNAIL]
-            table = pq.read_table(path, filesystem=fs, columns=columns)
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{path}: unreadable shard: {exc}") from None
-        n_total += table.num_rows
-        values, counts = np.unique(table[schema.STATUS].to_numpy(zero_copy_only=False).astype(str), return_counts=True)
-        for status, count in zip(values, counts, strict=True):
-            statuses[str(status)] = statuses.get(str(status), 0) + int(count)
-        ok = table.filter(pc.equal(table[schema.STATUS], schema.Status.OK.value))
-        # Embeddings leave Arrow shard by shard, so the Arrow copy of all of them never exists at once.
-        matrices.append(_embedding_matrix(ok[schema.EMBEDDING], ok.num_rows, where=path))
-        ok_parts.append(ok.drop_columns([schema.EMBEDDING]))
-    dims = {m.shape[1] for m in matrices if len(m)}
-    if len(dims) > 1:
-        raise InputError(f"--input {uri}: shards hold embeddings of different sizes {sorted(dims)}; mixed models?")
+    rows = _read_rows(paths, fs)
     try:
-        table = pa.concat_tables(ok_parts, promote_options="permissive").replace_schema_metadata(None)
+        table = pa.concat_tables(rows.parts, promote_options="permissive").replace_schema_metadata(None)
     except pa.ArrowException as exc:
         raise InputError(f"--input {uri}: shards have incompatible schemas: {exc}") from None
-    if dims:
-        embeddings = np.concatenate([m for m in matrices if len(m)])
-    else:  # no ok row anywhere: an empty matrix as wide as the schema says
-        embeddings = np.zeros((0, max((m.shape[1] for m in matrices), default=0)), dtype=np.float32)
+    hashes = table[schema.SHA256] if schema.SHA256 in table.column_names else pa.nulls(table.num_rows, pa.string())
+    duplicates = find_duplicates(hashes)
+    n = table.num_rows
+    if keep_duplicates:
+        points, point_of_row = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+    else:
+        points, point_of_row = duplicates.representatives, duplicates.inverse
+    embeddings = _read_points(paths, fs, rows.ok_positions, points, uri=uri)
     passthrough = [name for name in table.column_names if name not in schema.OWNED_COLUMNS]
-    counts = dict(sorted(statuses.items(), key=lambda item: (-item[1], item[0])))
+    counts = dict(sorted(rows.statuses.items(), key=lambda item: (-item[1], item[0])))
     return ShardData(
         table=table,
         embeddings=embeddings,
-        metadata=metadata,
-        n_total=n_total,
+        duplicates=duplicates,
+        points=points,
+        point_of_row=point_of_row,
+        metadata=rows.metadata,
+        n_total=rows.n_total,
         status_counts=counts,
         passthrough=passthrough,
-        has_thumbnails=has_thumbnails,
+        has_thumbnails=rows.has_thumbnails,
         n_shards=len(paths),
     )
 
 
-def find_duplicates(sha256: Iterable[str | None]) -> Duplicates:
-    """Group rows by content hash; the first row of each hash represents it, rows without a hash stand alone."""
-    hashes = list(sha256)
-    first_seen: dict[str, int] = {}
-    representatives: list[int] = []
-    inverse = np.empty(len(hashes), dtype=np.int64)
-    is_copy = np.zeros(len(hashes), dtype=bool)
-    for row, digest in enumerate(hashes):
-        if digest is not None and digest in first_seen:
-            inverse[row] = first_seen[digest]
-            is_copy[row] = True
+@dataclasses.dataclass
+class _Rows:
+    """The first pass: the ok rows of each shard (without embeddings and thumbnails) and what the shards say."""
+
+    parts: list[pa.Table] = dataclasses.field(default_factory=list)
+    ok_positions: list[np.ndarray] = dataclasses.field(default_factory=list)
+    statuses: dict[str, int] = dataclasses.field(default_factory=dict)
+    metadata: dict = dataclasses.field(default_factory=dict)
+    has_thumbnails: bool = False
+    n_total: int = 0
+
+
+def _read_rows(paths: list[str], fs) -> _Rows:
+    found = _Rows()
+    for index, path in enumerate(paths):
+        try:
+            shard_schema = pq.read_schema(path, filesystem=fs)
+            if index == 0:
+                found.metadata = schema.read_metadata(shard_schema)
+            missing = {schema.ID, schema.STATUS, schema.EMBEDDING} - set(shard_schema.names)
+            if missing:
+                raise InputError(f"{path}: not an embedding shard, missing column(s) {', '.join(sorted(missing))}")
+            found.has_thumbnails = found.has_thumbnails or schema.THUMBNAIL in shard_schema.names
+            columns = [name for name in shard_schema.names if name not in (schema.THUMBNAIL, schema.EMBEDDING)]
+            table = pq.read_table(path, filesystem=fs, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{path}: unreadable shard: {exc}") from None
+        found.n_total += table.num_rows
+        status = table[schema.STATUS].to_numpy(zero_copy_only=False).astype(str)
+        values, counts = np.unique(status, return_counts=True)
+        for name, count in zip(values, counts, strict=True):
+            found.statuses[str(name)] = found.statuses.get(str(name), 0) + int(count)
+        ok = np.flatnonzero(status == schema.Status.OK.value)
+        found.ok_positions.append(ok)
+        found.parts.append(table.take(pa.array(ok)))
+    return found
+
+
+def _read_points(paths: list[str], fs, ok_positions: list[np.ndarray], points: np.ndarray, *, uri: str) -> np.ndarray:
+    """The second pass: the embeddings of the ``points`` (table rows, ascending), one shard at a time."""
+    slot = np.full(sum(len(ok) for ok in ok_positions), -1, dtype=np.int64)
+    slot[points] = np.arange(len(points))
+    matrix: np.ndarray | None = None
+    width, start = 0, 0
+    for path, ok in zip(paths, ok_positions, strict=True):
+        try:
+            column = pq.read_table(path, filesystem=fs, columns=[schema.EMBEDDING])[schema.EMBEDDING]
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{path}: unreadable shard: {exc}") from None
+        width = width or (column.type.list_size if pa.types.is_fixed_size_list(column.type) else 0)
+        shard = _embedding_matrix(column.take(pa.array(ok)), len(ok), where=path)
+        wanted = slot[start : start + len(ok)]
+        start += len(ok)
+        if not len(ok):
             continue
-        position = len(representatives)
-        representatives.append(row)
-        inverse[row] = position
-        if digest is not None:
-            first_seen[digest] = position
-    return Duplicates(representatives=np.asarray(representatives, dtype=np.int64), inverse=inverse, is_copy=is_copy)
+        if matrix is None:
+            matrix = np.empty((len(points), shard.shape[1]), dtype=np.float32)
+        elif shard.shape[1] != matrix.shape[1]:
+            sizes = sorted({shard.shape[1], matrix.shape[1]})
+            raise InputError(f"--input {uri}: shards hold embeddings of different sizes {sizes}; mixed models?")
+        keep = wanted >= 0
+        matrix[wanted[keep]] = shard[keep]
+    return matrix if matrix is not None else np.zeros((0, width), dtype=np.float32)
+
+
+def find_duplicates(sha256: pa.Array | pa.ChunkedArray | Iterable[str | None]) -> Duplicates:
+    """Group rows by content hash; the first row of each hash represents it, rows without a hash stand alone.
+
+    Vectorised (Arrow dictionary encoding, one sort): no Python string per row.
+    """
+    hashes = sha256 if isinstance(sha256, (pa.Array, pa.ChunkedArray)) else pa.array(list(sha256), pa.string())
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks()
+    n = len(hashes)
+    encoded = pc.dictionary_encode(hashes.cast(pa.string()))
+    codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    missing = np.flatnonzero(encoded.is_null().to_numpy(zero_copy_only=False))
+    codes[missing] = len(encoded.dictionary) + np.arange(missing.size)  # each row without a hash is its own image
+    _, first, image = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # images numbered in order of their first row
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    representatives = first[order].astype(np.int64)
+    inverse = rank[image].astype(np.int64)
+    is_copy = np.arange(n) != representatives[inverse]
+    return Duplicates(representatives=representatives, inverse=inverse, is_copy=is_copy)
 
 
 def input_notes(data: ShardData, duplicates: Duplicates) -> tuple[str, ...]:

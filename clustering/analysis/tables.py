@@ -31,7 +31,6 @@ __all__ = [
     "cluster_centroids",
     "cluster_means",
     "cluster_table",
-    "clustered_points",
     "hierarchy_document",
     "level_means",
     "metrics_document",
@@ -48,18 +47,6 @@ CHOSEN_LEVEL = "clusters"  # the hierarchy level that is the chosen setting (hie
 
 
 # ------------------------------------------------------------------------------------------------ the chosen labels
-def clustered_points(duplicates: Duplicates, *, keep_duplicates: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The rows that are clustered (``points``) and the point of every row (``point_of_row``).
-
-    By default each distinct image is clustered once and its copies take its point; with ``keep_duplicates`` every
-    row is its own point.
-    """
-    if keep_duplicates:
-        rows = np.arange(len(duplicates.inverse), dtype=np.int64)
-        return rows, rows
-    return duplicates.representatives, duplicates.inverse
-
-
 def relabel_by_size(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber clusters 0, 1, ... from the largest down (ties: lower old label first); noise stays -1.
 

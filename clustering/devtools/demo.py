@@ -17,6 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
+from clustering.cli import keep_compile_cache
 from clustering.config import DEFAULT_MODEL, ConfigError, IngestConfig
 
 log = logging.getLogger("clustering.devtools.demo")
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="demo-output", help="folder for everything the demo writes (replaced)")
     parser.add_argument("--images", type=int, default=300, help="number of sample images to generate (default 300)")
     args = parser.parse_args(argv)
+    keep_compile_cache()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
