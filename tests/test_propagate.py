@@ -89,7 +89,36 @@ def test_background_points_stay_out_of_the_filled_score():
     hdbscan = groups.copy()
     final = groups.copy()
     final[[0, 5]] = -1  # clustered by HDBSCAN, called background by the original-space test
-    assert filled_modularity(final, neighbours, hdbscan_labels=hdbscan) == knn_modularity(final, neighbours)
+    assert filled_modularity(final, neighbours, hdbscan_labels=hdbscan, resolution=1.0) == knn_modularity(
+        final, neighbours
+    )
+
+
+def test_resolution_one_is_knn_modularity_of_the_filled_labels_and_less_prefers_larger_clusters():
+    rng = np.random.default_rng(3)
+    neighbours = np.c_[np.arange(300), rng.integers(0, 300, (300, 9))]
+    labels = rng.integers(-1, 6, 300)
+    filled = propagate_labels(labels, neighbours, fill=labels < 0)
+    assert filled_modularity(labels, neighbours, hdbscan_labels=labels, resolution=1.0) == pytest.approx(
+        knn_modularity(filled, neighbours)
+    )
+    # Groups A, B, C of 40: A's and B's members list 7 neighbours in their own group and 2 in the other, C's all 9
+    # in C. Split {A, B, C}: inside 0.852, expected 1/3; merged {A+B, C}: inside 1, expected 5/9. Newman's modularity
+    # keeps A and B apart (0.519 > 0.444); at resolution 0.5 the merge wins (0.722 > 0.685).
+    group = np.repeat([0, 1, 2], 40)
+    rows = []
+    for i in range(120):
+        own = np.flatnonzero(group == group[i])
+        other = np.flatnonzero(group == 1 - group[i]) if group[i] < 2 else own
+        rows.append([i, *rng.choice(own[own != i], 7, replace=False), *rng.choice(other[other != i], 2)])
+    graph = np.array(rows)
+    split, merged = group, np.minimum(group, 1) * (group // 2)  # merged: A and B -> 0, C -> 1
+    score = {
+        r: [filled_modularity(x, graph, hdbscan_labels=x, resolution=r) for x in (split, merged)] for r in (1, 0.5)
+    }
+    assert score[1][0] == pytest.approx(0.852 - 1 / 3, abs=1e-3) and score[1][1] == pytest.approx(1 - 5 / 9)
+    assert score[1][0] > score[1][1]
+    assert score[0.5][0] < score[0.5][1]
 
 
 def test_shapes_are_checked():
@@ -97,3 +126,5 @@ def test_shapes_are_checked():
         propagate_labels(np.zeros(3), np.zeros((3, 2), int), fill=np.zeros(2, bool))
     with pytest.raises(ValueError, match="neighbours must have shape"):
         propagate_labels(np.zeros(3), np.zeros((2, 2), int), fill=np.zeros(3, bool))
+    with pytest.raises(ValueError, match="resolution must be > 0"):
+        filled_modularity(np.zeros(3, int), np.zeros((3, 2), int), hdbscan_labels=np.zeros(3, int), resolution=0)
