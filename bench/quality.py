@@ -58,8 +58,6 @@ SYNTHETIC = {
 }  # fmt: skip
 NOTEBOOK_SIZES = tuple(range(2, 198, 5))
 PEERS = ("previous", "notebook", "evoc", "plscan")
-# The selection score the tool runs with (select.py's evidence); "modularity" was the rule before.
-SELECT_BY = "modularity_filled"
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,6 @@ def run_tool(X: np.ndarray) -> ToolRun:
     """The analysis defaults, step by step as the Analyze job runs them."""
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.noise import core_distances, drop_background
-    from clustering.analysis.propagate import filled_modularity
     from clustering.analysis.reduce import reduce
     from clustering.analysis.select import select
     from clustering.analysis.sweep import parse_grid, sweep
@@ -144,11 +141,10 @@ def run_tool(X: np.ndarray) -> ToolRun:
     final = [drop_background(r, core) for r in raw]
     neighbours = reduction.knn.indices
     rows = [
-        score_setting(f, reduction.cluster_coords, X, neighbours=neighbours, silhouettes=False)
-        | {"modularity_filled": filled_modularity(f.labels, neighbours, hdbscan_labels=r.labels)}
+        score_setting(f, reduction.cluster_coords, X, neighbours=neighbours, silhouettes=False, hdbscan_labels=r.labels)
         for r, f in zip(raw, final, strict=True)
     ]
-    chosen = select(rows, score=SELECT_BY).index
+    chosen = select(rows).index
     return ToolRun(reduction, raw, final, rows, chosen, time.perf_counter() - start)
 
 

@@ -132,7 +132,7 @@ def test_the_default_score_column_decides_by_default():
     assert select(rows).index == 0
 
 
-def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
+def test_modularity_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
     """The measured property behind the defaults, on the small fixture: the choice is near the best by ARI.
 
     ARI over true cluster members, with the original-space background dropped first as the job does. On this
@@ -145,29 +145,27 @@ def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blo
     results = [drop_background(r, core) for r in sweep(coords, [5, 8, 12, 18, 25, 35, 50, 70], [5], progress=False)]
     rows = [score_setting(r, coords, sphere_blobs.X, neighbours=sphere_reduction.knn.indices) for r in results]
     aris = [adjusted_rand_score(truth[fg], r.labels[fg]) for r in results]
-    chosen = select(rows)
+    chosen = select(rows, score="modularity")  # the rule before modularity_filled
     assert select.__kwdefaults__["max_noise"] == DEFAULT_MAX_NOISE
     assert max(aris) - min(aris) > 0.1  # the settings differ, so choosing matters
     assert aris[chosen.index] >= max(aris) - 0.2
     assert rows[chosen.index]["modularity"] == max(r["modularity"] for r in rows if r["clusters"] >= 2)
 
 
-def test_filled_modularity_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
-    """The rule bench/quality.py measures (select.py's evidence), run as compute.py must run it, on the fixture."""
-    from clustering.analysis.propagate import filled_modularity
-
+def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
+    """The default rule (filled modularity, select.py's evidence), on rows scored as compute.py scores them."""
     coords, truth, neighbours = sphere_reduction.cluster_coords, sphere_blobs.labels, sphere_reduction.knn.indices
     fg = truth >= 0
     core = core_distances(sphere_reduction.knn.distances)
     raw = sweep(coords, [5, 8, 12, 18, 25, 35, 50, 70], [5], progress=False)
     final = [drop_background(r, core) for r in raw]
     rows = [
-        score_setting(f, coords, sphere_blobs.X, neighbours=neighbours, silhouettes=False)
-        | {"modularity_filled": filled_modularity(f.labels, neighbours, hdbscan_labels=r.labels)}
+        score_setting(f, coords, sphere_blobs.X, neighbours=neighbours, silhouettes=False, hdbscan_labels=r.labels)
         for r, f in zip(raw, final, strict=True)
     ]
     aris = [adjusted_rand_score(truth[fg], f.labels[fg]) for f in final]
-    chosen = select(rows, score="modularity_filled")
+    chosen = select(rows)
+    assert DEFAULT_SCORE == "modularity_filled"
     assert rows[chosen.index]["modularity_filled"] == max(r["modularity_filled"] for r in rows if r["clusters"] >= 2)
     assert aris[chosen.index] >= max(aris) - 0.2
     assert "HDBSCAN's noise filled" in chosen.rule

@@ -90,7 +90,8 @@ class AnalyzeConfig:
     )
     select_by: str = option(
         DEFAULT_SCORE,
-        "selection score to maximise; modularity (clusters that match the original kNN graph) was measured best",
+        "selection score to maximise; modularity_filled (clusters that match the original kNN graph once HDBSCAN's "
+        "noise has taken its neighbours' clusters) was measured best",
         choices=SCORES,
     )
     noise_z: float = option(

@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 # resolution 1: dropping kNN edges shorter than 0.05 or 0.2 x the median core distance (near-duplicates) before
 # scoring 0.50 / 0.958, 0.5 x 0.77 / 0.967. With min_samples 3 or 10 (not the default; resolution 1, first two
 # layouts) the filled score ranged 0.44-1.00 on emoji, as modularity did (0.44-1.00).
-# modularity_filled needs the HDBSCAN labels before the background test, so the rows must carry that column
-# (compute.py adds it); until they do, the default stays on the score every row has.
+# modularity_filled needs the HDBSCAN labels before the background test: rows from metrics.score_setting carry it when
+# given ``hdbscan_labels`` (compute.py does); without them it is nan for every row and the rule falls back on its ties.
 DEFAULT_MAX_NOISE = 0.5
-DEFAULT_SCORE = "modularity"
+DEFAULT_SCORE = "modularity_filled"
 # When nothing fits the noise budget: accept settings up to the lowest reachable noise plus this margin.
 RELAX_MARGIN = 0.05
 SCORES = (
