@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,19 @@ def test_default_grid_is_increasing_valid_and_scales_with_n(n):
         assert len(grid) >= 10
         assert max(grid) <= max(n // 2, 20)
         assert max(grid) > max(default_grid(n // 10))
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        found |= {int(pid) for pid in (task / "children").read_text().split()}
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
+def test_large_trees_equal_the_reference_without_worker_processes(reference_hdbscan):
+    X = _blobs(17_000, 3, noise=500, seed=12)  # above 16,384 points hdbscan splits the core-distance query in jobs
+    before = _children()
+    result = sweep(X, [60], [5], progress=False)[0]
+    assert _children() == before  # threads, not joblib's worker processes
+    assert_same_as_reference(result, reference_hdbscan(X, 60, 5))

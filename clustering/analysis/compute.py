@@ -160,6 +160,8 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
 def _add_separation(rows: list[dict], results: list[SettingResult], indices, *, coords, X, config) -> None:
     """Silhouettes and Calinski-Harabasz of the settings at ``indices`` (one shared sample), into their rows."""
     todo = [i for i in dict.fromkeys(indices) if rows[i]["silhouette_sample_size"] == 0]
+    if not todo:
+        return
     labelings = [results[i].labels for i in todo]
     scores = separation_scores(labelings, coords, X, sample_size=config.silhouette_sample_size, seed=config.seed)
     for i, found in zip(todo, scores, strict=True):

@@ -1,0 +1,73 @@
+"""cluster_points: what it scores, what it keeps, and how it says the layouts ran."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from clustering.analysis.compute import _parallel_layout, cluster_points
+from clustering.analysis.config import AnalyzeConfig
+from clustering.analysis.hierarchy import levels_from_sweep
+from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS
+from clustering.analysis.steps import Steps
+
+
+def _config(**overrides) -> AnalyzeConfig:
+    values = {"input": "-", "output": "-", "n_epochs": 30, "min_cluster_sizes": "5,10,20,40,80", "progress": False,
+              "silhouette_sample_size": 200, **overrides}  # fmt: skip
+    return AnalyzeConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def clustered(sphere_blobs):
+    return cluster_points(sphere_blobs.X, _config(alternatives=1, threads=1), Steps())
+
+
+def test_every_setting_is_scored_cheaply_and_the_compared_ones_fully(clustered):
+    selection, rows = clustered.selection, clustered.rows
+    assert len(rows) == 5
+    compared = {selection.index, *selection.runner_ups}
+    assert {i for i, row in enumerate(rows) if row["silhouette_sample_size"] > 0} == compared
+    for i, row in enumerate(rows):
+        separated = [row[k] for k in ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz")]
+        assert all(math.isfinite(v) for v in separated) if i in compared else all(math.isnan(v) for v in separated)
+        assert math.isfinite(row["modularity"]) == math.isfinite(row["modularity_filled"]) == (row["clusters"] >= 2)
+
+
+def test_per_point_arrays_are_kept_only_where_later_steps_read_them(clustered):
+    selection = clustered.selection
+    assert clustered.levels == levels_from_sweep(clustered.rows, selection.index)
+    assert set(clustered.results) == {selection.index, *selection.runner_ups[:1], *clustered.levels.values()}
+    assert len(clustered.results) < len(clustered.rows)
+    for result in clustered.results.values():
+        assert result.labels.dtype == np.int32
+        assert result.probabilities.dtype == result.outlier_scores.dtype == np.float32
+
+
+def test_a_separation_score_as_the_rule_scores_every_setting(sphere_blobs):
+    found = cluster_points(sphere_blobs.X, _config(select_by="silhouette_cosine", threads=1), Steps())
+    assert all(row["silhouette_sample_size"] > 0 for row in found.rows)
+
+
+def test_how_the_layouts_ran_is_recorded(clustered):
+    params = clustered.params
+    assert params["reduction"]["threads"] == 1 and params["reduction"]["init"] == "pca"
+    assert params["reduction"]["layout"] == "reproducible: seeded single-threaded SGD"
+    assert params["parallel_layout"].startswith("reproducible (auto") and params["backend"].startswith(("CPU", "GPU"))
+    assert clustered.notes == ()  # reproducible layouts need no note
+
+
+def test_parallel_layout_rule():
+    big = PARALLEL_LAYOUT_MIN_POINTS + 1
+    assert _parallel_layout("auto", big, 32)[0] and not _parallel_layout("auto", big, 2)[0]
+    assert not _parallel_layout("auto", PARALLEL_LAYOUT_MIN_POINTS, 32)[0]
+    assert _parallel_layout("on", 10, 1)[0] and not _parallel_layout("off", big, 32)[0]
+    assert "not reproducible" in _parallel_layout("auto", big, 32)[1]
+
+
+def test_parallel_layouts_are_noted(sphere_blobs):
+    found = cluster_points(sphere_blobs.X, _config(parallel_layout="on"), Steps())
+    assert found.params["reduction"]["layout"].startswith("parallel")
+    assert any("not reproducible" in note for note in found.notes)
