@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,11 +77,11 @@ def test_principal_components_match_an_svd_and_are_signed_deterministically():
 
 
 def test_the_map_beside_the_clustering_layout_is_the_same_map(sphere_blobs, sphere_reduction, monkeypatch):
-    # A worker process lays the map out while this process lays out the cluster space: same seed, same coordinates.
+    # A second process lays the map out while this one lays out the cluster space: same seed, same coordinates.
     monkeypatch.setattr(reduce_module, "BESIDE_MIN_POINTS", 0)
     beside = reduce(sphere_blobs.X, cluster_dims=5, seed=0, threads=2)
     alone = reduce(sphere_blobs.X, cluster_dims=5, seed=0, threads=1)
-    assert "worker process" in beside.params["layout"] and "worker process" not in alone.params["layout"]
+    assert "second process" in beside.params["layout"] and "second process" not in alone.params["layout"]
     assert "reproducible" in alone.params["layout"]
     assert np.array_equal(beside.map_coords, alone.map_coords)
     assert np.array_equal(beside.cluster_coords, alone.cluster_coords) and np.array_equal(
@@ -202,3 +206,21 @@ def test_validation_names_the_parameter(kwargs, message):
 def test_bad_embeddings_are_rejected(X, message):
     with pytest.raises(ValueError, match=message):
         reduce(X)
+
+
+def test_a_script_without_a_main_guard_runs_the_map_beside_once(tmp_path):
+    # The map's process must not re-run the caller's script (multiprocessing's "spawn" would, analysis and all).
+    script = tmp_path / "analysis_script.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from clustering.analysis import reduce as r\n"
+        "r.BESIDE_MIN_POINTS = 0\n"
+        "print('script ran', flush=True)\n"
+        "X = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)\n"
+        "print(r.reduce(X, cluster_dims=3, n_epochs=20, threads=2).params['layout'])\n"
+    )
+    root = str(Path(reduce_module.__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": root})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("script ran") == 1 and "second process" in done.stdout

@@ -189,6 +189,7 @@ def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
     else:
         points, point_of_row = duplicates.representatives, duplicates.inverse
     embeddings = _read_points(paths, fs, rows.ok_positions, points, uri=uri)
+    pa.default_memory_pool().release_unused()  # Arrow's pool keeps the shards' freed buffers: 180 MB at 200k rows
     passthrough = [name for name in table.column_names if name not in schema.OWNED_COLUMNS]
     counts = dict(sorted(rows.statuses.items(), key=lambda item: (-item[1], item[0])))
     return ShardData(

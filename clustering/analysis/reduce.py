@@ -18,7 +18,7 @@ process to the next.
 Threads. The kNN search uses every thread it is given and is reproducible for a given seed and thread count
 (pynndescent partitions its work by thread and orders the updates; the exact search is BLAS). UMAP's SGD is
 reproducible only single-threaded (its parallel mode races on shared coordinates), so by default the two layouts run
-at once, each single-threaded and seeded: the map in a worker process beside the clustering layout
+at once, each single-threaded and seeded: the map in a second process beside the clustering layout
 (:data:`BESIDE_MIN_POINTS`). ``parallel_layout=True`` trades reproducibility for speed on many cores: both layouts use
 every thread, one after the other.
 
@@ -28,12 +28,17 @@ The graph itself is returned too (``Reduction.knn``): the background test (noise
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
+import ctypes
 import math
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -64,8 +69,8 @@ KNN_METHODS = ("auto", "exact", "pynndescent")
 # and 13.9 s at 20,000; pynndescent 0.3-0.6 s at 6,000 warm, but its first call in a process compiles for 23-58 s
 # (numba cannot cache all of it). Exact therefore wins up to ~40,000 points in a fresh process.
 EXACT_KNN_MAX = 40_000
-# The map is laid out in a worker process beside the clustering layout from this many points (and 2+ threads): the
-# worker's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
+# The map is laid out in a second process beside the clustering layout from this many points (and 2+ threads): the
+# process's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
 # points single-threaded, 2 cores).
 BESIDE_MIN_POINTS = 20_000
 # With more points than this (and more than 2 threads) the Analyze job's --parallel-layout auto runs UMAP's SGD on
@@ -448,25 +453,26 @@ def reduce(
                       graph.method)  # fmt: skip
 
     start = time.perf_counter()
-    memberships = _membership_graph(X, shared, metric)
+    memberships = _membership_graph(X, shared, metric, n_epochs)
     components = principal_components(X, max(cluster_dims, 2))
+    _return_freed_memory()
     timings["graph"] = time.perf_counter() - start
     fit = _Fit(memberships, seed=seed, n_epochs=n_epochs, parallel=parallel_layout, progress=progress,
                gpu_data=X if use_gpu else None)  # fmt: skip
 
-    map_in_worker = (
+    map_beside = (
         map_method == "umap"
         and not (cluster_dims == 2 and map_min_dist == min_dist)
         and not (parallel_layout or use_gpu)
         and threads >= 2
         and n >= BESIDE_MIN_POINTS
     )
-    params["layout"] = _layout_note(parallel_layout, use_gpu, map_in_worker)
-    with _worker(enabled=map_in_worker) as pool:
-        pending = pool.submit(_timed, fit, components[:, :2], map_min_dist) if pool else None
+    params["layout"] = _layout_note(parallel_layout, use_gpu, map_beside)
+    beside = _MapProcess(fit, components[:, :2], map_min_dist) if map_beside else contextlib.nullcontext()
+    with beside:
         cluster, timings["umap_cluster"] = _timed(fit, components[:, :cluster_dims], min_dist)
-        if pending is not None:
-            map_, timings["map"] = pending.result()  # the map's own time, not the wait for it
+        if map_beside:
+            map_, timings["map"] = beside.result()  # the map's own time, not the wait for it
         else:
             start = time.perf_counter()
             if map_method == "tsne":
@@ -483,13 +489,13 @@ def reduce(
     return Reduction(cluster, map_, timings, params, shared)
 
 
-def _layout_note(parallel: bool, use_gpu: bool, map_in_worker: bool) -> str:
+def _layout_note(parallel: bool, use_gpu: bool, map_beside: bool) -> str:
     """How the layouts ran, as ``metrics.json`` records it."""
     if use_gpu:
         return "cuML on the GPU, seeded (reproducible to about 3 digits)"
     if parallel:
         return "parallel: UMAP's SGD on every thread, not reproducible run to run"
-    beside = ", the map in a worker process beside the clustering layout" if map_in_worker else ""
+    beside = ", the map in a second process beside the clustering layout" if map_beside else ""
     return f"reproducible: seeded single-threaded SGD{beside}"
 
 
@@ -512,10 +518,9 @@ class _Fit:
         start = _initial_layout(init, self.seed)
         if self.gpu_data is not None:
             return gpu.layout(self.gpu_data, self.graph, start, a=a, b=b, seed=self.seed, n_epochs=self.n_epochs)
-        # umap.UMAP.fit passes the same arguments (its defaults) and the same RandomState; the graph is copied because
-        # the optimisation prunes weak edges in place.
+        # umap.UMAP.fit passes the same arguments (its defaults) and the same RandomState.
         coords, _ = simplicial_set_embedding(
-            None, self.graph.copy(), init.shape[1], _LEARNING_RATE, a, b, _REPULSION, _NEGATIVE_SAMPLES,
+            None, self.graph, init.shape[1], _LEARNING_RATE, a, b, _REPULSION, _NEGATIVE_SAMPLES,
             self.n_epochs, start, np.random.RandomState(self.seed), "euclidean", {}, False, {}, False,
             parallel=self.parallel, verbose=self.progress, tqdm_kwds={"disable": not self.progress},
         )  # fmt: skip
@@ -523,7 +528,7 @@ class _Fit:
 
 
 def _timed(fit: _Fit, init: np.ndarray, min_dist: float) -> tuple[np.ndarray, float]:
-    """``fit(init, min_dist)`` and its seconds (a top-level function, so a worker process can run it)."""
+    """``fit(init, min_dist)`` and its seconds."""
     start = time.perf_counter()
     return fit(init, min_dist), time.perf_counter() - start
 
@@ -536,35 +541,79 @@ def _initial_layout(components: np.ndarray, seed: int | None) -> np.ndarray:
     return (components * (10.0 / scale if scale > 0 else 1.0)).astype(np.float32) + jitter
 
 
-def _membership_graph(X: np.ndarray, graph: KnnGraph, metric: str):
-    """UMAP's fuzzy membership graph from the kNN graph, built once for both layouts (umap_.fuzzy_simplicial_set)."""
+def _membership_graph(X: np.ndarray, graph: KnnGraph, metric: str, n_epochs: int | None):
+    """UMAP's fuzzy membership graph from the kNN graph (umap_.fuzzy_simplicial_set), built once for both layouts.
+
+    Returned as the canonical COO matrix with the edges too weak to be sampled in ``n_epochs`` already dropped, which
+    is what ``umap_.simplicial_set_embedding`` makes of its graph first (in place): handed this one, it finds nothing
+    left to change, so both layouts share it without a copy.
+    """
     from umap.umap_ import fuzzy_simplicial_set
 
     memberships, _, _ = fuzzy_simplicial_set(
         X, graph.indices.shape[1], None, metric, knn_indices=graph.indices, knn_dists=graph.distances
     )
-    return memberships
+    coo = memberships.tocoo()
+    coo.sum_duplicates()
+    default = 500 if coo.shape[0] <= 10_000 else 200  # simplicial_set_embedding's own epochs and pruning rule
+    epochs = n_epochs if n_epochs is not None and n_epochs > 10 else default
+    coo.data[coo.data < coo.data.max() / float(epochs)] = 0.0
+    coo.eliminate_zeros()
+    return coo
 
 
-class _worker:
-    """A one-process pool for the map's layout (``None`` when disabled), shut down on exit.
+def _return_freed_memory() -> None:
+    """Hand the heap that the kNN search and the graph build freed back to the operating system before the long
+    layouts: glibc keeps it otherwise (230 MB at 200,000 points, held through both layouts)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return  # not glibc (macOS, musl): its allocator returns memory its own way
 
-    A fresh interpreter ("spawn"): forking a process that holds threads (BLAS, numba, a Ray driver) is unsafe.
+
+class _MapProcess:
+    """The map's layout in a separate interpreter, beside this process's clustering layout.
+
+    A fresh ``python -c`` that imports this module only, handed its work through a temporary folder. Not
+    multiprocessing: its "spawn" re-runs the caller's main script in the child (a script that runs the analysis at
+    top level would start over there), and "fork" is unsafe in a process holding threads (BLAS, numba, a Ray driver).
+    Leaving the ``with`` block ends the process if it still runs (an error or Ctrl-C in this one).
     """
 
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled and not multiprocessing.current_process().daemon  # daemons may not have children
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+    def __init__(self, fit: _Fit, init: np.ndarray, min_dist: float) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="clipcluster-map-")
+        job = Path(self.folder.name) / "job.pickle"
+        with job.open("wb") as handle:
+            pickle.dump((fit, np.ascontiguousarray(init), min_dist), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        root = str(Path(__file__).resolve().parents[2])  # the checkout, for runs that did not install the package
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        code = "import sys; from clustering.analysis.reduce import _map_process_main; _map_process_main(sys.argv[1])"
+        self.process = subprocess.Popen([sys.executable, "-c", code, str(job)], env=env)
 
-    def __enter__(self) -> concurrent.futures.ProcessPoolExecutor | None:
-        if self.enabled:
-            context = multiprocessing.get_context("spawn")
-            self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return self.pool
+    def __enter__(self) -> _MapProcess:
+        return self
 
     def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.folder.cleanup()
+
+    def result(self) -> tuple[np.ndarray, float]:
+        """The map and the seconds its layout took, once the process is done."""
+        if self.process.wait():
+            raise RuntimeError(f"the map's layout process failed (exit status {self.process.returncode})")
+        with (Path(self.folder.name) / "job.pickle.result").open("rb") as handle:
+            return pickle.load(handle)
+
+
+def _map_process_main(job: str) -> None:
+    """The map process: load the job, lay the map out, write the result beside the job."""
+    with open(job, "rb") as handle:
+        fit, init, min_dist = pickle.load(handle)
+    found = _timed(fit, init, min_dist)
+    with open(f"{job}.result", "wb") as handle:
+        pickle.dump(found, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.ndarray, int]:
