@@ -257,7 +257,7 @@ def _layer_rows(name, default, best, index, truth) -> list[tuple[str, dict]]:
 def map_packing(n: int) -> None:
     """Content share of the 2-D map with and without packing, on n CLIP-like points with ~2 repost bursts per 1,000."""
     from clustering.analysis import layout
-    from clustering.analysis.reduce import pack_map, reduce
+    from clustering.analysis.reduce import reduce
     from clustering.devtools.synthetic import make_blobs_on_sphere
 
     X, _ = make_blobs_on_sphere(n, n_clusters=100, noise_fraction=0.3, duplicate_bursts=n // 500, seed=4)
@@ -266,17 +266,18 @@ def map_packing(n: int) -> None:
     reduction = reduce(X, cluster_dims=2, min_dist=0.1, map_min_dist=0.1, pack=False)
     fit = time.perf_counter() - start
     start = time.perf_counter()
-    packed, bursts = pack_map(X, reduction.knn, reduction.map_coords)
+    bursts = layout.find_bursts(X, reduction.knn.indices, reduction.knn.distances)
+    packed = layout.pack(reduction.map_coords, bursts.labels, bursts.anchors)
     seconds = time.perf_counter() - start
     start = time.perf_counter()
     compressed = layout.compress_outskirts(packed)
     seconds_outskirts = time.perf_counter() - start
     before, after = layout.content_share(reduction.map_coords), layout.content_share(packed)
     final = layout.content_share(compressed)
-    print(f"\n### map packing: n={n:,}, {bursts} repost bursts moved\n")
+    print(f"\n### map packing: n={n:,}, {bursts.n_bursts} repost bursts moved\n")
     print("| map | central 90 % box / plot box | seconds |\n|---|---|---|")
     print(f"| UMAP as laid out | {before:.3f} | {fit:.0f} (reduce) |")
-    print(f"| bursts packed (layout.pack) | {after:.3f} | {seconds:.1f} (pack_map) |")
+    print(f"| bursts packed (layout.pack) | {after:.3f} | {seconds:.1f} (find_bursts + pack) |")
     print(f"| and outskirts drawn in (layout.compress_outskirts) | {final:.3f} | {seconds_outskirts:.1f} |")
     print(f"\nratio to unpacked: bursts packed {after / before:.2f}, and outskirts {final / before:.2f}", flush=True)
 

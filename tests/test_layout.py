@@ -82,7 +82,11 @@ def test_reduce_packs_the_map_and_says_so(with_bursts):
     assert packed.knn is not None and packed.knn.indices.shape == (len(X), 15)
     bursts = layout.find_bursts(X, packed.knn.indices, packed.knn.distances)
     staying = bursts.labels < 0
-    assert np.array_equal(packed.map_coords[staying], loose.map_coords[staying])
+    only_packed = layout.pack(loose.map_coords, bursts.labels, bursts.anchors)
+    assert np.array_equal(only_packed[staying], loose.map_coords[staying])
+    # The job's map is the packed one with its outskirts drawn in.
+    assert np.array_equal(packed.map_coords, layout.compress_outskirts(only_packed))
+    assert layout.content_share(packed.map_coords) >= layout.content_share(only_packed)
     spacing = layout._spacing(loose.map_coords[staying])
     for b, anchor in enumerate(bursts.anchors):
         members = bursts.labels == b

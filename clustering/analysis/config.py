@@ -99,7 +99,10 @@ class AnalyzeConfig:
         "background test: a member whose original-space core distance lies more than this many robust standard "
         "deviations above its cluster's median becomes noise; inf turns the test off",
     )
-    pack_map: bool = option(True, "move repost bursts on the 2-D map beside their nearest content, not to its edges")
+    pack_map: bool = option(
+        True,
+        "move repost bursts on the 2-D map beside their nearest content, not to its edges, and draw far islands in",
+    )
     pin_min_cluster_size: int | None = option(None, "use this min_cluster_size instead of the automatic choice")
     pin_min_samples: int | None = option(None, "use this min_samples instead of the automatic choice")
     silhouette_sample_size: int = option(10_000, "points sampled (seeded) for each silhouette score")

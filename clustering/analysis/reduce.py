@@ -386,7 +386,7 @@ def reduce(
         How the shared graph is found (see :func:`knn_graph`; "auto" is exact up to ``EXACT_KNN_MAX`` points).
     pack : bool, default True
         Move the map's repost bursts beside their nearest content (:func:`pack_map`) instead of leaving them where
-        UMAP flings them, at the edges of the view. The clustering space is never packed.
+        UMAP flings them, at the edges of the view, and draw far islands in. The clustering space is never packed.
     threads : int or None, default None
         Threads for the kNN search and BLAS, and whether the map may run beside the clustering layout (2+); None:
         every core (:func:`available_threads`). The result is the same for the same seed and thread count.
@@ -617,7 +617,7 @@ def _map_process_main(job: str) -> None:
 
 
 def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.ndarray, int]:
-    """Move the map's repost bursts beside their nearest content (see layout.py).
+    """Move the map's repost bursts beside their nearest content, then draw its outskirts in (see layout.py).
 
     Parameters
     ----------
@@ -631,12 +631,13 @@ def pack_map(X: np.ndarray, graph: KnnGraph, coords: np.ndarray) -> tuple[np.nda
     Returns
     -------
     coords : np.ndarray
-        The packed ``(n, 2)`` float32 map.
+        The packed ``(n, 2)`` float32 map, far islands drawn towards the middle.
     n_bursts : int
         Number of repost bursts moved.
     """
     bursts = layout.find_bursts(X, graph.indices, graph.distances)
-    return layout.pack(coords, bursts.labels, bursts.anchors), bursts.n_bursts
+    packed = layout.pack(coords, bursts.labels, bursts.anchors)
+    return layout.compress_outskirts(packed), bursts.n_bursts
 
 
 def _tsne(X, graph: KnnGraph, perplexity, seed, progress) -> tuple[np.ndarray, float]:
