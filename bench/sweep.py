@@ -164,12 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     grid = parse_grid(None, args.n)
     with step(f"tool: sweep default grid ({len(grid)} settings, min_samples=5)"):
         core = core_distances(reduction.knn.distances)
-        tool_results = [drop_background(r, core) for r in sweep(reduction.cluster_coords, grid, [5], progress=False)]
-    with step(f"tool: metrics for {len(tool_results)} settings (kNN-graph modularity)"):
+        hdbscan_results = sweep(reduction.cluster_coords, grid, [5], progress=False)
+        tool_results = [drop_background(r, core) for r in hdbscan_results]
+    with step(f"tool: metrics for {len(tool_results)} settings (kNN-graph modularity, noise filled)"):
         rows = [
-            score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False)
-            for r in tool_results
-        ]
+            score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False,
+                          hdbscan_labels=h.labels)
+            for r, h in zip(tool_results, hdbscan_results, strict=True)
+        ]  # fmt: skip
     with step("tool: select"):
         chosen = select(rows)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clustering.analysis import propagate
-from clustering.analysis.metrics import knn_modularity
+from clustering.analysis.metrics import METRIC_DOCS, knn_modularity
 from clustering.analysis.propagate import MAX_ROUNDS, filled_modularity, propagate_labels
 
 
@@ -128,3 +128,7 @@ def test_shapes_are_checked():
         propagate_labels(np.zeros(3), np.zeros((2, 2), int), fill=np.zeros(3, bool))
     with pytest.raises(ValueError, match="resolution must be > 0"):
         filled_modularity(np.zeros(3, int), np.zeros((3, 2), int), hdbscan_labels=np.zeros(3, int), resolution=0)
+
+
+def test_metric_docs_state_the_resolution_in_use():
+    assert f"resolution {propagate.RESOLUTION}" in METRIC_DOCS["modularity_filled"]

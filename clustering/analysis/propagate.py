@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from clustering.analysis.metrics import knn_modularity
+
 # Label propagation stops after this many rounds even if it still reaches new points: in the bench's tuning sets
 # (emoji, glyphs, art4apps, both synthetic sets; four UMAP layouts each) 2 rounds chose the same settings as 3 and 10,
 # and 1 round chose worse ones on glyphs (0.86x the best setting instead of 1.00x).
@@ -118,22 +120,4 @@ def filled_modularity(
         raise ValueError(f"resolution must be > 0, got {resolution!r}")
     hdbscan_labels = np.asarray(hdbscan_labels)
     filled = propagate_labels(labels, neighbours, fill=hdbscan_labels < 0)
-    return _modularity(filled, np.asarray(neighbours), resolution)
-
-
-def _modularity(labels: np.ndarray, neighbours: np.ndarray, resolution: float) -> float:
-    """Newman modularity at ``resolution`` on the directed kNN graph, noise points and their edges left out."""
-    n_clusters = int(labels.max()) + 1 if labels.size else 0
-    if n_clusters < 2 or neighbours.shape[1] < 2:
-        return float("nan")
-    source = np.repeat(labels, neighbours.shape[1] - 1)
-    target = labels[neighbours[:, 1:].ravel()]
-    keep = (source >= 0) & (target >= 0)
-    source, target = source[keep], target[keep]
-    m = source.size
-    if m == 0:
-        return float("nan")
-    inside = np.count_nonzero(source == target) / m
-    out_degree = np.bincount(source, minlength=n_clusters).astype(np.float64)
-    in_degree = np.bincount(target, minlength=n_clusters).astype(np.float64)
-    return float(inside - resolution * (out_degree @ in_degree) / m**2)
+    return knn_modularity(filled, np.asarray(neighbours), resolution=resolution)

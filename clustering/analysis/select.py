@@ -128,15 +128,14 @@ def select(
         On empty rows, missing columns, out-of-range options, or a pin that matches no row (naming the option).
     """
     rows = list(rows)
-    _validate(rows, max_noise, min_clusters, pin_min_cluster_size, pin_min_samples, score)
+    pins = {"pin_min_cluster_size": pin_min_cluster_size, "pin_min_samples": pin_min_samples}
+    _validate(rows, score, max_noise=max_noise, min_clusters=min_clusters, pins=pins)
     label = _LABELS.get(score, score)
 
     ranked, rule, note = _rank(rows, max_noise, min_clusters, score, label)
 
     if pin_min_cluster_size is None and pin_min_samples is None:
-        best = ranked[0]
-        runner_ups = ranked[1:4]
-        return Selection(best, rule, _reason(rows, best, runner_ups, score, label, note, len(ranked)), runner_ups)
+        return Selection(ranked[0], rule, _reason(rows, ranked, score, note), ranked[1:4])
 
     matches = [
         i
@@ -145,13 +144,9 @@ def select(
         and (pin_min_samples is None or r["min_samples"] == pin_min_samples)
     ]
     if not matches:
-        pins = ", ".join(
-            f"{k}={v}"
-            for k, v in (("pin_min_cluster_size", pin_min_cluster_size), ("pin_min_samples", pin_min_samples))
-            if v is not None
-        )
+        given = ", ".join(f"{k}={v}" for k, v in pins.items() if v is not None)
         swept = sorted({(r["min_cluster_size"], r["min_samples"]) for r in rows})
-        raise ValueError(f"{pins} matches no swept setting; swept (min_cluster_size, min_samples): {swept}")
+        raise ValueError(f"{given} matches no swept setting; swept (min_cluster_size, min_samples): {swept}")
     order = {i: pos for pos, i in enumerate(ranked)}
     # Among several matches (a single pin), the rule's order decides; rows the rule excluded come after, by key.
     chosen = min(matches, key=lambda i: (order.get(i, math.inf), _key(rows[i], score, i)))
@@ -178,7 +173,7 @@ _LABELS = {
 }
 
 
-def _validate(rows, max_noise, min_clusters, pin_m, pin_s, score) -> None:
+def _validate(rows, score, *, max_noise, min_clusters, pins: dict) -> None:
     if not rows:
         raise ValueError("rows must not be empty: the sweep produced no settings")
     if score not in SCORES:
@@ -191,7 +186,7 @@ def _validate(rows, max_noise, min_clusters, pin_m, pin_s, score) -> None:
         raise ValueError(f"max_noise must be a number in [0, 1], got {max_noise!r}")
     if isinstance(min_clusters, bool) or not isinstance(min_clusters, int) or min_clusters < 1:
         raise ValueError(f"min_clusters must be an integer >= 1, got {min_clusters!r}")
-    for name, value in (("pin_min_cluster_size", pin_m), ("pin_min_samples", pin_s)):
+    for name, value in pins.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
@@ -254,10 +249,11 @@ def _figures(row: dict, score: str, label: str) -> str:
     return f"{label} {shown}, {row['clusters']} clusters, noise {row['noise_fraction']:.1%}"
 
 
-def _reason(rows, best, runner_ups, score, label, note, n_eligible) -> str:
-    text = f"{_name(rows[best])}: {_figures(rows[best], score, label)}"
-    if runner_ups:
-        r = rows[runner_ups[0]]
-        text += f"; runner-up {_name(r)}: {_figures(r, score, label)}"
-    text += f"; {n_eligible} of {len(rows)} settings eligible"
+def _reason(rows, ranked, score, note) -> str:
+    """Why ``ranked[0]`` won: its figures, the runner-up's and how many settings the rule let compete."""
+    label = _LABELS.get(score, score)
+    text = f"{_name(rows[ranked[0]])}: {_figures(rows[ranked[0]], score, label)}"
+    if len(ranked) > 1:
+        text += f"; runner-up {_name(rows[ranked[1]])}: {_figures(rows[ranked[1]], score, label)}"
+    text += f"; {len(ranked)} of {len(rows)} settings eligible"
     return f"{text} ({note})" if note else text

@@ -72,7 +72,16 @@ def make_blobs_on_sphere(
     labels : np.ndarray
         ``(n,)`` int64 true cluster ids ``0 .. n_clusters - 1``, ``-1`` for background.
     """
-    _check(n, dim, n_clusters, noise_fraction, duplicate_bursts, cluster_spread, sibling_similarity, cone_weight)
+    _check(
+        n,
+        dim=dim,
+        n_clusters=n_clusters,
+        noise_fraction=noise_fraction,
+        duplicate_bursts=duplicate_bursts,
+        cluster_spread=cluster_spread,
+        sibling_similarity=sibling_similarity,
+        cone_weight=cone_weight,
+    )
     if not (1 <= burst_size[0] <= burst_size[1]):
         raise ValueError(f"burst_size must be (low, high) with 1 <= low <= high, got {burst_size}")
     if burst_jitter < 0:
@@ -142,7 +151,7 @@ def make_blobs_on_sphere(
     return X[order], y[order]
 
 
-def _check(n, dim, n_clusters, noise_fraction, duplicate_bursts, cluster_spread, sibling_similarity, cone_weight):
+def _check(n, *, dim, n_clusters, noise_fraction, duplicate_bursts, cluster_spread, sibling_similarity, cone_weight):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if dim < 2:
