@@ -65,6 +65,22 @@ def test_layouts_start_from_principal_components_and_equal_umap_learn_with_that_
     assert np.array_equal(sphere_reduction.cluster_coords, expected)
 
 
+def test_membership_graph_is_umaps_fuzzy_simplicial_set(sphere_blobs, sphere_reduction):
+    from umap.umap_ import fuzzy_simplicial_set
+
+    graph = sphere_reduction.knn
+    ours = reduce_module._membership_graph(graph, n_epochs=None)
+    theirs, _, _ = fuzzy_simplicial_set(sphere_blobs.X, 15, None, "cosine", knn_indices=graph.indices,
+                                        knn_dists=graph.distances)  # fmt: skip
+    theirs = theirs.tocoo()
+    theirs.sum_duplicates()
+    theirs.data[theirs.data < theirs.data.max() / 500.0] = 0.0  # simplicial_set_embedding's pruning below 10k points
+    theirs.eliminate_zeros()
+    assert ours.nnz == theirs.nnz > 0
+    assert np.array_equal(ours.row, theirs.row) and np.array_equal(ours.col, theirs.col)
+    assert np.array_equal(ours.data, theirs.data)
+
+
 def test_principal_components_match_an_svd_and_are_signed_deterministically():
     X = np.random.default_rng(2).normal(size=(300, 12)).astype(np.float32) * np.linspace(3, 0.5, 12)
     pcs = principal_components(X, 4)

@@ -8,6 +8,7 @@ import random
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from clustering.analysis import layout
 from clustering.analysis.metrics import score_setting
 from clustering.analysis.noise import core_distances, drop_background
 from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, RELAX_MARGIN, SCORES, Selection, select
@@ -132,30 +133,33 @@ def test_the_default_score_column_decides_by_default():
     assert select(rows).index == 0
 
 
-def test_modularity_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
-    """The measured property behind the defaults, on the small fixture: the choice is near the best by ARI.
-
-    ARI over true cluster members, with the original-space background dropped first as the job does. On this
-    600-point fixture the modularity rule keeps the 3 repost bursts as clusters of their own (ARI 0.72 against 0.89
-    for the best setting); bench/quality.py measures the rule on real features and larger sets (0.87-1.00 of the best).
-    """
-    coords, truth = sphere_reduction.cluster_coords, sphere_blobs.labels
-    fg = truth >= 0
+def test_plain_modularity_rule_picks_the_most_modular_eligible_setting(sphere_blobs, sphere_reduction):
+    """``--select-by modularity`` (the rule before modularity_filled) on real sweep rows: the eligible row with the
+    highest modularity wins. How close it comes to the best setting is measured by bench/quality.py (it keeps repost
+    bursts as clusters of their own, which is why it is no longer the default); the default rule's closeness is the
+    next test."""
+    coords = sphere_reduction.cluster_coords
     core = core_distances(sphere_reduction.knn.distances)
     results = [drop_background(r, core) for r in sweep(coords, [5, 8, 12, 18, 25, 35, 50, 70], [5], progress=False)]
     rows = [score_setting(r, coords, sphere_blobs.X, neighbours=sphere_reduction.knn.indices) for r in results]
-    aris = [adjusted_rand_score(truth[fg], r.labels[fg]) for r in results]
-    chosen = select(rows, score="modularity")  # the rule before modularity_filled
+    chosen = select(rows, score="modularity")
     assert select.__kwdefaults__["max_noise"] == DEFAULT_MAX_NOISE
-    assert max(aris) - min(aris) > 0.1  # the settings differ, so choosing matters
-    assert aris[chosen.index] >= max(aris) - 0.2
-    assert rows[chosen.index]["modularity"] == max(r["modularity"] for r in rows if r["clusters"] >= 2)
+    eligible = [r for r in rows if r["clusters"] >= 2 and r["noise_fraction"] <= DEFAULT_MAX_NOISE]
+    assert len({r["modularity"] for r in eligible}) > 1  # the settings differ, so choosing matters
+    assert rows[chosen.index]["modularity"] == max(r["modularity"] for r in eligible)
 
 
 def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
-    """The default rule (filled modularity, select.py's evidence), on rows scored as compute.py scores them."""
+    """The default rule (filled modularity, select.py's evidence), on rows scored as compute.py scores them.
+
+    ARI over the topic members outside the fixture's 3 repost bursts: at small min_cluster_size the rule keeps each
+    burst as a cluster of its own (94 near-identical points; the repost groups and sub-clusters are their place too),
+    which the topic labels count as a split.
+    """
     coords, truth, neighbours = sphere_reduction.cluster_coords, sphere_blobs.labels, sphere_reduction.knn.indices
-    fg = truth >= 0
+    bursts = layout.find_bursts(sphere_blobs.X, neighbours, sphere_reduction.knn.distances)
+    assert bursts.n_bursts == 3
+    fg = (truth >= 0) & (bursts.labels < 0)
     core = core_distances(sphere_reduction.knn.distances)
     raw = sweep(coords, [5, 8, 12, 18, 25, 35, 50, 70], [5], progress=False)
     final = [drop_background(r, core) for r in raw]
@@ -167,5 +171,5 @@ def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blo
     chosen = select(rows)
     assert DEFAULT_SCORE == "modularity_filled"
     assert rows[chosen.index]["modularity_filled"] == max(r["modularity_filled"] for r in rows if r["clusters"] >= 2)
-    assert aris[chosen.index] >= max(aris) - 0.2
+    assert aris[chosen.index] >= max(aris) - 0.1
     assert "HDBSCAN's noise filled" in chosen.rule

@@ -15,10 +15,10 @@ component of the graph, and social-media collections have many (repost bursts): 
 after 22 minutes (issue 13), and on some real sets its near-degenerate eigenvectors made the layout differ from one
 process to the next.
 
-Threads. The kNN search uses every thread it is given and is reproducible for a given seed and thread count
-(pynndescent partitions its work by thread and orders the updates; the exact search is BLAS). UMAP's SGD is
-reproducible only single-threaded (its parallel mode races on shared coordinates), so by default the two layouts run
-at once, each single-threaded and seeded: the map in a second process beside the clustering layout
+Threads. The kNN search uses every thread it is given and is reproducible for a given seed and thread count (pynndescent
+partitions its work by thread and orders the updates; the exact search treats each row on its own). UMAP's SGD is
+reproducible only single-threaded (its parallel mode races on shared coordinates), so by default the two layouts run at
+once, each single-threaded and seeded: the map in a second process beside the clustering layout
 (:data:`BESIDE_MIN_POINTS`). ``parallel_layout=True`` trades reproducibility for speed on many cores: both layouts use
 every thread, one after the other.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import math
 import os
 import pickle
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clustering.analysis import gpu, layout
+from clustering.analysis import gpu, layout, topk
 
 # Cluster space dimension. Evidence: 24 synthetic datasets (synthetic.make_blobs_on_sphere, n=4000, 512-D; default or
 # hard clusters (cluster_spread=(0.9, 1.5), sibling_similarity=0.7); background as satellites of clusters (default) or
@@ -65,9 +66,8 @@ MAP_METHODS = ("umap", "tsne")
 # Metrics that scikit-learn (exact kNN), pynndescent and UMAP all know by name.
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
 KNN_METHODS = ("auto", "exact", "pynndescent")
-# Exact kNN up to this many points. Measured on 2 cores, 512-D: exact (scikit-learn brute force) 1.2 s at 6,000 points
-# and 13.9 s at 20,000; pynndescent 0.3-0.6 s at 6,000 warm, but its first call in a process compiles for 23-58 s
-# (numba cannot cache all of it). Exact therefore wins up to ~40,000 points in a fresh process.
+# Exact kNN up to this many points. Measured on 2 cores, 512-D unit rows: exact (topk.py) 9.6 s at 40,000 points;
+# pynndescent 27.7 s there, most of it compiling on its first call in a process (numba cannot cache all of it).
 EXACT_KNN_MAX = 40_000
 # The map is laid out in a second process beside the clustering layout from this many points (and 2+ threads): the
 # process's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
@@ -196,7 +196,7 @@ def knn_graph(
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=threads):
-            idx, dist = _exact_knn(X, n_neighbors, metric)
+            idx, dist = _exact_knn(X, n_neighbors, metric, threads)
         return KnnGraph(idx, dist, "exact")
     idx, dist = _approximate_knn(X, n_neighbors, metric="euclidean" if unit else metric, seed=seed, threads=threads)
     return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist) if unit else dist), "pynndescent")
@@ -237,20 +237,23 @@ def _cosine_from_euclidean(dist: np.ndarray) -> np.ndarray:
     return (dist.astype(np.float32) ** 2) / 2.0
 
 
-def _exact_knn(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.neighbors import NearestNeighbors
-
+def _exact_knn(X: np.ndarray, k: int, metric: str, threads: int) -> tuple[np.ndarray, np.ndarray]:
     if metric in ("cosine", "correlation"):
-        # Both are 1 - cos of (centred, for correlation) rows: rank by euclidean distance between unit rows, which
-        # scikit-learn computes with its fast GEMM-based kernel, then convert back: 1 - cos = d**2 / 2.
-        Y = X.astype(np.float64) - (X.mean(axis=1, keepdims=True) if metric == "correlation" else 0.0)
-        norms = np.linalg.norm(Y, axis=1, keepdims=True)
-        Y = (Y / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-        dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(Y).kneighbors(Y)
-        dist = _cosine_from_euclidean(dist)
+        # Both are 1 - cos of (centred, for correlation) rows: the top similarities between unit rows (topk.py).
+        unit = X if _has_unit_rows(X) and metric == "cosine" else _unit_rows(X, centre=metric == "correlation")
+        idx, dist = topk.cosine_neighbours(unit, k, threads=threads)
     else:
+        from sklearn.neighbors import NearestNeighbors
+
         dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X).kneighbors(X)
     return _self_first(idx.astype(np.int32), dist.astype(np.float32))
+
+
+def _unit_rows(X: np.ndarray, *, centre: bool) -> np.ndarray:
+    """float32 copy of ``X`` with every row (centred first when asked) scaled to length 1; zero rows stay zero."""
+    Y = X.astype(np.float64) - (X.mean(axis=1, keepdims=True) if centre else 0.0)
+    norms = np.linalg.norm(Y, axis=1, keepdims=True)
+    return (Y / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
 def _self_first(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -453,7 +456,7 @@ def reduce(
                       graph.method)  # fmt: skip
 
     start = time.perf_counter()
-    memberships = _membership_graph(X, shared, metric, n_epochs)
+    memberships = _membership_graph(shared, n_epochs)
     components = principal_components(X, max(cluster_dims, 2))
     _return_freed_memory()
     timings["graph"] = time.perf_counter() - start
@@ -514,6 +517,7 @@ class _Fit:
         """UMAP's layout of the graph in ``init.shape[1]`` dimensions, from ``init`` (principal components)."""
         from umap.umap_ import find_ab_params, simplicial_set_embedding
 
+        _cache_umap_sgd()
         a, b = find_ab_params(_SPREAD, min_dist)
         start = _initial_layout(init, self.seed)
         if self.gpu_data is not None:
@@ -541,25 +545,65 @@ def _initial_layout(components: np.ndarray, seed: int | None) -> np.ndarray:
     return (components * (10.0 / scale if scale > 0 else 1.0)).astype(np.float32) + jitter
 
 
-def _membership_graph(X: np.ndarray, graph: KnnGraph, metric: str, n_epochs: int | None):
-    """UMAP's fuzzy membership graph from the kNN graph (umap_.fuzzy_simplicial_set), built once for both layouts.
+def _membership_graph(graph: KnnGraph, n_epochs: int | None):
+    """UMAP's fuzzy membership graph from the kNN graph (as umap_.fuzzy_simplicial_set), built once for both layouts.
 
     Returned as the canonical COO matrix with the edges too weak to be sampled in ``n_epochs`` already dropped, which
     is what ``umap_.simplicial_set_embedding`` makes of its graph first (in place): handed this one, it finds nothing
     left to change, so both layouts share it without a copy.
     """
-    from umap.umap_ import fuzzy_simplicial_set
+    import scipy.sparse
 
-    memberships, _, _ = fuzzy_simplicial_set(
-        X, graph.indices.shape[1], None, metric, knn_indices=graph.indices, knn_dists=graph.distances
-    )
-    coo = memberships.tocoo()
+    smooth_knn_dist, membership_strengths = _cached_umap_kernels()
+    distances = graph.distances.astype(np.float32)
+    sigmas, rhos = smooth_knn_dist(distances, float(graph.indices.shape[1]), local_connectivity=1.0)
+    rows, cols, values, _ = membership_strengths(graph.indices, distances, sigmas, rhos, False)
+    n = graph.indices.shape[0]
+    directed = scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n))
+    directed.eliminate_zeros()
+    transpose = directed.transpose()
+    coo = (directed + transpose - directed.multiply(transpose)).tocoo()  # fuzzy union, as fuzzy_simplicial_set
+    coo.eliminate_zeros()
     coo.sum_duplicates()
     default = 500 if coo.shape[0] <= 10_000 else 200  # simplicial_set_embedding's own epochs and pruning rule
     epochs = n_epochs if n_epochs is not None and n_epochs > 10 else default
     coo.data[coo.data < coo.data.max() / float(epochs)] = 0.0
     coo.eliminate_zeros()
     return coo
+
+
+@functools.cache
+def _cached_umap_kernels():
+    """umap's ``smooth_knn_dist`` and ``compute_membership_strengths``, compiled with numba's disk cache.
+
+    umap compiles them anew in every process (5-6 s, a sixth of the whole analysis at 40,000 points); the same code,
+    types and options loaded from the cache take milliseconds. :func:`_membership_graph` then builds the graph exactly
+    as ``umap_.fuzzy_simplicial_set`` does (a test compares the two).
+    """
+    from umap import umap_
+
+    return _disk_cached(umap_.smooth_knn_dist), _disk_cached(umap_.compute_membership_strengths)
+
+
+@functools.cache
+def _cache_umap_sgd() -> None:
+    """Let umap's SGD epoch (both its variants) come from numba's disk cache too: compiled anew in every process it
+    costs 1.2 s per process, in the clustering layout's process and in the map's. Same code, types and options; when a
+    umap release renames these module attributes, umap keeps compiling its own."""
+    from umap import layouts
+
+    for name in ("_nb_optimize_layout_euclidean_single_epoch", "_nb_optimize_layout_euclidean_single_epoch_parallel"):
+        kernel = getattr(layouts, name, None)
+        if kernel is not None and hasattr(kernel, "py_func"):
+            setattr(layouts, name, _disk_cached(kernel))
+
+
+def _disk_cached(kernel):
+    """The numba function ``kernel`` compiled again with the same options and ``cache=True``."""
+    import numba
+
+    options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+    return numba.njit(cache=True, locals=kernel.locals, **options)(kernel.py_func)
 
 
 def _return_freed_memory() -> None:

@@ -1,0 +1,95 @@
+"""Exact cosine nearest neighbours of unit rows: float32 matrix products and a parallel top-k scan.
+
+scikit-learn's brute-force search upcasts float32 blocks to float64 before its matrix product, computes every pair
+twice and sorts each block with ``argpartition``. Here a block of rows is multiplied in float32 (BLAS) against the
+later rows only (the similarities are symmetric: each pair once) and one pass per row keeps its ``k`` best in a small
+sorted buffer (numba, one row per thread). At 40,000 CLIP-like 512-D points on 2 cores: 6.6 s against
+scikit-learn's 19.7 s (9.6 s computing every pair), with the same neighbour set for 99.8 % of the rows (the others
+differ where two neighbours tie within float32 rounding).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Bytes of one block of similarities (rows x n float32): 128 MiB is as fast as larger blocks at 40,000 points (32 MiB
+# 8.7 s, 64 MiB 7.5 s, 256 MiB 6.6 s).
+_BLOCK_BYTES = 128 * 2**20
+
+
+def cosine_neighbours(unit: np.ndarray, k: int, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar rows of every row of ``unit`` (itself included), most similar first.
+
+    Parameters
+    ----------
+    unit : np.ndarray
+        ``(n, d)`` float32 rows of length 1 (C-contiguous).
+    k : int
+        Neighbours per row, ``1 <= k <= n``.
+    threads : int, default 1
+        Threads for the scan (the matrix products use BLAS's own, set by the caller).
+
+    Returns
+    -------
+    indices : np.ndarray
+        ``(n, k)`` int32 neighbour indices.
+    distances : np.ndarray
+        ``(n, k)`` float32 cosine distances ``1 - cos``, ascending, never below 0.
+    """
+    n = unit.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, n={n}], got {k}")
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    indices = np.full((n, k), -1, dtype=np.int32)
+    similarities = np.full((n, k), -np.inf, dtype=np.float32)
+    rows = max(1, _BLOCK_BYTES // (4 * n))
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            # Each pair once: this block's rows against every later column, then the same products, transposed, for
+            # the later rows. Every row thus sees its columns in increasing order, as a full scan would.
+            block = unit[start:stop] @ unit[start:].T
+            _merge(block, start, indices[start:stop], similarities[start:stop])
+            if stop < n:
+                _merge_columns(block[:, stop - start :], start, indices[stop:], similarities[stop:])
+    finally:
+        numba.set_num_threads(before)
+    return indices, np.maximum(1.0 - similarities, 0.0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _merge(block, offset, indices, similarities):
+    """Fold the columns of ``block`` (column ``j`` is point ``offset + j``) into each row's sorted top-k buffer."""
+    for row in numba.prange(block.shape[0]):
+        for column in range(block.shape[1]):
+            _insert(block[row, column], offset + column, indices, similarities, row)
+
+
+@numba.njit(parallel=True, cache=True)
+def _merge_columns(block, offset, indices, similarities):
+    """The same for the transpose of ``block`` (its column ``j`` is the row of ``indices[j]``; its row ``i`` is point
+    ``offset + i``), read in tiles of columns so that the reads stay contiguous and the tile's buffers in cache."""
+    tile = 64
+    for first in numba.prange((block.shape[1] + tile - 1) // tile):
+        low = first * tile
+        high = min(low + tile, block.shape[1])
+        for row in range(block.shape[0]):
+            for column in range(low, high):
+                _insert(block[row, column], offset + row, indices, similarities, column)
+
+
+@numba.njit(inline="always")
+def _insert(value, point, indices, similarities, row):
+    """Insert ``point`` into ``row``'s buffer, sorted by descending similarity, if ``value`` makes it; ties keep the
+    earlier point."""
+    slot = similarities.shape[1] - 1
+    if value > similarities[row, slot]:
+        while slot > 0 and similarities[row, slot - 1] < value:
+            similarities[row, slot] = similarities[row, slot - 1]
+            indices[row, slot] = indices[row, slot - 1]
+            slot -= 1
+        similarities[row, slot] = value
+        indices[row, slot] = point
