@@ -10,12 +10,14 @@
      ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=5)`` refit for m = 2, 7, ..., 67, and one exact silhouette of
      the picked setting. Its setting is picked with the true labels (an oracle: a person picking perfectly).
 
-   It prints both times, their ratio (issue 13: the tool at most 0.5x) and both qualities: ARI over every point
-   (background and noise one label each) and over true topic members only.
+   It prints both times, the tool's time as a share of the whole recipe and of its UMAP + refits alone (issue 13:
+   at most 0.5x) and both qualities: ARI over every point (background and noise one label each) and over true topic
+   members only.
 2. ``jobs/analyze.py`` with defaults on shard folders of ``--sizes`` rows (bench/scale_shards.py), each run in its own
    process: wall time, the peak RSS of its whole process tree (sampled every 0.2 s from /proc, each process's RSS
-   summed, so pages shared between processes count twice) and the step times from its ``metrics.json``. Issue 13 at
-   200,000 rows: at most 600 s and 6 GiB.
+   summed, so pages shared between processes count twice) and the step times from its ``metrics.json``; then its
+   ``explorer.html`` is opened in headless Chromium: when the first frame was drawn, console errors, a screenshot.
+   Issue 13 at 200,000 rows: at most 600 s, 6 GiB and a first frame within 15 s.
 
 The load average is printed before and after each run: the development machine is shared.
 
@@ -203,6 +205,32 @@ def scale(sizes: list[int], keep: Path | None) -> None:
         )
         reduction = found["layout"]["reduction"]
         print(f"  layouts: {reduction['layout']}; threads {reduction['threads']}; {found['layout']['backend']}")
+        page = open_explorer(root / f"analysis-{rows}" / "explorer.html")
+        print(
+            f"  explorer.html ({page['mib']:.1f} MiB): first frame {page['first_frame']:.2f} s after navigation in "
+            f"headless Chromium, {page['drawn']:,} points drawn at rest, {page['errors']} console/page errors; "
+            f"screenshot {page['shot']}",
+            flush=True,
+        )
+
+
+def open_explorer(path: Path) -> dict:
+    """Open a job's explorer page in headless Chromium: when its first frame was drawn, errors, a screenshot."""
+    sys.path.insert(0, str(ROOT))  # the browser helper lives with the tests
+    from tests.browser import launch_chromium, open_page
+
+    with launch_chromium() as browser:
+        page, log = open_page(browser, path, ready_timeout_ms=120_000)
+        try:
+            timings = page.evaluate("window.explorer.timings")
+            drawn = page.evaluate("window.explorer.counts")["rendered"]
+            shot = path.with_suffix(".png")
+            page.screenshot(path=str(shot))
+        finally:
+            page.context.close()
+    errors = len(log.console_errors) + len(log.page_errors)
+    mib = path.stat().st_size / 2**20
+    return {"first_frame": timings["firstDraw"] / 1000, "drawn": drawn, "shot": shot, "mib": mib, "errors": errors}
 
 
 def _load() -> str:
