@@ -66,9 +66,10 @@ MAP_METHODS = ("umap", "tsne")
 # Metrics that scikit-learn (exact kNN), pynndescent and UMAP all know by name.
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
 KNN_METHODS = ("auto", "exact", "pynndescent")
-# Exact kNN up to this many points. Measured on 2 cores, 512-D unit rows: exact (topk.py) 9.6 s at 40,000 points;
-# pynndescent 27.7 s there, most of it compiling on its first call in a process (numba cannot cache all of it).
-EXACT_KNN_MAX = 40_000
+# Exact kNN up to this many points. Measured on 2 cores, 512-D unit rows: exact (topk.py) 6.6 s at 40,000 points,
+# 15.8 s at 60,000, 35.9 s at 90,000; pynndescent 27.7, 30.2 and about 32 s there, most of it compiling on its first
+# call in a process (numba cannot cache all of it). They cross near 85,000.
+EXACT_KNN_MAX = 80_000
 # The map is laid out in a second process beside the clustering layout from this many points (and 2+ threads): the
 # process's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
 # points single-threaded, 2 cores).
