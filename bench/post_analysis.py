@@ -23,10 +23,10 @@ from PIL import Image
 
 from clustering.analysis.accounts import cluster_accounts
 from clustering.analysis.keywords import cluster_keywords
+from clustering.analysis.knn import KnnGraph
 from clustering.analysis.names import cluster_centroids
 from clustering.analysis.post_analysis import analyse_posts
 from clustering.analysis.posts import parse_accounts, parse_dates, read_posts
-from clustering.analysis.reduce import KnnGraph
 from clustering.analysis.reposts import find_repost_groups, repost_group_table
 from clustering.analysis.timeline import cluster_timelines
 from clustering.schema import PostColumns

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from clustering.analysis import layout
-from clustering.analysis.reduce import knn_graph, reduce
+from clustering.analysis.knn import knn_graph
+from clustering.analysis.reduce import reduce
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from clustering.analysis.knn import knn_graph
 from clustering.analysis.posts import parse_accounts
 from clustering.analysis.read import find_duplicates
-from clustering.analysis.reduce import knn_graph
 from clustering.analysis.reposts import (
     find_repost_groups,
     hash_similarity,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clustering.analysis.knn import unit_rows
 from clustering.analysis.sweep import SettingResult
 
 METRIC_DOCS: dict[str, str] = {
@@ -379,7 +380,7 @@ def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, rows: np.ndarray | N
     sums = np.zeros((k, X.shape[1]))
     blocks = [(start, codes[start : start + chunk] >= 0) for start in range(0, labels.size, chunk)]
     for start, members in blocks:
-        U, c = _unit_rows(X[start : start + chunk][members]), codes[start : start + chunk][members]
+        U, c = unit_rows(X[start : start + chunk][members], dtype=np.float64), codes[start : start + chunk][members]
         order = np.argsort(c, kind="stable")
         heads = np.flatnonzero(np.r_[True, c[order][1:] != c[order][:-1]]) if c.size else np.zeros(0, np.intp)
         if heads.size:
@@ -390,7 +391,7 @@ def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, rows: np.ndarray | N
     total = 0.0
     for start in range(0, scored.size, chunk):
         picked = scored[start : start + chunk]
-        U, c = _unit_rows(X[picked]), codes[picked]
+        U, c = unit_rows(X[picked], dtype=np.float64), codes[picked]
         rows = np.arange(c.size)
         dist_sums = sizes[None, :] - U @ sums.T  # summed cosine distance to every cluster, the point itself included
         own = dist_sums[rows, c] - (1.0 - np.einsum("ij,ij->i", U, U))  # ... minus its distance to itself
@@ -405,12 +406,6 @@ def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, rows: np.ndarray | N
             sil = np.nan_to_num((b - a) / np.maximum(a, b))
         total += float(np.where(own_size > 1, sil, 0.0).sum())
     return total / scored.size
-
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    U = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(U, axis=1, keepdims=True)
-    return U / np.where(norms == 0, 1.0, norms)
 
 
 def _calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> float:

@@ -40,7 +40,7 @@ def core_distances(distances: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     distances : np.ndarray
-        ``(n, k)`` distances of a kNN graph, ascending per row (:class:`clustering.analysis.reduce.KnnGraph`).
+        ``(n, k)`` distances of a kNN graph, ascending per row (:class:`clustering.analysis.knn.KnnGraph`).
 
     Returns
     -------

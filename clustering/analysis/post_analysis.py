@@ -221,7 +221,7 @@ def analyse_posts(
     points, point_of_row : numpy.ndarray, optional
         The table row of each image (row of ``embeddings``) and each row's image (``ShardData.points`` and
         ``ShardData.point_of_row``). Default: every row is its own image.
-    knn : clustering.analysis.reduce.KnnGraph, optional
+    knn : clustering.analysis.knn.KnnGraph, optional
         The reduction's graph over ``points`` (``Reduction.knn``); computed here when None.
     thumbnails : callable, optional
         ``reader(ids) -> {id: JPEG bytes}``; without it repost candidates are not confirmed by perceptual hashes.

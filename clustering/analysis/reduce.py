@@ -1,7 +1,7 @@
 """Dimension reduction for clustering and for the map, from one kNN graph.
 
 The kNN graph of the embeddings is the expensive part of UMAP on 512-D vectors, and both reductions need the same
-graph, so it is computed once (exactly up to ``EXACT_KNN_MAX`` points, with pynndescent above), and so is UMAP's fuzzy
+graph, so it is computed once (:mod:`.knn`: exact up to 80,000 points, pynndescent above), and so is UMAP's fuzzy
 membership graph built from it. Two layouts are optimised from that graph with umap-learn's own SGD:
 
 - a ``cluster_dims``-D layout with ``min_dist=0`` (packs dense regions; HDBSCAN runs here). Clustering the 2-D map
@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clustering.analysis import gpu, layout, topk
+from clustering.analysis import gpu, layout
+from clustering.analysis.knn import KNN_METHODS, METRICS, KnnGraph, knn_graph
 
 # Cluster space dimension. Evidence: 24 synthetic datasets (synthetic.make_blobs_on_sphere, n=4000, 512-D; default or
 # hard clusters (cluster_spread=(0.9, 1.5), sibling_similarity=0.7); background as satellites of clusters (default) or
@@ -63,13 +64,6 @@ from clustering.analysis import gpu, layout, topk
 DEFAULT_CLUSTER_DIMS = 10
 
 MAP_METHODS = ("umap", "tsne")
-# Metrics that scikit-learn (exact kNN), pynndescent and UMAP all know by name.
-METRICS = ("cosine", "euclidean", "manhattan", "correlation")
-KNN_METHODS = ("auto", "exact", "pynndescent")
-# Exact kNN up to this many points. Measured on 2 cores, 512-D unit rows: exact (topk.py) 6.6 s at 40,000 points,
-# 15.8 s at 60,000, 35.9 s at 90,000; pynndescent 27.7, 30.2 and about 32 s there, most of it compiling on its first
-# call in a process (numba cannot cache all of it). They cross near 85,000.
-EXACT_KNN_MAX = 80_000
 # The map is laid out in a second process beside the clustering layout from this many points (and 2+ threads): the
 # process's start (a fresh interpreter importing UMAP, 3-6 s) is then small against the map's own fit (26 s at 50,000
 # points single-threaded, 2 cores).
@@ -86,25 +80,6 @@ _MIN_UMAP_POINTS = 4
 _CHUNK = 16_384
 # UMAP's defaults for the optimisation (umap.UMAP: spread, learning_rate, repulsion_strength, negative_sample_rate).
 _SPREAD, _LEARNING_RATE, _REPULSION, _NEGATIVE_SAMPLES = 1.0, 1.0, 1.0, 5
-
-
-@dataclass(frozen=True)
-class KnnGraph:
-    """Nearest neighbours of every point, the point itself first.
-
-    Attributes
-    ----------
-    indices : np.ndarray
-        ``(n, k)`` int32 neighbour indices, column 0 the point itself.
-    distances : np.ndarray
-        ``(n, k)`` float32 distances under the reduction's metric.
-    method : str
-        ``"exact"``, ``"pynndescent"`` or ``"cuml"``.
-    """
-
-    indices: np.ndarray
-    distances: np.ndarray
-    method: str
 
 
 @dataclass(frozen=True)
@@ -146,128 +121,6 @@ def available_threads(requested: int | None = None) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     wanted = cores if not requested else int(requested)
     return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
-
-
-def knn_graph(
-    X: np.ndarray,
-    *,
-    n_neighbors: int,
-    metric: str = "cosine",
-    seed: int | None = 42,
-    method: str = "auto",
-    threads: int = 1,
-    use_gpu: bool = False,
-) -> KnnGraph:
-    """Compute the ``n_neighbors``-nearest-neighbour graph (self included) once, for every reduction.
-
-    Parameters
-    ----------
-    X : np.ndarray
-        ``(n, d)`` data, ``n >= 2``.
-    n_neighbors : int
-        Neighbours per point including the point itself, ``2 <= n_neighbors <= n``.
-    metric : str, default "cosine"
-        One of :data:`METRICS`.
-    seed : int or None, default 42
-        Seed for pynndescent (the exact search needs none).
-    method : {"auto", "exact", "pynndescent"}, default "auto"
-        "auto" is exact up to ``EXACT_KNN_MAX`` points, pynndescent (with UMAP's own settings) above.
-    threads : int, default 1
-        Threads for the search. The graph is the same for the same seed and thread count.
-    use_gpu : bool, default False
-        Exact search with cuML (cosine on unit rows only; :mod:`.gpu`).
-
-    Returns
-    -------
-    KnnGraph
-        Row ``i`` starts with ``i`` itself at distance 0, even when exact duplicates tie with it.
-    """
-    n = X.shape[0]
-    if not 2 <= n_neighbors <= n:
-        raise ValueError(f"n_neighbors must be in [2, n={n}], got {n_neighbors}")
-    if method not in KNN_METHODS:
-        raise ValueError(f"knn method must be one of {KNN_METHODS}, got {method!r}")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    unit = metric == "cosine" and _has_unit_rows(X)
-    if use_gpu and unit:
-        idx, dist = gpu.knn(X, n_neighbors)
-        return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist)), "cuml")
-    if method == "exact" or (method == "auto" and n <= EXACT_KNN_MAX):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=threads):
-            idx, dist = _exact_knn(X, n_neighbors, metric, threads)
-        return KnnGraph(idx, dist, "exact")
-    idx, dist = _approximate_knn(X, n_neighbors, metric="euclidean" if unit else metric, seed=seed, threads=threads)
-    return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist) if unit else dist), "pynndescent")
-
-
-def _approximate_knn(X: np.ndarray, k: int, *, metric: str, seed: int | None, threads: int):
-    """pynndescent with UMAP's own settings (umap.umap_.nearest_neighbors); the index is dropped right after."""
-    from pynndescent import NNDescent
-
-    n = X.shape[0]
-    index = NNDescent(
-        X,
-        n_neighbors=k,
-        metric=metric,
-        random_state=seed,
-        n_trees=min(64, 5 + round(n**0.5 / 20.0)),
-        n_iters=max(5, round(float(np.log2(n)))),
-        max_candidates=60,
-        low_memory=True,
-        n_jobs=threads,
-        compressed=False,
-        verbose=False,
-    )
-    idx, dist = index.neighbor_graph
-    return idx.astype(np.int32), dist.astype(np.float32)
-
-
-def _has_unit_rows(X: np.ndarray) -> bool:
-    """Whether every row has length 1 (CLIP embeddings): cosine ranks then equal euclidean ones, without a copy."""
-    return all(
-        np.allclose(np.einsum("ij,ij->i", X[s : s + _CHUNK], X[s : s + _CHUNK]), 1.0, atol=1e-3)
-        for s in range(0, X.shape[0], _CHUNK)
-    )
-
-
-def _cosine_from_euclidean(dist: np.ndarray) -> np.ndarray:
-    """Cosine distance of unit rows from their euclidean distance: 1 - cos = d**2 / 2."""
-    return (dist.astype(np.float32) ** 2) / 2.0
-
-
-def _exact_knn(X: np.ndarray, k: int, metric: str, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    if metric in ("cosine", "correlation"):
-        # Both are 1 - cos of (centred, for correlation) rows: the top similarities between unit rows (topk.py).
-        unit = X if _has_unit_rows(X) and metric == "cosine" else _unit_rows(X, centre=metric == "correlation")
-        idx, dist = topk.cosine_neighbours(unit, k, threads=threads)
-    else:
-        from sklearn.neighbors import NearestNeighbors
-
-        dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X).kneighbors(X)
-    return _self_first(idx.astype(np.int32), dist.astype(np.float32))
-
-
-def _unit_rows(X: np.ndarray, *, centre: bool) -> np.ndarray:
-    """float32 copy of ``X`` with every row (centred first when asked) scaled to length 1; zero rows stay zero."""
-    Y = X.astype(np.float64) - (X.mean(axis=1, keepdims=True) if centre else 0.0)
-    norms = np.linalg.norm(Y, axis=1, keepdims=True)
-    return (Y / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-
-def _self_first(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Put each point first in its own row at distance 0 (ties with duplicates may have put another point first)."""
-    n, k = idx.shape
-    rows = np.arange(n)
-    keep = idx != rows[:, None]
-    keep[keep.all(axis=1), k - 1] = False  # self missing: drop the farthest neighbour instead
-    others_idx = idx[keep].reshape(n, k - 1)
-    others_dist = dist[keep].reshape(n, k - 1)
-    idx = np.concatenate([rows[:, None].astype(idx.dtype), others_idx], axis=1)
-    dist = np.concatenate([np.zeros((n, 1), dtype=dist.dtype), np.maximum(others_dist, 0.0)], axis=1)
-    return idx, dist
 
 
 def principal_components(X: np.ndarray, dims: int) -> np.ndarray:

@@ -154,7 +154,7 @@ def find_repost_groups(
     inverse : numpy.ndarray, optional
         int per row: the row's distinct image (``clustering.analysis.read.Duplicates.inverse``). Default: one row
         per image.
-    knn : clustering.analysis.reduce.KnnGraph, optional
+    knn : clustering.analysis.knn.KnnGraph, optional
         A neighbour graph over the same ``m`` images (``indices`` ``(m, k)``, the image itself first), as the
         reduction computes it. When None, a cosine graph with ``NEIGHBOURS`` neighbours is computed here.
     thumbnails : callable, optional
@@ -203,7 +203,7 @@ def _candidate_pairs(X: np.ndarray, images: np.ndarray, knn, min_similarity: flo
     if m < 2:
         return np.zeros((0, 2), np.int64)
     if knn is None:
-        from clustering.analysis.reduce import knn_graph
+        from clustering.analysis.knn import knn_graph
 
         knn = knn_graph(X[images], n_neighbors=min(NEIGHBOURS, m), metric="cosine", seed=seed)
     indices = np.asarray(knn.indices, dtype=np.int64)

@@ -47,7 +47,7 @@ class Clustering:
         was swept.
     params : dict
         Reduction, sweep and selection parameters as recorded in ``metrics.json``.
-    knn : reduce.KnnGraph or None
+    knn : knn.KnnGraph or None
         The reduction's cosine kNN graph over the points (repost candidates reuse it); None when none was built.
     notes : tuple of str
         Situations worth a reader's attention (too few points, a PCA fallback, ...).
