@@ -539,33 +539,36 @@ def run_and_kill_a_node(cluster, workers, config: IngestConfig, workdir: Path, a
     }
 
 
-def scenario(tmp_path: Path, tiny_model_dir: str, **spec) -> dict:
-    """Run :func:`run_scenario` in a child Python and return its findings; the child's clusters never outlive it."""
-    temp_dir = short_temp_dir()
-    spec.update(workdir=str(tmp_path / "work"), findings=str(tmp_path / "findings.json"), model=tiny_model_dir)
-    Path(spec["workdir"]).mkdir()
-    spec_path = tmp_path / "spec.json"
+def run_in_child(target: str, spec: dict, folder: Path, *, timeout: float, log_name: str = "job.log") -> int:
+    """Run ``target`` ("module:function" of the tests, called with the spec file's path) in a fresh interpreter on a
+    Ray temp folder of its own; whether it ends or times out, stop it (SIGTERM runs Ray's node shutdown hooks in the
+    child) and kill whatever it started. Returns its exit status (non-zero when it had to be stopped); its output is
+    in ``folder / log_name``."""
+    spec_path = folder / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    log_path = tmp_path / "scenario.log"
-    code = "import sys; from tests.test_cluster import run_scenario; run_scenario(sys.argv[1])"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(spec_path)],
-            cwd=ROOT,
-            env=cluster_env(temp_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    module, function = target.split(":")
+    code = f"import sys; from {module} import {function}; {function}(sys.argv[1])"
+    temp_dir = short_temp_dir()
+    with (folder / log_name).open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(spec_path)], cwd=ROOT, env=cluster_env(temp_dir),
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            proc.wait(timeout=420)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
         finally:
-            stop_process(proc, grace=30)  # SIGTERM runs Ray's node shutdown hooks in the child
+            stop_process(proc, grace=30)
             kill_processes_of(temp_dir)
             shutil.rmtree(temp_dir, ignore_errors=True)
-    log = log_path.read_text(errors="replace")
-    assert proc.returncode == 0, log[-20000:]
+    return proc.returncode
+
+
+def scenario(tmp_path: Path, tiny_model_dir: str, **spec) -> dict:
+    """Run :func:`run_scenario` in a child Python and return its findings; the child's clusters never outlive it."""
+    spec.update(workdir=str(tmp_path / "work"), findings=str(tmp_path / "findings.json"), model=tiny_model_dir)
+    Path(spec["workdir"]).mkdir()
+    returncode = run_in_child("tests.test_cluster:run_scenario", spec, tmp_path, timeout=420, log_name="scenario.log")
+    assert returncode == 0, (tmp_path / "scenario.log").read_text(errors="replace")[-20000:]
     return json.loads(Path(spec["findings"]).read_text())
 
 

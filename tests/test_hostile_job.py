@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.hostile import GUARD_CASES, HOSTILE_URLS
-from tests.test_cluster import ROOT, cluster_env, kill_processes_of, short_temp_dir, stop_process
+from tests.test_cluster import ROOT, run_in_child
 from tests.test_poison import POISON_MARK, install_poison_decoder
 
 pytestmark = pytest.mark.slow
@@ -134,24 +134,9 @@ def test_one_job_over_every_hostile_row_keeps_each_row_once_and_leaks_nothing(tm
             "model": tiny_model_dir,
             "hosts": hosts,
         }
-        (tmp_path / "spec.json").write_text(json.dumps(spec))
-        temp_dir = short_temp_dir()
-        code = "import sys; from tests.test_hostile_job import run_job; run_job(sys.argv[1])"
-        with (tmp_path / "job.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", code, str(tmp_path / "spec.json")],
-                cwd=ROOT,
-                env=cluster_env(temp_dir),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                proc.wait(timeout=420)
-            finally:
-                stop_process(proc, grace=30)
-                kill_processes_of(temp_dir)
+        returncode = run_in_child("tests.test_hostile_job:run_job", spec, tmp_path, timeout=420)
         hits = server.hits
-    assert proc.returncode == 0, (tmp_path / "job.log").read_text()[-5000:]
+    assert returncode == 0, (tmp_path / "job.log").read_text()[-5000:]
 
     import pandas as pd
 

@@ -12,13 +12,11 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_cluster import ROOT, cluster_env, kill_processes_of, short_temp_dir, stop_process
+from tests.test_cluster import run_in_child
 
 pytestmark = pytest.mark.slow
 POISON_MARK = b"clipcluster-test-poison"
@@ -83,23 +81,8 @@ def test_a_decoder_crash_is_isolated_to_its_row_and_every_other_row_ends_as_usua
         "model": tiny_model_dir,
         "findings": str(tmp_path / "findings.json"),
     }
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    temp_dir = short_temp_dir()
-    code = "import sys; from tests.test_poison import run_job; run_job(sys.argv[1])"
-    with (tmp_path / "job.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path / "spec.json")],
-            cwd=ROOT,
-            env=cluster_env(temp_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            proc.wait(timeout=300)
-        finally:
-            stop_process(proc, grace=30)
-            kill_processes_of(temp_dir)
-    assert proc.returncode == 0, (tmp_path / "job.log").read_text()[-5000:]
+    returncode = run_in_child("tests.test_poison:run_job", spec, tmp_path, timeout=300)
+    assert returncode == 0, (tmp_path / "job.log").read_text()[-5000:]
 
     table = cio.read_shards(spec["output"])
     names = table["id"].to_pylist()
