@@ -485,7 +485,9 @@ function drawLabels() {
     const name = c.info && c.info.name ? cut(c.info.name, LABEL_MAX_CHARS) : null;
     const text = name ? `${c.label} · ${name}${c.info.uncertain ? ' ?' : ''}` : String(c.label);
     const w = octx.measureText(text).width + 12;
-    const box = [sx - w / 2, sy - 9, sx + w / 2, sy + 9];
+    // A cluster near the edge keeps its whole label in view: the label slides inwards, its centroid stays put.
+    const lx = Math.min(Math.max(sx, w / 2 + 2), Math.max(w / 2 + 2, W - w / 2 - 2));
+    const box = [lx - w / 2, sy - 9, lx + w / 2, sy + 9];
     const m = LABEL_MARGIN_PX;
     const overlaps = (b) => box[0] < b[2] + m && box[2] + m > b[0] && box[1] < b[3] + m && box[3] + m > b[1];
     if (placed.some(overlaps)) continue;
@@ -498,7 +500,7 @@ function drawLabels() {
     octx.strokeStyle = rgbCss(c.color);
     octx.stroke();
     octx.fillStyle = '#f2f4f7';
-    octx.fillText(text, sx, sy + 0.5);
+    octx.fillText(text, lx, sy + 0.5);
     if (placed.length >= maxLabels) break;
   }
 }
