@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_images", "tests.fixtures_analysis"]
+pytest_plugins = ["tests.fixtures_images", "tests.fixtures_analysis", "tests.fixtures_browser"]
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 

@@ -26,7 +26,7 @@ from clustering import schema
 from clustering.analysis import explorer_thumbs
 from clustering.analysis.explorer import ExplorerResult, build_explorer
 from clustering.analysis.explorer_page import SCRIPT_FILES, page_script, script_json
-from tests.browser import launch_chromium, open_page, wait_idle
+from tests.browser import open_page, wait_idle
 
 TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
           "selfies", "flowers", "maps", "charts", "concert crowds", "beaches", "book covers", "dogs")  # fmt: skip
@@ -255,24 +255,11 @@ def expected_matches(ids, urls, texts, query: str) -> int:
 
 # ----------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:  # a launch failure raises here: the tests fail, they do not skip
-        yield b
-
-
-@pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("explorer")
     info = write_output_folder(root, n=300, n_clusters=6, xss_row=True, hierarchy=False)
     info["result"] = build_explorer(info["output"])
     return info
-
-
-@pytest.fixture()
-def page(browser, folder):
-    page, log = open_page(browser, folder["result"].path)
-    yield page, log
-    page.context.close()
 
 
 def _point(page, i: int) -> dict:

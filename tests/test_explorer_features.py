@@ -9,16 +9,10 @@ import pytest
 from PIL import Image
 
 from clustering.analysis.explorer import build_explorer
-from tests.browser import launch_chromium, open_page, wait_idle
+from tests.browser import open_page, wait_idle
 from tests.test_explorer import XSS_ACCOUNT, XSS_HASHTAG, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 
 N = 300
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:  # a launch failure raises here: the tests fail, they do not skip
-        yield b
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +20,6 @@ def folder(tmp_path_factory) -> dict:
     info = write_output_folder(tmp_path_factory.mktemp("features"), n=N, n_clusters=6, seed=7, xss_row=True)
     info["result"] = build_explorer(info["output"])
     return info
-
-
-@pytest.fixture()
-def page(browser, folder):
-    page, log = open_page(browser, folder["result"].path)
-    yield page, log
-    page.context.close()
 
 
 def _inert(page, log) -> None:

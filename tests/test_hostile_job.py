@@ -23,7 +23,7 @@ import pytest
 
 from tests.hostile import GUARD_CASES, HOSTILE_URLS
 from tests.test_cluster import ROOT, run_in_child
-from tests.test_poison import POISON_MARK, install_poison_decoder
+from tests.test_poison import POISON_MARK, ingest_on_local_ray, install_poison_decoder
 
 pytestmark = pytest.mark.slow
 
@@ -56,21 +56,9 @@ def install_hostile_workers() -> None:
 
 def run_job(spec_path: str) -> None:
     """Child-process entry: a local Ray runtime whose workers carry the hook, then one ingest job with defaults."""
-    import ray
-
     from clustering.config import IngestConfig
-    from clustering.ingest.pipeline import run_ingest
 
     spec = json.loads(Path(spec_path).read_text())
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        runtime_env={
-            "worker_process_setup_hook": "tests.test_hostile_job.install_hostile_workers",
-            "env_vars": {HOSTS_ENV: json.dumps(spec["hosts"])},
-        },
-    )
     config = IngestConfig(
         input=spec["input"],
         output=spec["output"],
@@ -81,8 +69,11 @@ def run_job(spec_path: str) -> None:
         retries=0,
         progress=False,
     )
-    run_ingest(config)
-    ray.shutdown()
+    workers = {
+        "worker_process_setup_hook": "tests.test_hostile_job.install_hostile_workers",
+        "env_vars": {HOSTS_ENV: json.dumps(spec["hosts"])},
+    }
+    ingest_on_local_ray(config, workers)
 
 
 def _jpeg(color, comment: bytes = b"") -> bytes:

@@ -36,20 +36,25 @@ def install_poison_decoder() -> None:
     decode.decode_image = decode_or_die
 
 
-def run_job(spec_path: str) -> None:
-    """Child-process entry: a local Ray runtime whose workers carry the hook, and one ingest job."""
+def ingest_on_local_ray(config, runtime_env: dict):
+    """One ingest job on a fresh local 2-CPU Ray runtime whose workers get ``runtime_env`` (a setup hook); returns
+    the job's result. Run in a child process (:func:`tests.test_cluster.run_in_child`)."""
     import ray
 
-    from clustering.config import IngestConfig
     from clustering.ingest.pipeline import run_ingest
 
+    ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=runtime_env)
+    try:
+        return run_ingest(config)
+    finally:
+        ray.shutdown()
+
+
+def run_job(spec_path: str) -> None:
+    """Child-process entry: a local Ray runtime whose workers carry the hook, and one ingest job."""
+    from clustering.config import IngestConfig
+
     spec = json.loads(Path(spec_path).read_text())
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        runtime_env={"worker_process_setup_hook": "tests.test_poison.install_poison_decoder"},
-    )
     config = IngestConfig(
         input=spec["input"],
         output=spec["output"],
@@ -58,9 +63,8 @@ def run_job(spec_path: str) -> None:
         download_batch_size=4,  # chunks of 4: the poison is isolated after two splits
         progress=False,
     )
-    result = run_ingest(config)
+    result = ingest_on_local_ray(config, {"worker_process_setup_hook": "tests.test_poison.install_poison_decoder"})
     Path(spec["findings"]).write_text(json.dumps({"stats": result.stats}))
-    ray.shutdown()
 
 
 def test_a_decoder_crash_is_isolated_to_its_row_and_every_other_row_ends_as_usual(tmp_path, tiny_model_dir):
