@@ -68,7 +68,7 @@ def test_membership_graph_is_umaps_fuzzy_simplicial_set(sphere_blobs, sphere_red
     from umap.umap_ import fuzzy_simplicial_set
 
     graph = sphere_reduction.knn
-    ours = reduce_module._membership_graph(graph, n_epochs=None)
+    ours = reduce_module._membership_graph(sphere_blobs.X, graph, "cosine", n_epochs=None)
     theirs, _, _ = fuzzy_simplicial_set(sphere_blobs.X, 15, None, "cosine", knn_indices=graph.indices,
                                         knn_dists=graph.distances)  # fmt: skip
     theirs = theirs.tocoo()
@@ -78,6 +78,26 @@ def test_membership_graph_is_umaps_fuzzy_simplicial_set(sphere_blobs, sphere_red
     assert ours.nnz == theirs.nnz > 0
     assert np.array_equal(ours.row, theirs.row) and np.array_equal(ours.col, theirs.col)
     assert np.array_equal(ours.data, theirs.data)
+
+
+def test_umaps_kernels_come_from_the_disk_cache_with_the_same_code_and_results(sphere_reduction):
+    import importlib
+
+    import numba
+
+    reduce_module._use_disk_cached_umap_kernels()
+    for module_name, name in reduce_module._UMAP_KERNELS:
+        kernel = getattr(importlib.import_module(module_name), name)
+        assert type(kernel._cache).__name__ == "FunctionCache", name  # numba's NullCache when not cached
+        assert kernel.py_func.__module__ == module_name
+    from umap import umap_
+
+    cached = umap_.smooth_knn_dist
+    options = {k: v for k, v in cached.targetoptions.items() if k != "nopython"}
+    compiled_here = numba.njit(locals=cached.locals, **options)(cached.py_func)  # as umap compiles it, no cache
+    distances = sphere_reduction.knn.distances.astype(np.float32)
+    for found, expected in zip(cached(distances, 15.0), compiled_here(distances, 15.0), strict=True):
+        assert np.array_equal(found, expected)
 
 
 def test_principal_components_match_an_svd_and_are_signed_deterministically():

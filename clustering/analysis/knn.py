@@ -93,7 +93,7 @@ def knn_graph(
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=threads):
-            idx, dist = _exact_knn(X, n_neighbors, metric, threads)
+            idx, dist = _exact_knn(X, n_neighbors, metric, unit=unit, threads=threads)
         return KnnGraph(idx, dist, "exact")
     idx, dist = _approximate_knn(X, n_neighbors, metric="euclidean" if unit else metric, seed=seed, threads=threads)
     return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist) if unit else dist), "pynndescent")
@@ -134,11 +134,12 @@ def _cosine_from_euclidean(dist: np.ndarray) -> np.ndarray:
     return (dist.astype(np.float32) ** 2) / 2.0
 
 
-def _exact_knn(X: np.ndarray, k: int, metric: str, threads: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact_knn(X: np.ndarray, k: int, metric: str, *, unit: bool, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """``unit``: cosine on rows already of length 1 (checked once by the caller), searched without a copy."""
     if metric in ("cosine", "correlation"):
         # Both are 1 - cos of (centred, for correlation) rows: the top similarities between unit rows (topk.py).
-        unit = X if _has_unit_rows(X) and metric == "cosine" else unit_rows(X, centre=metric == "correlation")
-        idx, dist = topk.cosine_neighbours(unit, k, threads=threads)
+        rows = X if unit else unit_rows(X, centre=metric == "correlation")
+        idx, dist = topk.cosine_neighbours(rows, k, threads=threads)
     else:
         from sklearn.neighbors import NearestNeighbors
 

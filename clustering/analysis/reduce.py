@@ -310,7 +310,7 @@ def reduce(
                       graph.method)  # fmt: skip
 
     start = time.perf_counter()
-    memberships = _membership_graph(shared, n_epochs)
+    memberships = _membership_graph(X, shared, metric, n_epochs)
     components = principal_components(X, max(cluster_dims, 2))
     _return_freed_memory()
     timings["graph"] = time.perf_counter() - start
@@ -371,11 +371,11 @@ class _Fit:
         """UMAP's layout of the graph in ``init.shape[1]`` dimensions, from ``init`` (principal components)."""
         from umap.umap_ import find_ab_params, simplicial_set_embedding
 
-        _cache_umap_sgd()
         a, b = find_ab_params(_SPREAD, min_dist)
         start = _initial_layout(init, self.seed)
         if self.gpu_data is not None:
             return gpu.layout(self.gpu_data, self.graph, start, a=a, b=b, seed=self.seed, n_epochs=self.n_epochs)
+        _use_disk_cached_umap_kernels()
         # umap.UMAP.fit passes the same arguments (its defaults) and the same RandomState.
         coords, _ = simplicial_set_embedding(
             None, self.graph, init.shape[1], _LEARNING_RATE, a, b, _REPULSION, _NEGATIVE_SAMPLES,
@@ -399,25 +399,20 @@ def _initial_layout(components: np.ndarray, seed: int | None) -> np.ndarray:
     return (components * (10.0 / scale if scale > 0 else 1.0)).astype(np.float32) + jitter
 
 
-def _membership_graph(graph: KnnGraph, n_epochs: int | None):
-    """UMAP's fuzzy membership graph from the kNN graph (as umap_.fuzzy_simplicial_set), built once for both layouts.
+def _membership_graph(X: np.ndarray, graph: KnnGraph, metric: str, n_epochs: int | None):
+    """UMAP's fuzzy membership graph from the kNN graph (umap_.fuzzy_simplicial_set), built once for both layouts.
 
     Returned as the canonical COO matrix with the edges too weak to be sampled in ``n_epochs`` already dropped, which
     is what ``umap_.simplicial_set_embedding`` makes of its graph first (in place): handed this one, it finds nothing
     left to change, so both layouts share it without a copy.
     """
-    import scipy.sparse
+    from umap.umap_ import fuzzy_simplicial_set
 
-    smooth_knn_dist, membership_strengths = _cached_umap_kernels()
-    distances = graph.distances.astype(np.float32)
-    sigmas, rhos = smooth_knn_dist(distances, float(graph.indices.shape[1]), local_connectivity=1.0)
-    rows, cols, values, _ = membership_strengths(graph.indices, distances, sigmas, rhos, False)
-    n = graph.indices.shape[0]
-    directed = scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n))
-    directed.eliminate_zeros()
-    transpose = directed.transpose()
-    coo = (directed + transpose - directed.multiply(transpose)).tocoo()  # fuzzy union, as fuzzy_simplicial_set
-    coo.eliminate_zeros()
+    _use_disk_cached_umap_kernels()
+    memberships, _, _ = fuzzy_simplicial_set(
+        X, graph.indices.shape[1], None, metric, knn_indices=graph.indices, knn_dists=graph.distances
+    )
+    coo = memberships.tocoo()
     coo.sum_duplicates()
     default = 500 if coo.shape[0] <= 10_000 else 200  # simplicial_set_embedding's own epochs and pruning rule
     epochs = n_epochs if n_epochs is not None and n_epochs > 10 else default
@@ -426,38 +421,34 @@ def _membership_graph(graph: KnnGraph, n_epochs: int | None):
     return coo
 
 
-@functools.cache
-def _cached_umap_kernels():
-    """umap's ``smooth_knn_dist`` and ``compute_membership_strengths``, compiled with numba's disk cache.
+# umap's numba kernels that the membership graph and the layouts call, by module and name.
+_UMAP_KERNELS = (
+    ("umap.umap_", "smooth_knn_dist"),
+    ("umap.umap_", "compute_membership_strengths"),
+    ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"),
+    ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch_parallel"),
+)
 
-    umap compiles them anew in every process (5-6 s, a sixth of the whole analysis at 40,000 points); the same code,
-    types and options loaded from the cache take milliseconds. :func:`_membership_graph` then builds the graph exactly
-    as ``umap_.fuzzy_simplicial_set`` does (a test compares the two).
+
+@functools.cache
+def _use_disk_cached_umap_kernels() -> None:
+    """Swap umap's numba kernels for the same code compiled with numba's disk cache.
+
+    umap compiles them anew in every process: 5-6 s for the membership graph's two (a sixth of the whole analysis at
+    40,000 points) and 1.2 s for the SGD epoch, which the map's process pays too. Same code, types and options; umap
+    looks them up by name at call time, so its own functions use the cached ones. A name a umap release drops is left
+    alone, and umap keeps compiling its own.
     """
-    from umap import umap_
+    import importlib
 
-    return _disk_cached(umap_.smooth_knn_dist), _disk_cached(umap_.compute_membership_strengths)
-
-
-@functools.cache
-def _cache_umap_sgd() -> None:
-    """Let umap's SGD epoch (both its variants) come from numba's disk cache too: compiled anew in every process it
-    costs 1.2 s per process, in the clustering layout's process and in the map's. Same code, types and options; when a
-    umap release renames these module attributes, umap keeps compiling its own."""
-    from umap import layouts
-
-    for name in ("_nb_optimize_layout_euclidean_single_epoch", "_nb_optimize_layout_euclidean_single_epoch_parallel"):
-        kernel = getattr(layouts, name, None)
-        if kernel is not None and hasattr(kernel, "py_func"):
-            setattr(layouts, name, _disk_cached(kernel))
-
-
-def _disk_cached(kernel):
-    """The numba function ``kernel`` compiled again with the same options and ``cache=True``."""
     import numba
 
-    options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
-    return numba.njit(cache=True, locals=kernel.locals, **options)(kernel.py_func)
+    for module_name, name in _UMAP_KERNELS:
+        module = importlib.import_module(module_name)
+        kernel = getattr(module, name, None)
+        if hasattr(kernel, "py_func"):
+            options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+            setattr(module, name, numba.njit(cache=True, locals=kernel.locals, **options)(kernel.py_func))
 
 
 def _return_freed_memory() -> None:
