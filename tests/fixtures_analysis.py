@@ -44,14 +44,18 @@ def sphere_reduction(sphere_blobs):
     return reduce(sphere_blobs.X, cluster_dims=5, seed=0)
 
 
-def _reference_hdbscan(X: np.ndarray, min_cluster_size: int, min_samples: int):
+def _reference_hdbscan(X: np.ndarray, min_cluster_size: int, min_samples: int, selection: str = "eom"):
     import hdbscan
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, gen_min_span_tree=True).fit(
-            X
+        model = hdbscan.HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            cluster_selection_method=selection,
+            gen_min_span_tree=True,
         )
+        return model.fit(X)
 
 
 @pytest.fixture(scope="session")

@@ -187,10 +187,15 @@ def test_sweep_has_one_row_per_setting(analysis):
     _, out, _ = analysis
     sweep = pd.read_csv(out / "sweep.csv")
     expected = {(m, s) for m in (8, 15, 30) for s in MIN_SAMPLES}
-    assert len(sweep) == len(expected)
-    assert set(zip(sweep.min_cluster_size, sweep.min_samples, strict=True)) == expected
+    eom, leaf = sweep[sweep.selection == "eom"], sweep[sweep.selection == "leaf"]
+    assert len(eom) + len(leaf) == len(sweep)  # no other selection method
+    assert len(eom) == len(expected)
+    assert set(zip(eom.min_cluster_size, eom.min_samples, strict=True)) == expected
+    # A leaf row only where it differs from the EOM row of the same sizes: at most one per setting.
+    assert set(zip(leaf.min_cluster_size, leaf.min_samples, strict=True)) <= expected
+    assert not leaf.duplicated(["min_cluster_size", "min_samples"]).any()
     rows = json.loads((out / "sweep.json").read_text())
-    assert len(rows) == len(expected)
+    assert len(rows) == len(sweep)
 
 
 def test_metrics_json_records_the_choice(analysis):
@@ -293,7 +298,7 @@ def test_pinned_setting_is_chosen_and_added_to_the_grid(shards, tmp_path):
     assert (result.chosen["min_cluster_size"], result.chosen["min_samples"]) == (12, 4)
     assert result.selection["pinned"] is True
     sweep = pd.read_csv(tmp_path / "out" / "sweep.csv")
-    assert len(sweep) == 3 * 2  # {8, 12, 30} x {4, 5}
+    assert (sweep.selection == "eom").sum() == 3 * 2  # {8, 12, 30} x {4, 5}
 
 
 def test_keep_duplicates_clusters_every_copy(shards, tmp_path):
@@ -348,6 +353,7 @@ def load_job():
         (("--input", "SHARDS", "--output", "OUT", "--min-samples", "0"), "--min-samples"),
         (("--input", "SHARDS", "--output", "OUT", "--min-cluster-sizes", "9:3"), "--min-cluster-sizes"),
         (("--input", "SHARDS", "--output", "OUT", "--max-noise", "2"), "--max-noise"),
+        (("--input", "SHARDS", "--output", "OUT", "--cluster-selection", "eom,tree"), "--cluster-selection"),
         (("--input", "SHARDS", "--output", "OUT", "--n-neighbors", "many"), "n_neighbors"),
         (("--input", "MISSING", "--output", "OUT"), "no embedding shards"),
         (("--input", "SHARDS", "--output", "EXISTING"), "--overwrite"),

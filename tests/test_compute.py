@@ -27,7 +27,7 @@ def clustered(sphere_blobs):
 
 def test_every_setting_is_scored_cheaply_and_the_compared_ones_fully(clustered):
     selection, rows = clustered.selection, clustered.rows
-    assert len(rows) == 5
+    assert sum(row["selection"] == "eom" for row in rows) == 5
     compared = {selection.index, *selection.runner_ups}
     assert {i for i, row in enumerate(rows) if row["silhouette_sample_size"] > 0} == compared
     for i, row in enumerate(rows):
@@ -44,6 +44,16 @@ def test_per_point_arrays_are_kept_only_where_later_steps_read_them(clustered):
     for result in clustered.results.values():
         assert result.labels.dtype == np.int32
         assert result.probabilities.dtype == result.outlier_scores.dtype == np.float32
+
+
+def test_cluster_selection_eom_sweeps_excess_of_mass_alone(sphere_blobs):
+    both = cluster_points(sphere_blobs.X, _config(threads=1), Steps())
+    eom = cluster_points(sphere_blobs.X, _config(threads=1, cluster_selection=("eom",)), Steps())
+    assert [row["selection"] for row in eom.rows] == ["eom"] * 5
+    assert eom.params["sweep"]["cluster_selection"] == ["eom"]
+    keys = ("min_cluster_size", "clusters", "noise_fraction", "modularity_filled")
+    same_settings = [[r[k] for k in keys] for r in both.rows if r["selection"] == "eom"]
+    assert same_settings == [[r[k] for k in keys] for r in eom.rows]
 
 
 def test_a_separation_score_as_the_rule_scores_every_setting(sphere_blobs):

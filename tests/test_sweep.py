@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis.sweep import (
+    SELECTIONS,
     SettingResult,
     build_tree,
     default_grid,
@@ -51,7 +54,7 @@ SAMPLES = (1, 5, 10)
 
 
 def assert_same_as_reference(result: SettingResult, ref) -> None:
-    setting = f"(min_cluster_size={result.min_cluster_size}, min_samples={result.min_samples})"
+    setting = f"(min_cluster_size={result.min_cluster_size}, min_samples={result.min_samples}, {result.selection})"
     # Stored compactly: int32 labels, the reference's float64 probabilities and GLOSH scores rounded to float32.
     assert result.labels.dtype == np.int32
     assert result.probabilities.dtype == result.outlier_scores.dtype == np.float32
@@ -61,16 +64,26 @@ def assert_same_as_reference(result: SettingResult, ref) -> None:
     scores = ref.outlier_scores_.astype(np.float32)
     assert np.array_equal(result.outlier_scores, scores, equal_nan=True), f"outlier scores {setting}"
     assert np.array_equal(result.persistence, ref.cluster_persistence_), f"persistence differs {setting}"
-    assert result.dbcv == ref.relative_validity_, f"dbcv {result.dbcv} != {ref.relative_validity_} {setting}"
+    same = result.dbcv == ref.relative_validity_ or (math.isnan(result.dbcv) and math.isnan(ref.relative_validity_))
+    assert same, f"dbcv {result.dbcv} != {ref.relative_validity_} {setting}"
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_sweep_equals_refit_for_every_setting(name, reference_hdbscan):
     X = DATASETS[name]()
     results = sweep(X, SIZES, SAMPLES, progress=False)
-    assert [(r.min_samples, r.min_cluster_size) for r in results] == [(s, m) for s in SAMPLES for m in SIZES]
+    eom = [r for r in results if r.selection == "eom"]
+    assert [(r.min_samples, r.min_cluster_size) for r in eom] == [(s, m) for s in SAMPLES for m in SIZES]
     for result in results:
-        assert_same_as_reference(result, reference_hdbscan(X, result.min_cluster_size, result.min_samples))
+        ref = reference_hdbscan(X, result.min_cluster_size, result.min_samples, result.selection)
+        assert_same_as_reference(result, ref)
+    # A leaf setting is left out only where it is the EOM clustering again.
+    kept = {(r.min_samples, r.min_cluster_size) for r in results if r.selection == "leaf"}
+    for s in SAMPLES:
+        for m in set(SIZES) - {m for s2, m in kept if s2 == s}:
+            if len(X) >= 2:
+                ref = reference_hdbscan(X, m, s, "leaf").labels_
+                assert np.array_equal(ref, reference_hdbscan(X, m, s).labels_), f"leaf m={m} s={s} dropped"
 
 
 def test_the_datasets_exercise_clusters_noise_and_nan_scores():
@@ -88,12 +101,32 @@ def test_numba_and_hdbscan_engines_agree_on_tie_heavy_data():
         X = rng.integers(0, 3, size=(n, d)).astype(np.float64) if trial % 2 else rng.normal(size=(n, d))
         X[: n // 5] = X[0]
         slt, _, _ = build_tree(X, int(rng.integers(1, 8)))
-        for m in (2, 4, 9, 30):
-            fast = select_from_tree(slt, m, engine="numba")
-            ref = select_from_tree(slt, m, engine="hdbscan")
+        for m, selection in itertools.product((2, 4, 9, 30), SELECTIONS):
+            fast = select_from_tree(slt, m, engine="numba", selection=selection)
+            ref = select_from_tree(slt, m, engine="hdbscan", selection=selection)
             for a, b in zip(fast, ref, strict=True):
                 assert a.dtype == b.dtype
                 assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_leaf_selection_keeps_the_groups_that_excess_of_mass_merges_beside_a_far_group():
+    """Six small groups and one large group far away: EOM takes the root's two halves, the leaves keep the six."""
+    rng = np.random.default_rng(0)
+    groups = [rng.normal(c, 0.3, (60, 5)) for c in range(6)] + [rng.normal(20, 0.3, (200, 5))]
+    X = np.concatenate(groups).astype(np.float32)
+    truth = np.repeat(np.arange(7), [60] * 6 + [200])
+    by_method = {r.selection: r for r in sweep(X, [40], [5], progress=False)}
+    assert by_method["eom"].n_clusters == 2
+    assert by_method["leaf"].n_clusters >= 6
+    clustered = by_method["leaf"].labels >= 0
+    assert adjusted_rand_score(truth[clustered], by_method["leaf"].labels[clustered]) > 0.95
+
+
+def test_sweep_rejects_unknown_selection_methods():
+    with pytest.raises(ValueError, match="selections"):
+        sweep(_blobs(50, 2), [5], [5], progress=False, selections=("eom", "excess"))
+    with pytest.raises(ValueError, match="selection must be one of"):
+        select_from_tree(build_tree(_blobs(50, 2), 5)[0], 5, selection="tree")
 
 
 def test_build_tree_picks_the_reference_algorithm():

@@ -12,16 +12,28 @@ diffuse: single images from unrelated sources, each drawn from a different place
   ``GLYPHS``;
 - the photographs and test images bundled in scikit-image's wheel (``skimage/data``).
 
+``--background photos`` builds the variant ``art4apps-photos``: the same topics in a background of photographs and
+wallpapers only, each a picture of its own (scikit-image's, and one file per wallpaper design of Debian's
+mate-backgrounds, plasma-workspace-wallpapers, gnome-backgrounds and xfdesktop4-data; size, dark/light and colour
+variants left out). There the background sits apart from the clip-art as a whole, the case that made HDBSCAN's
+excess of mass return two or three clusters at every ``min_cluster_size`` (sweep.py, SELECTIONS).
+
     apt-get download pysiogame oxygen-icon-theme && for f in pysiogame_*.deb oxygen-icon-theme_*.deb; do
         dpkg-deb -x $f /tmp/a4a; done
     apt-get install fonts-noto-color-emoji fonts-dejavu-core unicode-data
     /work/venv-feat/bin/pip install scikit-image
     /work/venv-feat/bin/python bench/realsets/art4apps.py /tmp/a4a bench/data/art4apps.parquet
+    apt-get download mate-backgrounds plasma-workspace-wallpapers gnome-backgrounds xfdesktop4-data && for f in \
+        mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb gnome-backgrounds_*.deb xfdesktop4-data_*.deb; do
+        dpkg-deb -x $f /tmp/a4a; done
+    /work/venv-feat/bin/python bench/realsets/art4apps.py /tmp/a4a bench/data/art4apps-photos.parquet \
+        --background photos
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +46,11 @@ from glyphs import blocks, render
 
 ART = "usr/share/games/pysiogame/res/images/art4apps"
 ICONS = "usr/share/icons/oxygen/base/256x256"
+BACKGROUNDS = "usr/share/backgrounds"
+PLASMA = "usr/share/wallpapers"
+PICTURES = (".jpg", ".png", ".webp")
+# Variants of one wallpaper design (MATE's sizes and colourways, GNOME's dark and light pairs).
+VARIANT = re.compile(r"(_\d+x\d+|-[dl]|-(Dark|Light|Cold|Warm|Radioactive)(-no-logo)?)$")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -106,22 +123,40 @@ def photos() -> tuple[list[str], list[Image.Image]]:
     return [f"skimage/{f.stem}" for f in files], [Image.open(f).convert("RGB") for f in files]
 
 
+def wallpapers(root: Path) -> tuple[list[str], list[Image.Image]]:
+    """One picture per wallpaper design: Plasma's previews, MATE's and Xfce's files, GNOME's light variants."""
+    # Plasma's preview where there is one (a small copy of the picture), else its first size.
+    plasma = sorted(p for p in (root / PLASMA).iterdir() if p.is_dir())
+    files = [min((d / "contents").rglob("*.*"), key=lambda f: (f.parent.name != "contents", f.name)) for d in plasma]
+    names = [f"wallpaper/plasma/{d.name}" for d in plasma]
+    seen = set()
+    for f in sorted((root / BACKGROUNDS).rglob("*")):
+        base = VARIANT.sub("", f.stem)
+        if f.suffix in PICTURES and not f.stem.endswith("-d") and (f.parent, base) not in seen:
+            seen.add((f.parent, base))
+            files.append(f)
+            names.append(f"wallpaper/{f.parent.name}/{f.stem}")
+    return names, [Image.open(f).convert("RGB") for f in files]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", type=Path, help="folder the pysiogame and oxygen-icon-theme packages were extracted to")
+    parser.add_argument("root", type=Path, help="folder the packages above were extracted to")
     parser.add_argument("output", type=Path, help="Parquet file to write")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--background", choices=("graphics", "photos"), default="graphics",
+                        help="graphics: icons, emoji, characters and photographs (art4apps); photos: photographs and "
+                             "wallpapers only (art4apps-photos)")  # fmt: skip
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     names, categories, images = art(args.root)
     topics = sorted(set(categories))
     labels = [topics.index(c) for c in categories]
-    for source, (more_names, more_images) in (
-        ("icon", icons(args.root, rng)),
-        ("emoji", emoji(rng)),
-        ("glyph", glyphs(rng)),
-        ("photo", photos()),
-    ):
+    if args.background == "photos":
+        sources = (("photo", photos()), ("wallpaper", wallpapers(args.root)))
+    else:
+        sources = (("icon", icons(args.root, rng)), ("emoji", emoji(rng)), ("glyph", glyphs(rng)), ("photo", photos()))
+    for source, (more_names, more_images) in sources:
         names += more_names
         categories += [f"background: {source}"] * len(more_names)
         labels += [-1] * len(more_names)

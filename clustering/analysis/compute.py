@@ -23,7 +23,7 @@ from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_thr
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import select
 from clustering.analysis.steps import Steps
-from clustering.analysis.sweep import SettingResult, parse_grid, sweep
+from clustering.analysis.sweep import SettingResult, parse_grid, setting_name, sweep
 
 __all__ = ["MIN_CLUSTERS", "MIN_POINTS_TO_CLUSTER", "cluster_points"]
 
@@ -103,7 +103,8 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
             "form, so every row is noise; pass smaller --min-cluster-sizes"
         )
     with steps.step("sweep"):
-        hdbscan_results = sweep(reduction.cluster_coords, sizes, samples, progress=config.progress, use_gpu=backend.gpu)
+        hdbscan_results = sweep(reduction.cluster_coords, sizes, samples, progress=config.progress, use_gpu=backend.gpu,
+                                selections=config.cluster_selection)  # fmt: skip
         # Diffuse images UMAP pulled into a cluster are far sparser in the original space: noise (noise.py).
         core = core_distances(reduction.knn.distances)
         results = [drop_background(r, core, z=config.noise_z) for r in hdbscan_results]
@@ -134,13 +135,17 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     chosen = rows[selection.index]
     pinned = " (pinned)" if selection.pinned else ""
     log.info(
-        f"selection: min_cluster_size={chosen['min_cluster_size']}, min_samples={chosen['min_samples']}{pinned}: "
+        f"selection: {setting_name(chosen['min_cluster_size'], chosen['min_samples'], chosen['selection'])}{pinned}: "
         f"{selection.reason}"
     )
     levels = levels_from_sweep(rows, selection.index)
     kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}
     params |= {
-        "sweep": {"min_cluster_sizes": list(sizes), "min_samples": list(samples)},
+        "sweep": {
+            "min_cluster_sizes": list(sizes),
+            "min_samples": list(samples),
+            "cluster_selection": list(config.cluster_selection),
+        },
         "selection": {"max_noise": config.max_noise, "min_clusters": MIN_CLUSTERS, "score": config.select_by, **pins},
         "noise_z": config.noise_z,
         "silhouette_sample_size": config.silhouette_sample_size,

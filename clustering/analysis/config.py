@@ -18,7 +18,7 @@ from clustering.analysis.noise import DEFAULT_NOISE_Z
 from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, PARALLEL_LAYOUT_MIN_POINTS
 from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
 from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
-from clustering.analysis.sweep import parse_grid
+from clustering.analysis.sweep import SELECTIONS, parse_grid
 from clustering.analysis.timeline import PERIODS
 from clustering.config import ConfigError, option, parse_args
 
@@ -85,6 +85,12 @@ class AnalyzeConfig:
         None, "HDBSCAN min_cluster_size grid: list 5,10,20 or range start:stop:step; empty = scaled to the data size"
     )
     min_samples: tuple[int, ...] = option((5,), "HDBSCAN min_samples values (comma-separated); one tree per value")
+    cluster_selection: tuple[str, ...] = option(
+        SELECTIONS,
+        "HDBSCAN cluster_selection_method values swept on each tree (comma-separated): eom (excess of mass) and "
+        "leaf (the condensed tree's leaves, which stay fine-grained when one far group makes excess of mass take "
+        "whole halves of the collection); eom alone is the notebook's behaviour",
+    )
     max_noise: float = option(
         DEFAULT_MAX_NOISE, "selection rule: settings labelling more than this fraction as noise lose"
     )
@@ -163,6 +169,10 @@ class AnalyzeConfig:
         if not self.min_samples or min(self.min_samples) < 1:
             raise ConfigError(f"--min-samples: every value must be an integer >= 1, got {list(self.min_samples)}")
         object.__setattr__(self, "min_samples", tuple(sorted(set(self.min_samples))))
+        methods = tuple(dict.fromkeys(m.strip().lower() for m in self.cluster_selection if m.strip()))
+        if not methods or any(m not in SELECTIONS for m in methods):
+            raise ConfigError(f"--cluster-selection: name eom, leaf or both, got {','.join(self.cluster_selection)!r}")
+        object.__setattr__(self, "cluster_selection", methods)
         if not 0.0 <= self.max_noise <= 1.0:
             raise ConfigError(f"--max-noise must be a fraction in 0..1, got {self.max_noise!r}")
         if not self.noise_z > 0:

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from clustering import schema
 from clustering.analysis.explorer_encode import MAX_TEXT_CHARS, numeric_array, text_blob
 from clustering.analysis.posts import parse_dates
+from clustering.analysis.sweep import setting_name
 from clustering.analysis.timeline import choose_period
 
 __all__ = ["ALTERNATIVE_PREFIX", "Payload", "page_payload"]
@@ -206,7 +207,8 @@ def _clusterings(table: pa.Table, metrics: dict, arrays: dict) -> list[dict]:
     entries = [a for a in metrics.get("alternatives") or [] if isinstance(a, dict) and a.get("column")]
     if not any(a["column"] == schema.CLUSTER for a in entries):
         chosen = metrics.get("chosen") or {}
-        entries.insert(0, {"column": schema.CLUSTER, **{k: chosen.get(k) for k in ("min_cluster_size", "min_samples")}})
+        setting = {k: chosen.get(k) for k in ("min_cluster_size", "min_samples", "selection")}
+        entries.insert(0, {"column": schema.CLUSTER, **setting})
     if not metrics.get("alternatives"):  # no metrics: still offer any alternative columns the table carries
         entries += [{"column": name} for name in sorted(names) if name.startswith(ALTERNATIVE_PREFIX)]
     out, seen = [], set()
@@ -219,7 +221,7 @@ def _clusterings(table: pa.Table, metrics: dict, arrays: dict) -> list[dict]:
         if entry.get("label"):
             label = entry["label"]
         elif mcs is not None:
-            label = f"min_cluster_size={mcs}, min_samples={ms}"
+            label = setting_name(mcs, ms, entry.get("selection"))
         else:
             label = "chosen" if column == schema.CLUSTER else column
         out.append(

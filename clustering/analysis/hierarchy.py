@@ -186,7 +186,7 @@ def levels_from_sweep(rows: Sequence[dict], chosen: int, *, score: str = "modula
     if themes:
         levels["themes"] = max(themes, key=lambda i: (_finite(rows[i].get(score)), -rows[i]["min_cluster_size"]))
     levels["clusters"] = chosen
-    finest = min(same, key=lambda i: rows[i]["min_cluster_size"])
+    finest = min(same, key=lambda i: (rows[i]["min_cluster_size"], -rows[i]["clusters"]))
     if rows[finest]["clusters"] > picked["clusters"]:
         levels["subclusters"] = finest
     return levels

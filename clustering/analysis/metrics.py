@@ -37,6 +37,7 @@ from clustering.analysis.sweep import SettingResult
 METRIC_DOCS: dict[str, str] = {
     "min_cluster_size": "HDBSCAN min_cluster_size: the smallest group reported as a cluster.",
     "min_samples": "HDBSCAN min_samples: neighbours needed for a point to be dense (larger = more conservative).",
+    "selection": "HDBSCAN cluster_selection_method: eom (excess of mass) or leaf (the condensed tree's leaves).",
     "n": "Number of points clustered.",
     "clusters": "Number of clusters found (noise excluded).",
     "noise_fraction": "Share of points labelled noise (-1), in [0, 1].",
@@ -130,6 +131,7 @@ def score_setting(
     row = {
         "min_cluster_size": int(result.min_cluster_size),
         "min_samples": int(result.min_samples),
+        "selection": result.selection,
         "n": int(n),
         "clusters": n_clusters,
         "noise_fraction": float((n - clustered.sum()) / n) if n else math.nan,

@@ -153,7 +153,7 @@ def _value(row: dict, key: str) -> float:
 
 
 def sweep_figure(rows: Sequence[dict], chosen: int | None = None) -> Figure:
-    """Metric curves against ``min_cluster_size``, one line per ``min_samples``, the chosen setting starred.
+    """Metric curves against ``min_cluster_size``, one line per ``min_samples`` and selection, the chosen one starred.
 
     Panels (those the rows hold): clusters, noise fraction, DBCV, the silhouettes in the clustering space and in
     cosine distance on the embeddings, mean persistence.
@@ -171,17 +171,24 @@ def sweep_figure(rows: Sequence[dict], chosen: int | None = None) -> Figure:
     nrows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(5.2 * columns, 3.6 * nrows), layout="constrained")
     axes = figure.subplots(nrows, columns, squeeze=False).ravel()
-    samples = sorted({int(row["min_samples"]) for row in rows})
+    # One line per min_samples and selection method; leaf settings equal to their EOM ones are not in the sweep.
+    groups = sorted({(int(row["min_samples"]), row.get("selection") or "eom") for row in rows})
     sizes = [int(row["min_cluster_size"]) for row in rows]
     log_x = bool(sizes) and max(sizes) / max(min(sizes), 1) >= 8
     for ax, (key, name) in zip(axes, panels, strict=False):
-        for index, s in enumerate(samples):
-            subset = sorted((int(r["min_cluster_size"]), _value(r, key)) for r in rows if int(r["min_samples"]) == s)
+        for index, (s, method) in enumerate(groups):
+            subset = sorted(
+                (int(r["min_cluster_size"]), _value(r, key))
+                for r in rows
+                if int(r["min_samples"]) == s and (r.get("selection") or "eom") == method
+            )
             xs, ys = zip(*subset, strict=True) if subset else ((), ())
             # Distinct markers and shrinking widths keep identical curves (common across min_samples) all visible.
             style = {"marker": "os^Dv"[index % 5], "markersize": 5 - min(index, 3)}
+            style["linestyle"] = "--" if method == "leaf" else "-"
             width = max(2.2 - 0.4 * index, 0.8)
-            ax.plot(xs, ys, **style, linewidth=width, color=f"C{index % 10}", label=f"min_samples={s}", alpha=0.9)
+            label = f"min_samples={s}" + (", leaf" if method == "leaf" else "")
+            ax.plot(xs, ys, **style, linewidth=width, color=f"C{index % 10}", label=label, alpha=0.9)
         if chosen is not None and 0 <= chosen < len(rows):
             row = rows[chosen]
             ax.plot(

@@ -22,6 +22,7 @@ from clustering.analysis.hierarchy import Hierarchy
 from clustering.analysis.outputs import OutputFolder
 from clustering.analysis.post_analysis import PostAnalysis
 from clustering.analysis.read import Duplicates, ShardData
+from clustering.analysis.sweep import setting_name
 
 __all__ = ["AnalysisResult", "AnalysisRun", "Clustering", "Outcome"]
 
@@ -257,9 +258,9 @@ class AnalysisResult:
         """The lines a user reads at the end of a run: the situation, the choice and where the report is."""
         lines = [f"note: {note}" for note in self.notes]
         if self.chosen:
+            setting = setting_name(*(self.chosen.get(k) for k in ("min_cluster_size", "min_samples", "selection")))
             lines.append(
-                f"chosen: min_cluster_size={self.chosen['min_cluster_size']}, "
-                f"min_samples={self.chosen['min_samples']} -> {self.n_clusters} clusters, "
+                f"chosen: {setting} -> {self.n_clusters} clusters, "
                 f"{_fraction(self.noise_fraction)} noise, {self.n_rows:,} rows ({self.n_unique:,} distinct images)"
             )
         else:

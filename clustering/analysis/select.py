@@ -14,6 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from clustering.analysis.sweep import setting_name
+
 # Evidence for the defaults (bench/quality.py's tuning sets; the tuxpaint set was held out of every choice). Member
 # ARI of the chosen setting as a share of the best setting of the same sweep (min_samples 5, default grid, background
 # dropped by noise.py first). Issue 10, first round, emoji (10-D / 2-D cluster space) | hard synthetic (10-D / 2-D) |
@@ -48,6 +50,10 @@ from dataclasses import dataclass, field
 # resolution 1: dropping kNN edges shorter than 0.05 or 0.2 x the median core distance (near-duplicates) before
 # scoring 0.50 / 0.958, 0.5 x 0.77 / 0.967. With min_samples 3 or 10 (not the default; resolution 1, first two
 # layouts) the filled score ranged 0.44-1.00 on emoji, as modularity did (0.44-1.00).
+# Third round, leaf settings beside the EOM ones in the same sweep (sweep.SELECTIONS), 3 layouts per set (seeds 42, 1,
+# 2), chosen / best of the enlarged sweep: art4apps 1.00/1.00/1.00 (leaf, member ARI 0.116/0.101/0.102 against EOM's
+# 0.051/0.050/0.088), art4apps-photos 0.94/1.00/1.00 (leaf, 0.101/0.110/0.084 where every EOM setting scored
+# 0.000-0.004); emoji, glyphs, hard synthetic (3 layouts) and synthetic 20k (1) kept their EOM choice. Ties go to EOM.
 # modularity_filled needs the HDBSCAN labels before the background test: rows from metrics.score_setting carry it when
 # given ``hdbscan_labels`` (compute.py does); without them it is nan for every row and the rule falls back on its ties.
 DEFAULT_MAX_NOISE = 0.5
@@ -152,10 +158,7 @@ def select(
     chosen = min(matches, key=lambda i: (order.get(i, math.inf), _key(rows[i], score, i)))
     runner_ups = [i for i in ranked if i != chosen][:3]
     row = rows[chosen]
-    reason = (
-        f"pinned by the user: min_cluster_size={row['min_cluster_size']}, min_samples={row['min_samples']} "
-        f"({_figures(row, score, label)})"
-    )
+    reason = f"pinned by the user: {_name(row)} ({_figures(row, score, label)})"
     if ranked and ranked[0] != chosen:
         top = rows[ranked[0]]
         reason += f"; the rule ({rule}) would have chosen {_name(top)} ({_figures(top, score, label)})"
@@ -201,7 +204,8 @@ def _value(row: dict, score: str) -> float:
 
 
 def _key(row: dict, score: str, index: int) -> tuple:
-    return (-_value(row, score), row["noise_fraction"], row["min_cluster_size"], row["min_samples"], index)
+    leaf = row.get("selection") == "leaf"  # an exact tie goes to excess of mass, hdbscan's default
+    return (-_value(row, score), row["noise_fraction"], row["min_cluster_size"], row["min_samples"], leaf, index)
 
 
 def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, str]:
@@ -240,7 +244,7 @@ def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, 
 
 
 def _name(row: dict) -> str:
-    return f"min_cluster_size={row['min_cluster_size']}, min_samples={row['min_samples']}"
+    return setting_name(row["min_cluster_size"], row["min_samples"], row.get("selection"))
 
 
 def _figures(row: dict, score: str, label: str) -> str:

@@ -80,6 +80,8 @@ class SettingResult:
         estimator cannot run at all (fewer than 2 points).
     seconds : float
         Time for this setting: its share of the tree build plus its own selection, scoring and DBCV.
+    selection : str
+        hdbscan's ``cluster_selection_method``: "eom" or "leaf" (:data:`SELECTIONS`).
     """
 
     min_cluster_size: int
@@ -90,11 +92,18 @@ class SettingResult:
     persistence: np.ndarray
     dbcv: float
     seconds: float
+    selection: str = "eom"
 
     @property
     def n_clusters(self) -> int:
         """Number of clusters (labels other than -1)."""
         return int(self.labels.max()) + 1 if self.labels.size else 0
+
+
+def setting_name(min_cluster_size: int, min_samples: int, selection: str | None = "eom") -> str:
+    """How reports and logs name a setting: ``min_cluster_size=20, min_samples=5``, with `` (leaf)`` for leaf."""
+    suffix = " (leaf)" if selection == "leaf" else ""
+    return f"min_cluster_size={min_cluster_size}, min_samples={min_samples}{suffix}"
 
 
 def default_grid(n: int) -> tuple[int, ...]:
@@ -260,12 +269,18 @@ def build_tree(X: np.ndarray, min_samples: int) -> tuple[np.ndarray, np.ndarray,
 
 
 ENGINES = ("numba", "hdbscan")
+# hdbscan's cluster_selection_method values the sweep runs. Excess of mass alone collapses to the root's first split
+# when one large group sits far from the rest: bench/quality.py's art4apps clip-art with a background of photographs
+# and wallpapers came out as 2-3 clusters (member ARI 0.000-0.004) at every min_cluster_size, as did its notebook
+# recipe; the leaves of the same condensed trees gave 6 clusters at ARI 0.08-0.11 (3 layouts), and the selection rule
+# picks between both kinds (select.py has the figures).
+SELECTIONS = ("eom", "leaf")
 
 
 def select_from_tree(
-    single_linkage_tree: np.ndarray, min_cluster_size: int, *, engine: str = "numba"
+    single_linkage_tree: np.ndarray, min_cluster_size: int, *, engine: str = "numba", selection: str = "eom"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Condense a single-linkage tree and select clusters as the reference estimator does (EOM, no single cluster).
+    """Condense a single-linkage tree and select clusters as the reference estimator does (no single cluster).
 
     Parameters
     ----------
@@ -276,27 +291,31 @@ def select_from_tree(
     engine : {"numba", "hdbscan"}, default "numba"
         "numba": the array port below (same results, ~20x faster); "hdbscan": hdbscan's own ``_tree_to_labels``
         and ``outlier_scores``.
+    selection : {"eom", "leaf"}, default "eom"
+        hdbscan's ``cluster_selection_method``: excess of mass, or the leaves of the condensed tree.
 
     Returns
     -------
     labels, probabilities, persistence, outlier_scores : np.ndarray
         As ``labels_``, ``probabilities_``, ``cluster_persistence_`` and ``outlier_scores_``.
     """
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
     if engine == "hdbscan":
         from hdbscan import hdbscan_ as ref
         from hdbscan._hdbscan_tree import outlier_scores
 
         labels, probabilities, persistence, condensed, _ = ref._tree_to_labels(
-            None, single_linkage_tree, int(min_cluster_size), **_SELECTION
+            None, single_linkage_tree, int(min_cluster_size), **(_SELECTION | {"cluster_selection_method": selection})
         )
         return labels, probabilities, persistence, outlier_scores(condensed)
     if engine != "numba":
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     hierarchy = np.ascontiguousarray(single_linkage_tree, dtype=np.float64)
-    return _select_eom(*_condense(hierarchy, int(min_cluster_size)))
+    return _select(*_condense(hierarchy, int(min_cluster_size)), selection == "leaf")
 
 
-# --- A numba port of hdbscan's condense_tree / compute_stability / get_clusters (EOM) / outlier_scores -------------
+# --- A numba port of hdbscan's condense_tree / compute_stability / get_clusters (EOM, leaf) / outlier_scores -------
 # hdbscan's Cython versions build Python lists, dicts and sets per node (0.3-0.4 s per setting at 40k points); these
 # do the same arithmetic, in the same order, on arrays. Equality with the reference is tested bit for bit, including
 # hdbscan's float32 accumulation of subtree stability in EOM (`cdef float subtree_stability`) and NaN GLOSH scores on
@@ -373,8 +392,8 @@ def _condense(hierarchy, min_cluster_size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _select_eom(parent, child, lam, csize):
-    """Labels, probabilities, persistence and GLOSH scores from a condensed tree (hdbscan's EOM defaults)."""
+def _select(parent, child, lam, csize, leaf):
+    """Labels, probabilities, persistence and GLOSH scores from a condensed tree (hdbscan's defaults; EOM or leaf)."""
     n_rows = parent.shape[0]
     root = parent.min()  # == number of points
     max_parent = parent.max()
@@ -411,11 +430,14 @@ def _select_eom(parent, child, lam, csize):
             kids[fill[p]] = child[i] - root
             fill[p] += 1
 
-    # Excess of mass, leaves first (cluster ids are a topological order), root excluded.
+    # Excess of mass, leaves first (cluster ids are a topological order), root excluded; or the leaves themselves.
     is_cluster = np.ones(n_clusters_all, dtype=np.bool_)
     is_cluster[0] = False
+    if leaf:
+        for node in range(1, n_clusters_all):
+            is_cluster[node] = n_children[node] == 0
     stack = np.empty(n_clusters_all, dtype=np.intp)
-    for node in range(n_clusters_all - 1, 0, -1):
+    for node in range(n_clusters_all - 1 if not leaf else 0, 0, -1):
         subtree = np.float32(0.0)
         for j in range(start[node], start[node + 1]):
             subtree = np.float32(np.float64(subtree) + stability[kids[j]])
@@ -586,8 +608,9 @@ def sweep(
     progress: bool = True,
     engine: str = "numba",
     use_gpu: bool = False,
+    selections: Sequence[str] = SELECTIONS,
 ) -> list[SettingResult]:
-    """Run HDBSCAN for every (min_samples, min_cluster_size) pair, one tree per ``min_samples``.
+    """Run HDBSCAN for every (min_samples, min_cluster_size, selection) setting, one tree per ``min_samples``.
 
     Parameters
     ----------
@@ -604,17 +627,24 @@ def sweep(
     use_gpu : bool, default False
         Build each tree with cuML (:func:`clustering.analysis.gpu.single_linkage`); the selection from it is the
         same code. Ties may then resolve differently from the reference.
+    selections : sequence of {"eom", "leaf"}, default SELECTIONS
+        Cluster selection methods to run on each condensed tree.
 
     Returns
     -------
     list of SettingResult
-        One per pair, ordered by ``min_samples`` then ``min_cluster_size``, both in the order given. Each equals
-        ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=s, gen_min_span_tree=True).fit(X)``. With fewer than two
-        points every setting is all noise with ``dbcv = nan`` (the reference estimator raises there).
+        Ordered by ``min_samples``, then ``min_cluster_size`` (both in the order given), then ``selection``. Each
+        equals ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=s, cluster_selection_method=selection,
+        gen_min_span_tree=True).fit(X)``. A leaf setting whose labels are those of the EOM setting beside it is left
+        out (the same clustering twice). With fewer than two points every setting is all noise with ``dbcv = nan``
+        (the reference estimator raises there), one per (min_samples, min_cluster_size).
     """
     X = _validate(X, min_cluster_sizes, min_samples)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    methods = list(dict.fromkeys(selections))
+    if not methods or any(m not in SELECTIONS for m in methods):
+        raise ValueError(f"selections must be a non-empty subset of {SELECTIONS}, got {selections!r}")
     sizes = [int(m) for m in min_cluster_sizes]
     samples = [int(s) for s in min_samples]
     n = X.shape[0]
@@ -624,27 +654,36 @@ def sweep(
     from tqdm.auto import tqdm
 
     results: list[SettingResult] = []
-    with tqdm(total=len(sizes) * len(samples), desc="HDBSCAN sweep", unit="setting", disable=not progress) as bar:
+    total = len(sizes) * len(samples) * len(methods)
+    with tqdm(total=total, desc="HDBSCAN sweep", unit="setting", disable=not progress) as bar:
         for s in samples:
             start = time.perf_counter()
             slt, mst = gpu.single_linkage(X, s) if use_gpu else build_tree(X, s)[:2]
-            tree_share = (time.perf_counter() - start) / len(sizes)
+            tree_share = (time.perf_counter() - start) / (len(sizes) * len(methods))
             for m in sizes:
-                start = time.perf_counter()
-                labels, probabilities, persistence, scores = select_from_tree(slt, m, engine=engine)
-                dbcv = relative_validity(labels, mst)
-                results.append(
-                    SettingResult(
-                        min_cluster_size=m,
-                        min_samples=s,
-                        labels=labels.astype(np.int32),
-                        probabilities=probabilities.astype(np.float32),
-                        outlier_scores=scores.astype(np.float32),
-                        persistence=persistence,
-                        dbcv=dbcv,
-                        seconds=tree_share + time.perf_counter() - start,
-                    )
-                )
-                bar.set_postfix(min_samples=s, min_cluster_size=m, clusters=results[-1].n_clusters)
-                bar.update()
+                beside: SettingResult | None = None
+                for method in methods:
+                    result = _setting(slt, mst, m, s, engine=engine, selection=method, tree_share=tree_share)
+                    bar.update()
+                    if beside is not None and np.array_equal(result.labels, beside.labels):
+                        continue
+                    beside = beside or result
+                    results.append(result)
+                    bar.set_postfix(min_samples=s, min_cluster_size=m, clusters=result.n_clusters)
     return results
+
+
+def _setting(slt, mst, m: int, s: int, *, engine: str, selection: str, tree_share: float) -> SettingResult:
+    start = time.perf_counter()
+    labels, probabilities, persistence, scores = select_from_tree(slt, m, engine=engine, selection=selection)
+    return SettingResult(
+        min_cluster_size=m,
+        min_samples=s,
+        labels=labels.astype(np.int32),
+        probabilities=probabilities.astype(np.float32),
+        outlier_scores=scores.astype(np.float32),
+        persistence=persistence,
+        dbcv=relative_validity(labels, mst),
+        seconds=tree_share + time.perf_counter() - start,
+        selection=selection,
+    )

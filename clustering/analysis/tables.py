@@ -22,6 +22,7 @@ from clustering.analysis.metrics import METRIC_DOCS
 from clustering.analysis.post_analysis import PostAnalysis
 from clustering.analysis.read import Duplicates, ShardData
 from clustering.analysis.result import AnalysisRun, Clustering, Outcome
+from clustering.analysis.sweep import setting_name
 from clustering.config import to_dict
 
 __all__ = [
@@ -100,7 +101,8 @@ def assemble_outcome(
         picked = [i for i in selection.runner_ups if i != selection.index][:alternatives]
         for rank, index in enumerate(picked, start=1):
             result = clustering.results[index]
-            column = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}"
+            leaf = "_leaf" if result.selection == "leaf" else ""
+            column = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}{leaf}"
             alternative_labels[column], _ = relabel_by_size(np.asarray(result.labels)[point_of_row])
             entries.append(_alternative(column, result, alternative_labels[column], f"runner-up {rank}"))
 
@@ -188,11 +190,12 @@ def _outcome_notes(n_clusters: int) -> tuple[str, ...]:
 
 
 def _alternative(column: str, result, labels: np.ndarray, role: str) -> dict:
-    setting = f"min_cluster_size={result.min_cluster_size}, min_samples={result.min_samples}"
+    setting = setting_name(result.min_cluster_size, result.min_samples, result.selection)
     return {
         "column": column,
         "min_cluster_size": int(result.min_cluster_size),
         "min_samples": int(result.min_samples),
+        "selection": result.selection,
         "clusters": _count_clusters(labels),
         "noise_fraction": float((labels < 0).mean()) if labels.size else None,
         "label": f"{role}: {setting}",
