@@ -144,7 +144,7 @@ def run_tool(X: np.ndarray) -> ToolRun:
     reduction = reduce(X)
     raw = sweep(reduction.cluster_coords, parse_grid(None, len(X)), [5], progress=False)
     core = core_distances(reduction.knn.distances)
-    final = [drop_background(r, core) for r in raw]
+    final = [drop_background(r, core, embeddings=X) for r in raw]
     neighbours = reduction.knn.indices
     rows = [
         score_setting(f, reduction.cluster_coords, X, neighbours=neighbours, silhouettes=False, hdbscan_labels=r.labels)

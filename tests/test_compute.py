@@ -56,6 +56,12 @@ def test_cluster_selection_eom_sweeps_excess_of_mass_alone(sphere_blobs):
     assert same_settings == [[r[k] for k in keys] for r in eom.rows]
 
 
+def test_the_diffuse_cluster_test_is_recorded_and_can_be_turned_off(sphere_blobs, clustered):
+    assert clustered.params["diffuse_clusters_as_noise"] is True
+    kept = cluster_points(sphere_blobs.X, _config(threads=1, diffuse_clusters_as_noise=False), Steps())
+    assert kept.params["diffuse_clusters_as_noise"] is False
+
+
 def test_a_separation_score_as_the_rule_scores_every_setting(sphere_blobs):
     found = cluster_points(sphere_blobs.X, _config(select_by="silhouette_cosine", threads=1), Steps())
     assert all(row["silhouette_sample_size"] > 0 for row in found.rows)

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis.noise import DEFAULT_NOISE_Z, background_mask, core_distances, drop_background
-from clustering.analysis.sweep import sweep
+from clustering.analysis.noise import (
+    DEFAULT_NOISE_Z,
+    background_mask,
+    core_distances,
+    diffuse_clusters,
+    drop_background,
+)
+from clustering.analysis.sweep import SettingResult, sweep
 
 
 def test_core_distance_is_the_last_listed_neighbour():
@@ -84,3 +90,61 @@ def test_background_pulled_into_clusters_becomes_noise_and_members_stay(sphere_b
     assert (dropped.labels[members] < 0).mean() <= 0.15
     ari_before = adjusted_rand_score(truth[members], result.labels[members])
     assert adjusted_rand_score(truth[members], dropped.labels[members]) >= ari_before - 0.05
+
+
+def _tight_diffuse_and_noise(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A tight group around one direction, a 'cluster' of random directions, and unclustered points."""
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=64)
+    tight = centre + 0.3 * rng.normal(size=(50, 64))
+    diffuse = rng.normal(size=(50, 64))
+    others = rng.normal(size=(100, 64)) + 0.5 * centre
+    X = np.vstack([tight, diffuse, others]).astype(np.float32)
+    labels = np.r_[np.zeros(50, int), np.ones(50, int), -np.ones(100, int)]
+    return X, labels
+
+
+def _mean_pairwise_cosine(X: np.ndarray) -> float:
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = U @ U.T
+    return float((S.sum() - len(X)) / (len(X) * (len(X) - 1)))
+
+
+def test_a_cluster_no_more_alike_than_the_collection_is_flagged_whole():
+    X, labels = _tight_diffuse_and_noise()
+    flagged = diffuse_clusters(labels, X)
+    assert flagged[50:100].all()
+    assert not flagged[:50].any() and not flagged[100:].any()
+    # The rule as stated, by brute force: the diffuse group is below the collection's mean pairwise similarity.
+    overall = _mean_pairwise_cosine(X)
+    assert _mean_pairwise_cosine(X[50:100]) <= overall < _mean_pairwise_cosine(X[:50])
+
+
+def test_diffuse_clusters_agrees_with_brute_force_on_many_clusters():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 16)) + rng.normal(size=16)
+    X *= rng.uniform(0.5, 3.0, (300, 1))  # row lengths must not matter: cosine similarity
+    labels = rng.integers(-1, 12, 300)
+    overall = _mean_pairwise_cosine(X)
+    expected = np.zeros(300, dtype=bool)
+    for c in range(12):
+        members = labels == c
+        if members.sum() >= 2 and _mean_pairwise_cosine(X[members]) <= overall:
+            expected[members] = True
+    assert 0 < expected.sum() < (labels >= 0).sum()  # the data exercises both outcomes
+    assert np.array_equal(diffuse_clusters(labels, X), expected)
+
+
+def test_drop_background_with_embeddings_empties_diffuse_clusters_and_renumbers_the_rest():
+    X, labels = _tight_diffuse_and_noise()
+    labels = np.r_[np.full(50, 1), np.full(50, 0), -np.ones(100, int)].astype(np.int32)  # the diffuse one is 0
+    result = SettingResult(min_cluster_size=5, min_samples=5, labels=labels, probabilities=np.ones(200, np.float32),
+                           outlier_scores=np.zeros(200, np.float32), persistence=np.array([0.2, 0.7]), dbcv=0.5,
+                           seconds=0.0)  # fmt: skip
+    core = np.ones(200)  # no per-point outlier
+    dropped = drop_background(result, core, embeddings=X)
+    assert (dropped.labels[50:] == -1).all() and (dropped.probabilities[50:100] == 0).all()
+    assert (dropped.labels[:50] == 0).all() and dropped.n_clusters == 1
+    assert dropped.persistence.tolist() == [0.7]
+    assert drop_background(result, core, z=np.inf, embeddings=X) is result
+    assert drop_background(result, core) is result  # without embeddings only the per-point test runs

@@ -107,10 +107,13 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
                                 selections=config.cluster_selection)  # fmt: skip
         # Diffuse images UMAP pulled into a cluster are far sparser in the original space: noise (noise.py).
         core = core_distances(reduction.knn.distances)
-        results = [drop_background(r, core, z=config.noise_z) for r in hdbscan_results]
+        # So are clusters of unrelated images that UMAP laid out together: no more alike than the whole collection.
+        embeddings = X if config.diffuse_clusters_as_noise else None
+        results = [drop_background(r, core, z=config.noise_z, embeddings=embeddings) for r in hdbscan_results]
     log.info(
         f"sweep: {len(results)} settings (min_cluster_size {_span(sizes)}, min_samples {_span(samples)}), "
-        f"background test z={config.noise_z} ({steps.last('sweep')})"
+        f"background test z={config.noise_z}{', diffuse clusters' if embeddings is not None else ''} "
+        f"({steps.last('sweep')})"
     )
     with steps.step("metrics"):
         rows = [
@@ -148,6 +151,7 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         },
         "selection": {"max_noise": config.max_noise, "min_clusters": MIN_CLUSTERS, "score": config.select_by, **pins},
         "noise_z": config.noise_z,
+        "diffuse_clusters_as_noise": config.diffuse_clusters_as_noise,
         "silhouette_sample_size": config.silhouette_sample_size,
     }
     return Clustering(

@@ -105,6 +105,11 @@ class AnalyzeConfig:
         "background test: a member whose original-space core distance lies more than this many robust standard "
         "deviations above its cluster's median becomes noise; inf turns the test off",
     )
+    diffuse_clusters_as_noise: bool = option(
+        True,
+        "background test: a cluster whose images are no more alike (mean pairwise cosine similarity) than those of the "
+        "whole collection becomes noise; off with --no-diffuse-clusters-as-noise or --noise-z inf",
+    )
     pack_map: bool = option(
         True,
         "move repost bursts on the 2-D map beside their nearest content, not to its edges, and draw far islands in",
