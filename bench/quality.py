@@ -135,7 +135,7 @@ class ToolRun:
 def run_tool(X: np.ndarray) -> ToolRun:
     """The analysis defaults, step by step as the Analyze job runs them."""
     from clustering.analysis.metrics import score_setting
-    from clustering.analysis.noise import core_distances, drop_background
+    from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
     from clustering.analysis.reduce import reduce
     from clustering.analysis.select import select
     from clustering.analysis.sweep import parse_grid, sweep
@@ -144,13 +144,16 @@ def run_tool(X: np.ndarray) -> ToolRun:
     reduction = reduce(X)
     raw = sweep(reduction.cluster_coords, parse_grid(None, len(X)), [5], progress=False)
     core = core_distances(reduction.knn.distances)
-    final = [drop_background(r, core, embeddings=X) for r in raw]
+    final = [drop_background(r, core) for r in raw]
     neighbours = reduction.knn.indices
     rows = [
         score_setting(f, reduction.cluster_coords, X, neighbours=neighbours, silhouettes=False, hdbscan_labels=r.labels)
         for r, f in zip(raw, final, strict=True)
     ]
     chosen = select(rows).index
+    # After the selection, as the job does it: clusters no more alike than the collection become noise (here for
+    # every setting, so that the truth-picked rows see the same labels the job would write).
+    final = [drop_diffuse_clusters(f, X)[0] for f in final]
     return ToolRun(reduction, raw, final, rows, chosen, time.perf_counter() - start)
 
 

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     with step(f"tool: sweep default grid ({len(grid)} settings, min_samples=5)"):
         core = core_distances(reduction.knn.distances)
         hdbscan_results = sweep(reduction.cluster_coords, grid, [5], progress=False)
-        tool_results = [drop_background(r, core, embeddings=X) for r in hdbscan_results]
+        tool_results = [drop_background(r, core) for r in hdbscan_results]
     with step(f"tool: metrics for {len(tool_results)} settings (kNN-graph modularity, noise filled)"):
         rows = [
             score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -12,6 +14,7 @@ from clustering.analysis.noise import (
     core_distances,
     diffuse_clusters,
     drop_background,
+    drop_diffuse_clusters,
 )
 from clustering.analysis.sweep import SettingResult, sweep
 
@@ -135,16 +138,17 @@ def test_diffuse_clusters_agrees_with_brute_force_on_many_clusters():
     assert np.array_equal(diffuse_clusters(labels, X), expected)
 
 
-def test_drop_background_with_embeddings_empties_diffuse_clusters_and_renumbers_the_rest():
-    X, labels = _tight_diffuse_and_noise()
+def test_drop_diffuse_clusters_empties_them_and_renumbers_the_rest():
+    X, _ = _tight_diffuse_and_noise()
     labels = np.r_[np.full(50, 1), np.full(50, 0), -np.ones(100, int)].astype(np.int32)  # the diffuse one is 0
     result = SettingResult(min_cluster_size=5, min_samples=5, labels=labels, probabilities=np.ones(200, np.float32),
                            outlier_scores=np.zeros(200, np.float32), persistence=np.array([0.2, 0.7]), dbcv=0.5,
                            seconds=0.0)  # fmt: skip
-    core = np.ones(200)  # no per-point outlier
-    dropped = drop_background(result, core, embeddings=X)
+    dropped, count = drop_diffuse_clusters(result, X)
+    assert count == 1
     assert (dropped.labels[50:] == -1).all() and (dropped.probabilities[50:100] == 0).all()
     assert (dropped.labels[:50] == 0).all() and dropped.n_clusters == 1
     assert dropped.persistence.tolist() == [0.7]
-    assert drop_background(result, core, z=np.inf, embeddings=X) is result
-    assert drop_background(result, core) is result  # without embeddings only the per-point test runs
+    tight_only = dataclasses.replace(result, labels=np.where(labels == 1, 0, -1).astype(np.int32))
+    unchanged, none = drop_diffuse_clusters(tight_only, X)
+    assert unchanged is tight_only and none == 0

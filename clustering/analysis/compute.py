@@ -11,14 +11,15 @@ rest. Too few points still give a valid result (a PCA map, every point noise) wi
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
 from clustering.analysis import gpu
 from clustering.analysis.config import AnalyzeConfig
 from clustering.analysis.hierarchy import levels_from_sweep
-from clustering.analysis.metrics import score_setting, separation_scores
-from clustering.analysis.noise import core_distances, drop_background
+from clustering.analysis.metrics import count_columns, score_setting, separation_scores
+from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
 from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_threads, reduce
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import select
@@ -107,13 +108,10 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
                                 selections=config.cluster_selection)  # fmt: skip
         # Diffuse images UMAP pulled into a cluster are far sparser in the original space: noise (noise.py).
         core = core_distances(reduction.knn.distances)
-        # So are clusters of unrelated images that UMAP laid out together: no more alike than the whole collection.
-        embeddings = X if config.diffuse_clusters_as_noise else None
-        results = [drop_background(r, core, z=config.noise_z, embeddings=embeddings) for r in hdbscan_results]
+        results = [drop_background(r, core, z=config.noise_z) for r in hdbscan_results]
     log.info(
         f"sweep: {len(results)} settings (min_cluster_size {_span(sizes)}, min_samples {_span(samples)}), "
-        f"background test z={config.noise_z}{', diffuse clusters' if embeddings is not None else ''} "
-        f"({steps.last('sweep')})"
+        f"background test z={config.noise_z} ({steps.last('sweep')})"
     )
     with steps.step("metrics"):
         rows = [
@@ -128,6 +126,16 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     pins = {"pin_min_cluster_size": config.pin_min_cluster_size, "pin_min_samples": config.pin_min_samples}
     with steps.step("selection"):
         selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, score=config.select_by, **pins)
+        levels = levels_from_sweep(rows, selection.index)
+        kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}
+        if config.diffuse_clusters_as_noise and math.isfinite(config.noise_z):
+            # Clusters of unrelated images UMAP laid out together, no more alike than the whole collection: noise.
+            dropped = _drop_diffuse_clusters(results, rows, kept | set(selection.runner_ups), X)[selection.index]
+            if dropped:
+                notes.append(
+                    f"background: {dropped} cluster{'s' if dropped != 1 else ''} of images no more alike than the "
+                    f"collection as a whole labelled noise ({rows[selection.index]['noise_fraction']:.1%} noise now)"
+                )
     with steps.step("metrics"):
         compared = [selection.index, *selection.runner_ups]
         _add_separation(rows, results, compared, coords=reduction.cluster_coords, X=X, config=config)
@@ -141,8 +149,6 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         f"selection: {setting_name(chosen['min_cluster_size'], chosen['min_samples'], chosen['selection'])}{pinned}: "
         f"{selection.reason}"
     )
-    levels = levels_from_sweep(rows, selection.index)
-    kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}
     params |= {
         "sweep": {
             "min_cluster_sizes": list(sizes),
@@ -164,6 +170,16 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         knn=reduction.knn,
         notes=tuple(notes),
     )
+
+
+def _drop_diffuse_clusters(results: list[SettingResult], rows: list[dict], indices, X: np.ndarray) -> dict[int, int]:
+    """Relabel the diffuse clusters of the settings at ``indices`` as noise and recount their rows; clusters dropped
+    per index."""
+    dropped = {}
+    for i in sorted(indices):
+        results[i], dropped[i] = drop_diffuse_clusters(results[i], X)
+        rows[i] |= count_columns(results[i]) | {"diffuse_clusters": dropped[i]}
+    return dropped
 
 
 def _add_separation(rows: list[dict], results: list[SettingResult], indices, *, coords, X, config) -> None:

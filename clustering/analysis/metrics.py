@@ -44,6 +44,12 @@ METRIC_DOCS: dict[str, str] = {
     "mean_persistence": "Mean per-cluster persistence (hdbscan cluster_persistence_, 0-1; higher = more stable); "
     "nan with no cluster.",
     "median_persistence": "Median per-cluster persistence; nan with no cluster.",
+    "largest_cluster_share": "Size of the largest cluster as a share of all points (a catch-all cluster shows up "
+    "here); 0 with no cluster.",
+    "diffuse_clusters": "Clusters the diffuse-cluster test (noise.py) labelled noise after the selection: images no "
+    "more alike than the whole collection's. Counted for the settings whose labels are written (the chosen one, its "
+    "runner-ups, the hierarchy levels), whose clusters, noise and persistence columns count after it and whose "
+    "scores are those the selection saw; empty elsewhere.",
     "dbcv": "hdbscan relative_validity_: fast DBCV approximation on the mutual-reachability spanning tree, in [-1, 1], "
     "higher = denser, better separated clusters; noise points count against it; 0 when everything is noise.",
     "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points of a seeded "
@@ -62,8 +68,6 @@ METRIC_DOCS: dict[str, str] = {
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
     "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters or where not "
     "computed.",
-    "largest_cluster_share": "Size of the largest cluster as a share of all points (a catch-all cluster shows up "
-    "here); 0 with no cluster.",
     "sweep_seconds": "Seconds HDBSCAN spent on this setting (its share of the shared tree plus its own selection).",
     "metric_seconds": "Seconds spent computing this row's metrics.",
     "silhouette_sample_size": "Non-noise points the silhouettes were averaged over (all of them when exact); 0 where "
@@ -117,10 +121,6 @@ def score_setting(
     n = labels.shape[0]
     _check_shapes(n, cluster_coords, embeddings, sample_size)
     start = time.perf_counter()
-    clustered = labels >= 0
-    sizes = np.bincount(labels[clustered]) if clustered.any() else np.zeros(0, dtype=np.int64)
-    n_clusters = int((sizes > 0).sum())
-    persistence = np.asarray(result.persistence, dtype=np.float64)
     modularity = filled = math.nan
     if neighbours is not None:
         modularity = knn_modularity(labels, neighbours)
@@ -133,17 +133,14 @@ def score_setting(
         "min_samples": int(result.min_samples),
         "selection": result.selection,
         "n": int(n),
-        "clusters": n_clusters,
-        "noise_fraction": float((n - clustered.sum()) / n) if n else math.nan,
-        "mean_persistence": float(persistence.mean()) if persistence.size else math.nan,
-        "median_persistence": float(np.median(persistence)) if persistence.size else math.nan,
+        **count_columns(result),
+        "diffuse_clusters": math.nan,
         "dbcv": float(result.dbcv),
         "silhouette_reduced": math.nan,
         "silhouette_cosine": math.nan,
         "modularity": modularity,
         "modularity_filled": filled,
         "calinski_harabasz": math.nan,
-        "largest_cluster_share": float(sizes.max() / n) if n_clusters else 0.0,
         "sweep_seconds": float(result.seconds),
         "metric_seconds": time.perf_counter() - start,
         "silhouette_sample_size": 0,
@@ -154,6 +151,23 @@ def score_setting(
         scores = separation_scores([labels], cluster_coords, embeddings, sample_size=sample_size, seed=seed)[0]
         row |= scores | {"metric_seconds": row["metric_seconds"] + scores["metric_seconds"]}
     return row
+
+
+def count_columns(result: SettingResult) -> dict:
+    """The columns that count a setting's labels: clusters, noise, persistence, largest cluster's share."""
+    labels = np.asarray(result.labels)
+    n = labels.shape[0]
+    clustered = labels >= 0
+    sizes = np.bincount(labels[clustered]) if clustered.any() else np.zeros(0, dtype=np.int64)
+    n_clusters = int((sizes > 0).sum())
+    persistence = np.asarray(result.persistence, dtype=np.float64)
+    return {
+        "clusters": n_clusters,
+        "noise_fraction": float((n - clustered.sum()) / n) if n else math.nan,
+        "mean_persistence": float(persistence.mean()) if persistence.size else math.nan,
+        "median_persistence": float(np.median(persistence)) if persistence.size else math.nan,
+        "largest_cluster_share": float(sizes.max() / n) if n_clusters else 0.0,
+    }
 
 
 def separation_scores(

@@ -25,7 +25,8 @@ the points: a group that is not tighter than the whole is not a group. The thres
 number. Measured on the bench's tuning sets at the chosen setting (mean pairwise similarity in the cluster / in the
 collection; 6 layouts for emoji, 2 for the others): art4apps' and art4apps-photos' all-background clusters 0.70-0.82;
 every other cluster 1.01 or more (emoji's broad mixed cluster of 366, 31 % background: 1.01-1.03; glyphs, both
-synthetic sets: above 1.15).
+synthetic sets: above 1.15). :func:`drop_diffuse_clusters` applies it to the chosen setting and the other kept ones,
+after the selection (its docstring says why not before).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def diffuse_clusters(labels: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     return flagged
 
 
-def drop_background(result, core_distance: np.ndarray, *, z: float = DEFAULT_NOISE_Z, embeddings=None):
+def drop_background(result, core_distance: np.ndarray, *, z: float = DEFAULT_NOISE_Z):
     """A sweep setting with its original-space background relabelled noise (probability 0).
 
     Parameters
@@ -161,27 +162,53 @@ def drop_background(result, core_distance: np.ndarray, *, z: float = DEFAULT_NOI
     core_distance : np.ndarray
         ``(n,)`` core distances in the original space.
     z : float, default DEFAULT_NOISE_Z
-        See :func:`background_mask`; ``inf`` turns both tests off.
-    embeddings : np.ndarray, optional
-        ``(n, d)`` original embeddings: also drop the clusters :func:`diffuse_clusters` flags (judged on HDBSCAN's
-        clusters as found).
+        See :func:`background_mask`.
 
     Returns
     -------
     SettingResult
-        A copy with ``labels`` -1 and ``probabilities`` 0 where a test flags; GLOSH scores and DBCV are HDBSCAN's,
-        unchanged. The clusters left are renumbered 0, 1, ... in their old order and ``persistence`` keeps their
-        entries (the per-point test never empties a cluster: its median member is never flagged).
+        A copy with ``labels`` -1 and ``probabilities`` 0 where :func:`background_mask` flags; GLOSH scores,
+        persistence and DBCV are HDBSCAN's, unchanged. Cluster ids are unchanged (no cluster empties: the median
+        member is never flagged).
     """
-    flagged = background_mask(result.labels, core_distance, z=z)
-    if embeddings is not None and np.isfinite(z):
-        flagged |= diffuse_clusters(result.labels, embeddings)
+    return _as_noise(result, background_mask(result.labels, core_distance, z=z))
+
+
+def drop_diffuse_clusters(result, embeddings: np.ndarray):
+    """A sweep setting with the clusters :func:`diffuse_clusters` flags relabelled noise, and how many there were.
+
+    Run on a chosen setting, after the selection: dropping a cluster lowers the noise left for the selection's
+    budget to judge and removes its edges from the modularity, which would favour settings for the clusters they
+    drop (measured: one emoji layout chose a setting at 0.15x of its sweep's best when the test ran first).
+
+    Parameters
+    ----------
+    result : clustering.analysis.sweep.SettingResult
+        One setting (after :func:`drop_background`).
+    embeddings : np.ndarray
+        ``(n, d)`` original embeddings of the same points.
+
+    Returns
+    -------
+    tuple of (SettingResult, int)
+        The setting with the remaining clusters renumbered 0, 1, ... in their old order (``persistence`` keeps
+        their entries), and the number of clusters dropped. The same object and 0 when none is.
+    """
+    flagged = diffuse_clusters(result.labels, embeddings)
     if not flagged.any():
-        return result
+        return result, 0
     kept = np.unique(result.labels[(result.labels >= 0) & ~flagged])
     new_id = np.full(int(result.labels.max()) + 1, -1, dtype=np.int64)
     new_id[kept] = np.arange(kept.size)
     labels = np.where(flagged | (result.labels < 0), -1, new_id[np.maximum(result.labels, 0)])
+    renumbered = dataclasses.replace(result, labels=labels.astype(result.labels.dtype),
+                                     persistence=np.asarray(result.persistence)[kept])  # fmt: skip
+    return _as_noise(renumbered, flagged), int(np.unique(result.labels[flagged]).size)
+
+
+def _as_noise(result, flagged: np.ndarray):
+    if not flagged.any():
+        return result
+    labels = np.where(flagged, -1, result.labels).astype(result.labels.dtype, copy=False)
     probabilities = np.where(flagged, 0.0, result.probabilities)
-    return dataclasses.replace(result, labels=labels.astype(result.labels.dtype), probabilities=probabilities,
-                               persistence=np.asarray(result.persistence)[kept])  # fmt: skip
+    return dataclasses.replace(result, labels=labels, probabilities=probabilities)
