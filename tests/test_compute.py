@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis.compute import _parallel_layout, cluster_points
 from clustering.analysis.config import AnalyzeConfig
@@ -56,10 +57,32 @@ def test_cluster_selection_eom_sweeps_excess_of_mass_alone(sphere_blobs):
     assert same_settings == [[r[k] for k in keys] for r in eom.rows]
 
 
-def test_the_diffuse_cluster_test_is_recorded_and_can_be_turned_off(sphere_blobs, clustered):
-    assert clustered.params["diffuse_clusters_as_noise"] is True
-    kept = cluster_points(sphere_blobs.X, _config(threads=1, diffuse_clusters_as_noise=False), Steps())
+def _topics_beside_a_gathered_background(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Five tight topics in one half of the dimensions, 200 unrelated images in the other half: the background's
+    nearest neighbours are background (as photographs among clip-art), but no two of them are alike."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(5, 32))
+    X = np.zeros((600, 64), dtype=np.float32)
+    X[:400, :32] = np.vstack([c + 0.35 * rng.normal(size=(80, 32)) for c in centres])
+    X[400:, 32:] = rng.normal(size=(200, 32))
+    return X / np.linalg.norm(X, axis=1, keepdims=True), np.r_[np.repeat(np.arange(5), 80), -np.ones(200, int)]
+
+
+def test_a_gathered_background_becomes_noise_after_the_choice_and_the_flag_keeps_it():
+    X, truth = _topics_beside_a_gathered_background()
+    found = cluster_points(X, _config(min_cluster_sizes=None, threads=1), Steps())
+    labels = found.results[found.selection.index].labels
+    assert np.mean(labels[truth < 0] < 0) > 0.9  # the background's cluster went to noise
+    assert adjusted_rand_score(truth[truth >= 0], labels[truth >= 0]) > 0.95  # the topics did not
+    chosen = found.rows[found.selection.index]
+    assert chosen["diffuse_clusters"] >= 1 and chosen["clusters"] == found.results[found.selection.index].n_clusters
+    assert any("no more alike than the collection" in note for note in found.notes)
+    assert found.params["diffuse_clusters_as_noise"] is True
+
+    kept = cluster_points(X, _config(min_cluster_sizes=None, threads=1, diffuse_clusters_as_noise=False), Steps())
+    assert np.mean(kept.results[kept.selection.index].labels[truth < 0] < 0) < 0.5
     assert kept.params["diffuse_clusters_as_noise"] is False
+    assert all(math.isnan(row["diffuse_clusters"]) for row in kept.rows)
 
 
 def test_a_separation_score_as_the_rule_scores_every_setting(sphere_blobs):
