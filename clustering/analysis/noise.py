@@ -43,6 +43,8 @@ _DISTANCE_FLOOR = 1e-6
 # Robust spread floor (in log distance) so a cluster of near-identical points does not flag every other member.
 _MIN_SPREAD = 1e-3
 _MAD_TO_SIGMA = 1.4826
+# Rows converted to float64 at once when measuring row lengths (8 MB at 512-D).
+_CHUNK = 2048
 
 
 def core_distances(distances: np.ndarray) -> np.ndarray:
@@ -135,7 +137,10 @@ def diffuse_clusters(labels: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     flagged = np.zeros(n, dtype=bool)
     if n < 3 or labels.max(initial=-1) < 0:
         return flagged
-    norms = np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64))
+    norms = np.empty(n)
+    for start in range(0, n, _CHUNK):  # in float64 a block at a time: no full-size copy of the embeddings
+        block = np.asarray(embeddings[start : start + _CHUNK], dtype=np.float64)
+        norms[start : start + _CHUNK] = np.sqrt(np.einsum("ij,ij->i", block, block))
     # Weights in the embeddings' own float type, so the sparse products never copy them into another.
     inverse = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0).astype(np.result_type(embeddings, np.float32))
     clustered = np.flatnonzero(labels >= 0)
