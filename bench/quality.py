@@ -131,6 +131,11 @@ class ToolRun:
     chosen: int
     seconds: float
 
+    @property
+    def eom(self) -> list[int]:
+        """Indices of the excess-of-mass settings (the sweep before leaf settings joined it)."""
+        return [i for i, r in enumerate(self.raw) if r.selection == "eom"]
+
 
 def run_tool(X: np.ndarray) -> ToolRun:
     """The analysis defaults, step by step as the Analyze job runs them."""
@@ -162,9 +167,8 @@ def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.select import select
 
-    eom = [i for i, r in enumerate(tool.raw) if r.selection == "eom"]
-    rows = [score_setting(tool.raw[i], tool.reduction.cluster_coords, X) for i in eom]
-    return eom[select(rows, score="silhouette_reduced", max_noise=0.35).index]
+    rows = [score_setting(tool.raw[i], tool.reduction.cluster_coords, X) for i in tool.eom]
+    return tool.eom[select(rows, score="silhouette_reduced", max_noise=0.35).index]
 
 
 def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
@@ -229,8 +233,7 @@ def evaluate(data: Dataset, skip: set[str]) -> tuple[list[tuple[str, dict, float
     out.append((f"tool: best setting (truth, {_setting(tool.final[best])})",
                 score(truth, tool.final[best].labels), 0.0))  # fmt: skip
     out.append(("tool: automatic, no background test", score(truth, tool.raw[tool.chosen].labels), 0.0))
-    eom = [i for i, r in enumerate(tool.final) if r.selection == "eom"]
-    before = eom[select([tool.rows[i] for i in eom]).index]
+    before = tool.eom[select([tool.rows[i] for i in tool.eom]).index]
     out.append((f"tool: excess of mass only ({_setting(tool.final[before])})", score(truth, tool.final[before].labels),
                 0.0))  # fmt: skip
     before = select(tool.rows, score="modularity").index

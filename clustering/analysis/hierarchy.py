@@ -116,11 +116,11 @@ def build_hierarchy(
 
     nested: list[np.ndarray] = [np.empty(0)] * len(arrays)
     parents: list[np.ndarray] = [np.empty(0, dtype=np.int32)] * len(arrays)
-    nested[chosen] = _compact(arrays[chosen])
+    nested[chosen] = compact_labels(arrays[chosen])
     for i in range(chosen - 1, -1, -1):  # coarser: nest the finer level, carrying up orphans
-        nested[i], parents[i + 1] = _nest_above(nested[i + 1], _compact(arrays[i]))
+        nested[i], parents[i + 1] = _nest_above(nested[i + 1], compact_labels(arrays[i]))
     for i in range(chosen + 1, len(arrays)):  # finer: only points clustered one level up
-        nested[i] = _compact(np.where(nested[i - 1] >= 0, arrays[i], -1))
+        nested[i] = compact_labels(np.where(nested[i - 1] >= 0, arrays[i], -1))
         parents[i] = _majority_parent(nested[i], nested[i - 1])
     parents[0] = np.full(_count(nested[0]), -1, dtype=np.int32)
     levels = tuple(
@@ -212,7 +212,7 @@ def _count(labels: np.ndarray) -> int:
     return int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
 
 
-def _compact(labels: np.ndarray) -> np.ndarray:
+def compact_labels(labels: np.ndarray) -> np.ndarray:
     """Ids renumbered 0, 1, ... in order of the given ids; noise (any negative id) -1; int32."""
     out = np.full(labels.shape[0], -1, dtype=np.int32)
     clustered = labels >= 0

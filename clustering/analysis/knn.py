@@ -123,10 +123,16 @@ def _approximate_knn(X: np.ndarray, k: int, *, metric: str, seed: int | None, th
 
 def _has_unit_rows(X: np.ndarray) -> bool:
     """Whether every row has length 1 (CLIP embeddings): cosine ranks then equal euclidean ones, without a copy."""
-    return all(
-        np.allclose(np.einsum("ij,ij->i", X[s : s + _CHUNK], X[s : s + _CHUNK]), 1.0, atol=1e-3)
-        for s in range(0, X.shape[0], _CHUNK)
-    )
+    return bool(np.allclose(row_lengths(X) ** 2, 1.0, atol=1e-3))
+
+
+def row_lengths(X: np.ndarray) -> np.ndarray:
+    """``(n,)`` float64 length of every row, a block of rows at a time (no full-size float64 copy of ``X``)."""
+    lengths = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], _CHUNK):
+        block = np.asarray(X[start : start + _CHUNK], dtype=np.float64)
+        lengths[start : start + _CHUNK] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return lengths
 
 
 def _cosine_from_euclidean(dist: np.ndarray) -> np.ndarray:

@@ -36,6 +36,9 @@ import itertools
 
 import numpy as np
 
+from clustering.analysis.hierarchy import compact_labels
+from clustering.analysis.knn import row_lengths
+
 # See the module docstring: 2.5 keeps > 80 % of diffuse background out of clusters and costs the emoji set 0.01 ARI.
 DEFAULT_NOISE_Z = 2.5
 # Core distances of exact or near duplicates are 0; the log needs a floor well below any real neighbour distance.
@@ -43,8 +46,6 @@ _DISTANCE_FLOOR = 1e-6
 # Robust spread floor (in log distance) so a cluster of near-identical points does not flag every other member.
 _MIN_SPREAD = 1e-3
 _MAD_TO_SIGMA = 1.4826
-# Rows converted to float64 at once when measuring row lengths (8 MB at 512-D).
-_CHUNK = 2048
 
 
 def core_distances(distances: np.ndarray) -> np.ndarray:
@@ -137,10 +138,7 @@ def diffuse_clusters(labels: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     flagged = np.zeros(n, dtype=bool)
     if n < 3 or labels.max(initial=-1) < 0:
         return flagged
-    norms = np.empty(n)
-    for start in range(0, n, _CHUNK):  # in float64 a block at a time: no full-size copy of the embeddings
-        block = np.asarray(embeddings[start : start + _CHUNK], dtype=np.float64)
-        norms[start : start + _CHUNK] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    norms = row_lengths(embeddings)
     # Weights in the embeddings' own float type, so the sparse products never copy them into another.
     inverse = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0).astype(np.result_type(embeddings, np.float32))
     clustered = np.flatnonzero(labels >= 0)
@@ -203,10 +201,7 @@ def drop_diffuse_clusters(result, embeddings: np.ndarray):
     if not flagged.any():
         return result, 0
     kept = np.unique(result.labels[(result.labels >= 0) & ~flagged])
-    new_id = np.full(int(result.labels.max()) + 1, -1, dtype=np.int64)
-    new_id[kept] = np.arange(kept.size)
-    labels = np.where(flagged | (result.labels < 0), -1, new_id[np.maximum(result.labels, 0)])
-    renumbered = dataclasses.replace(result, labels=labels.astype(result.labels.dtype),
+    renumbered = dataclasses.replace(result, labels=compact_labels(np.where(flagged, -1, result.labels)),
                                      persistence=np.asarray(result.persistence)[kept])  # fmt: skip
     return _as_noise(renumbered, flagged), int(np.unique(result.labels[flagged]).size)
 

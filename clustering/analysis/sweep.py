@@ -392,6 +392,47 @@ def _condense(hierarchy, min_cluster_size):
 
 
 @numba.njit(cache=True, nogil=True)
+def _leaves(n_children):
+    """The clusters with no child cluster, root excluded (hdbscan's ``cluster_selection_method="leaf"``)."""
+    is_cluster = n_children == 0
+    is_cluster[0] = False
+    return is_cluster
+
+
+@numba.njit(cache=True, nogil=True)
+def _excess_of_mass(stability, start, kids):
+    """Clusters selected by excess of mass, leaves first (cluster ids are a topological order), root excluded.
+
+    ``kids[start[c]:start[c + 1]]`` are cluster ``c``'s child clusters; ``stability`` is overwritten with each
+    subtree's best total, as hdbscan does.
+    """
+    n_clusters_all = stability.shape[0]
+    is_cluster = np.ones(n_clusters_all, dtype=np.bool_)
+    is_cluster[0] = False
+    stack = np.empty(n_clusters_all, dtype=np.intp)
+    for node in range(n_clusters_all - 1, 0, -1):
+        subtree = np.float32(0.0)
+        for j in range(start[node], start[node + 1]):
+            subtree = np.float32(np.float64(subtree) + stability[kids[j]])
+        if np.float64(subtree) > stability[node]:
+            is_cluster[node] = False
+            stability[node] = np.float64(subtree)
+        else:
+            top = 0
+            for j in range(start[node], start[node + 1]):
+                stack[top] = kids[j]
+                top += 1
+            while top > 0:
+                top -= 1
+                sub_node = stack[top]
+                is_cluster[sub_node] = False
+                for j in range(start[sub_node], start[sub_node + 1]):
+                    stack[top] = kids[j]
+                    top += 1
+    return is_cluster
+
+
+@numba.njit(cache=True, nogil=True)
 def _select(parent, child, lam, csize, leaf):
     """Labels, probabilities, persistence and GLOSH scores from a condensed tree (hdbscan's defaults; EOM or leaf)."""
     n_rows = parent.shape[0]
@@ -430,32 +471,7 @@ def _select(parent, child, lam, csize, leaf):
             kids[fill[p]] = child[i] - root
             fill[p] += 1
 
-    # Excess of mass, leaves first (cluster ids are a topological order), root excluded; or the leaves themselves.
-    is_cluster = np.ones(n_clusters_all, dtype=np.bool_)
-    is_cluster[0] = False
-    if leaf:
-        for node in range(1, n_clusters_all):
-            is_cluster[node] = n_children[node] == 0
-    stack = np.empty(n_clusters_all, dtype=np.intp)
-    for node in range(n_clusters_all - 1 if not leaf else 0, 0, -1):
-        subtree = np.float32(0.0)
-        for j in range(start[node], start[node + 1]):
-            subtree = np.float32(np.float64(subtree) + stability[kids[j]])
-        if np.float64(subtree) > stability[node]:
-            is_cluster[node] = False
-            stability[node] = np.float64(subtree)
-        else:
-            top = 0
-            for j in range(start[node], start[node + 1]):
-                stack[top] = kids[j]
-                top += 1
-            while top > 0:
-                top -= 1
-                sub_node = stack[top]
-                is_cluster[sub_node] = False
-                for j in range(start[sub_node], start[sub_node + 1]):
-                    stack[top] = kids[j]
-                    top += 1
+    is_cluster = _leaves(n_children) if leaf else _excess_of_mass(stability, start, kids)
 
     # Labels: the nearest selected ancestor (what hdbscan's union-find computes), numbered in id order.
     label_of = np.full(n_clusters_all, -1, dtype=np.intp)
@@ -661,13 +677,14 @@ def sweep(
             slt, mst = gpu.single_linkage(X, s) if use_gpu else build_tree(X, s)[:2]
             tree_share = (time.perf_counter() - start) / (len(sizes) * len(methods))
             for m in sizes:
-                beside: SettingResult | None = None
+                first: SettingResult | None = None  # the first method's result for this size
                 for method in methods:
                     result = _setting(slt, mst, m, s, engine=engine, selection=method, tree_share=tree_share)
                     bar.update()
-                    if beside is not None and np.array_equal(result.labels, beside.labels):
-                        continue
-                    beside = beside or result
+                    if first is not None and np.array_equal(result.labels, first.labels):
+                        continue  # the same clustering again
+                    if first is None:
+                        first = result
                     results.append(result)
                     bar.set_postfix(min_samples=s, min_cluster_size=m, clusters=result.n_clusters)
     return results
