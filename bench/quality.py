@@ -7,8 +7,9 @@ Datasets (whichever are present; ``--sets`` picks some):
   small real subgroups, not diffuse images) and every ``bench/data/*.parquet`` built by ``bench/realsets/*.py``:
   ``art4apps`` (clip-art by topic in a background of unrelated single images), ``art4apps-photos`` (the same
   clip-art in a background of photographs and wallpapers, which sits apart from it as a whole), ``glyphs``
-  (characters by Unicode block) and ``tuxpaint`` (clip-art by folder, issue 10's set A). ``tuxpaint`` is HELD OUT:
-  no default was tuned on it, and its table is printed apart, last;
+  (characters by Unicode block), ``tuxpaint`` (clip-art by folder, issue 10's set A) and ``wesnoth`` (Battle for
+  Wesnoth's unit sprites by race, a background of single creatures). ``tuxpaint`` and ``wesnoth`` are HELD OUT: no
+  default was tuned on them, and their tables are printed apart, last;
 - CLIP-like synthetic sets (:func:`clustering.devtools.synthetic.make_blobs_on_sphere`): ``synthetic-20k`` (20,000 x
   512-D, 100 topics, 30 % background, 40 repost bursts) and ``synthetic-hard`` (8,000 points, 30 looser topics
   with close siblings, 25 % background, half of it unrelated to any topic).
@@ -33,6 +34,7 @@ true background):
 - ``PLSCAN`` / ``PLSCAN best layer (truth)``: fast_hdbscan's PLSCAN (min_samples 10) on the tool's 10-D space.
 
     python bench/quality.py                                   # every set present (about 15 min on 2 cores)
+    python bench/quality.py --seeds 42,1,2                    # and the ratios on two more layouts per set
     python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
     python bench/quality.py --sets none --map 40000           # only the map: content share before / after packing
                                                               # and after layout.compress_outskirts
@@ -56,7 +58,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
 
 SHARED_EMOJI = ROOT.parent / "shared" / "realdata" / "emoji_effnet.parquet"
 BUILT_SETS = ROOT / "bench" / "data"
-HELD_OUT = ("tuxpaint",)
+HELD_OUT = ("tuxpaint", "wesnoth")
 SYNTHETIC = {
     "synthetic-20k": {"n": 20_000, "n_clusters": 100, "noise_fraction": 0.3, "duplicate_bursts": 40, "seed": 0},
     "synthetic-hard": {"n": 8_000, "n_clusters": 30, "noise_fraction": 0.25, "duplicate_bursts": 15, "seed": 1,
@@ -137,8 +139,8 @@ class ToolRun:
         return [i for i, r in enumerate(self.raw) if r.selection == "eom"]
 
 
-def run_tool(X: np.ndarray) -> ToolRun:
-    """The analysis defaults, step by step as the Analyze job runs them."""
+def run_tool(X: np.ndarray, seed: int = 42) -> ToolRun:
+    """The analysis defaults, step by step as the Analyze job runs them (``seed``: UMAP's, as ``--seed``)."""
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
     from clustering.analysis.reduce import reduce
@@ -146,7 +148,7 @@ def run_tool(X: np.ndarray) -> ToolRun:
     from clustering.analysis.sweep import parse_grid, sweep
 
     start = time.perf_counter()
-    reduction = reduce(X)
+    reduction = reduce(X, seed=seed)
     raw = sweep(reduction.cluster_coords, parse_grid(None, len(X)), [5], progress=False)
     core = core_distances(reduction.knn.distances)
     final = [drop_background(r, core) for r in raw]
@@ -171,7 +173,7 @@ def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
     return tool.eom[select(rows, score="silhouette_reduced", max_noise=0.35).index]
 
 
-def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
+def notebook_labels(X: np.ndarray, truth: np.ndarray, seed: int = 42) -> tuple[np.ndarray, int]:
     import umap
 
     from clustering.analysis.sweep import sweep
@@ -179,7 +181,7 @@ def notebook_labels(X: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         coords = umap.UMAP(
-            n_components=2, random_state=42, n_neighbors=20, metric="cosine", min_dist=0, spread=1
+            n_components=2, random_state=seed, n_neighbors=20, metric="cosine", min_dist=0, spread=1
         ).fit_transform(X)
     results = sweep(coords, NOTEBOOK_SIZES, [5], progress=False, selections=("eom",))
     best = max(range(len(results)), key=lambda i: member_ari(truth, results[i].labels))
@@ -220,13 +222,14 @@ def core_auc(truth: np.ndarray, distances: np.ndarray) -> float:
     return float(roc_auc_score(truth < 0, distances[:, -1])) if 0 < np.mean(truth < 0) < 1 else float("nan")
 
 
-def evaluate(data: Dataset, skip: set[str]) -> tuple[list[tuple[str, dict, float]], str]:
-    """(method, scores, seconds) rows for one dataset, and a line on the set's shape."""
+def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[str, dict, float]], str]:
+    """(method, scores, seconds) rows for one dataset on the layouts of UMAP seed ``seed``, and a line on the set's
+    shape."""
     from clustering.analysis.select import select
 
     X, truth = data.X, data.truth
     out: list[tuple[str, dict, float]] = []
-    tool = run_tool(X)
+    tool = run_tool(X, seed)
     chosen = tool.final[tool.chosen]
     best = max(range(len(tool.final)), key=lambda i: member_ari(truth, tool.final[i].labels))
     out.append((f"tool: automatic ({_setting(chosen)})", score(truth, chosen.labels), tool.seconds))
@@ -245,7 +248,7 @@ def evaluate(data: Dataset, skip: set[str]) -> tuple[list[tuple[str, dict, float
         label = f"previous defaults ({_setting(tool.raw[prev])})"
         out.append((label, score(truth, tool.raw[prev].labels), time.perf_counter() - start))
     for name, run in (
-        ("notebook", lambda: _notebook_rows(X, truth)),
+        ("notebook", lambda: _notebook_rows(X, truth, seed)),
         ("evoc", lambda: _layer_rows("EVoC", *evoc_labels(X, truth), truth)),
         ("plscan", lambda: _layer_rows("PLSCAN", *plscan_labels(tool.reduction.cluster_coords, truth), truth)),
     ):
@@ -263,13 +266,74 @@ def _setting(result) -> str:
     return f"mcs {result.min_cluster_size}" + (", leaf" if result.selection == "leaf" else "")
 
 
-def _notebook_rows(X, truth) -> list[tuple[str, dict]]:
-    labels, size = notebook_labels(X, truth)
+def _notebook_rows(X, truth, seed) -> list[tuple[str, dict]]:
+    labels, size = notebook_labels(X, truth, seed)
     return [(f"notebook recipe (truth, mcs {size})", score(truth, labels))]
 
 
 def _layer_rows(name, default, best, index, truth) -> list[tuple[str, dict]]:
     return [(f"{name} defaults", score(truth, default)), (f"{name} best layer (truth, #{index})", score(truth, best))]
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """The figures issue 10's Done-when reads, for one set on one layout."""
+
+    seed: int
+    to_best: float  # member ARI, automatic / best setting of the same sweep (truth)
+    to_notebook: float  # automatic / notebook recipe (truth) on the same seed; nan when that peer is skipped
+    background_noise: float  # share of the true background labelled noise by the automatic choice
+
+
+def table_ratios(rows: list[tuple[str, dict, float]], seed: int) -> Ratios:
+    """The ratios of one printed table (its first row is the automatic choice, its second the best setting)."""
+    auto, best = rows[0][1], rows[1][1]
+    notebook = [s["member_ari"] for m, s, _ in rows if m.startswith("notebook")]
+    to_notebook = auto["member_ari"] / notebook[0] if notebook else float("nan")
+    return Ratios(seed, auto["member_ari"] / best["member_ari"], to_notebook, auto["noise_recall"])
+
+
+def layout_ratios(data: Dataset, seed: int, skip: set[str]) -> Ratios:
+    """The same ratios on another layout: the tool and the notebook recipe with UMAP seed ``seed``, no other peer."""
+    tool = run_tool(data.X, seed)
+    aris = [member_ari(data.truth, result.labels) for result in tool.final]
+    auto = aris[tool.chosen]
+    notebook = float("nan")
+    if "notebook" not in skip:
+        notebook = member_ari(data.truth, notebook_labels(data.X, data.truth, seed)[0])
+    recall = score(data.truth, tool.final[tool.chosen].labels)["noise_recall"]
+    return Ratios(seed, auto / max(aris), auto / notebook, recall)
+
+
+def print_layouts(name: str, found: list[Ratios]) -> None:
+    """One line per set: the ratios on every layout, and their minimum."""
+
+    def series(values: list[float]) -> str:
+        return f"{' / '.join(f'{v:.2f}' for v in values)} (min {min(values):.2f})"
+
+    seeds = " / ".join(str(r.seed) for r in found)
+    line = f"\n{name} over layouts (UMAP seeds {seeds}): automatic / best of own sweep "
+    line += series([r.to_best for r in found])
+    if not any(np.isnan(r.to_notebook) for r in found):
+        line += f"; / notebook recipe {series([r.to_notebook for r in found])}"
+    noise = " / ".join(f"{r.background_noise:.0%}" for r in found)
+    print(f"{line}; background labelled noise {noise}", flush=True)
+
+
+def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
+    """Every set's ratios in one table: the Done-when's figures at a glance."""
+    print("\n### summary over layouts (automatic choice)\n")
+    print("| set | / best of own sweep (truth) | min | / notebook recipe (truth) | min | background labelled noise |")
+    print("|---|---|---|---|---|---|")
+    for name, ratios in found.items():
+        best = [r.to_best for r in ratios]
+        notebook = [r.to_notebook for r in ratios]
+        label = f"{name}, held out" if name in held_out else name
+        print(
+            f"| {label} | {' / '.join(f'{v:.2f}' for v in best)} | {min(best):.2f} | "
+            f"{' / '.join(f'{v:.2f}' for v in notebook)} | {min(notebook):.2f} | "
+            f"{' / '.join(f'{r.background_noise:.0%}' for r in ratios)} |"
+        )
 
 
 def map_packing(n: int) -> None:
@@ -334,7 +398,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", default="", help="comma-separated set names (default: every set present)")
     parser.add_argument("--skip", default="", help=f"comma-separated peers to skip: {', '.join(PEERS)}")
     parser.add_argument("--map", type=int, default=0, metavar="N", help="also measure map packing at N points")
+    parser.add_argument(
+        "--seeds",
+        default="42",
+        help="comma-separated UMAP seeds (the job's --seed): the tables use the first; every seed gives one layout "
+        "of the tool and of the notebook recipe for the summary's ratios (default 42; the docs use 42,1,2)",
+    )
     args = parser.parse_args(argv)
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     loaders = available_sets()
     wanted = [s for s in args.sets.split(",") if s and s != "none"] or ([] if args.sets == "none" else list(loaders))
     unknown = [s for s in wanted if s not in loaders]
@@ -345,9 +419,16 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--skip: unknown {sorted(skip - set(PEERS))}; choose from {PEERS}")
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; sets: {', '.join(wanted)}")
     ordered = [s for s in wanted if s not in HELD_OUT] + [s for s in wanted if s in HELD_OUT]
+    found: dict[str, list[Ratios]] = {}
     for name in ordered:
         data = loaders[name]()
-        print_table(data, *evaluate(data, skip))
+        rows, shape_line = evaluate(data, skip, seeds[0])
+        print_table(data, rows, shape_line)
+        found[name] = [table_ratios(rows, seeds[0])] + [layout_ratios(data, seed, skip) for seed in seeds[1:]]
+        if len(seeds) > 1:
+            print_layouts(name, found[name])
+    if found:
+        print_summary(found, set(HELD_OUT))
     if args.map:
         map_packing(args.map)
 
