@@ -85,6 +85,30 @@ def test_a_gathered_background_becomes_noise_after_the_choice_and_the_flag_keeps
     assert all(math.isnan(row["diffuse_clusters"]) for row in kept.rows)
 
 
+def _themes_of_close_topics(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Four themes of three close topics each (60 images per topic): topics a person may want apart or together."""
+    rng = np.random.default_rng(seed)
+    themes = rng.normal(size=(4, 48))
+    topics = np.vstack([theme + 0.15 * rng.normal(size=(3, 48)) for theme in themes])
+    X = np.vstack([topic + 0.3 * rng.normal(size=(60, 48)) for topic in topics]).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), np.repeat(np.arange(12), 60)
+
+
+def test_resolution_sets_the_granularity_of_the_choice():
+    X, topics = _themes_of_close_topics()
+    sizes = "10,20,40,80,160"
+    default = cluster_points(X, _config(min_cluster_sizes=sizes, threads=1), Steps())
+    finer = cluster_points(X, _config(min_cluster_sizes=sizes, threads=1, resolution=3.0), Steps())
+    default_labels = default.results[default.selection.index].labels
+    finer_labels = finer.results[finer.selection.index].labels
+    assert adjusted_rand_score(topics // 3, default_labels) > 0.95  # the default keeps the themes
+    assert finer.rows[finer.selection.index]["clusters"] > default.rows[default.selection.index]["clusters"]
+    assert adjusted_rand_score(topics, finer_labels) > adjusted_rand_score(topics, default_labels) + 0.1
+    assert finer.params["selection"]["resolution"] == 3.0 and default.params["selection"]["resolution"] == 0.8
+    assert "selection at resolution 3 (default 0.8): more, smaller clusters" in finer.notes
+    assert not any("resolution" in note for note in default.notes)
+
+
 def test_a_separation_score_as_the_rule_scores_every_setting(sphere_blobs):
     found = cluster_points(sphere_blobs.X, _config(select_by="silhouette_cosine", threads=1), Steps())
     assert all(row["silhouette_sample_size"] > 0 for row in found.rows)

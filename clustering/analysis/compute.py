@@ -20,6 +20,7 @@ from clustering.analysis.config import AnalyzeConfig
 from clustering.analysis.hierarchy import levels_from_sweep
 from clustering.analysis.metrics import count_columns, score_setting, separation_scores
 from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
+from clustering.analysis.propagate import RESOLUTION
 from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_threads, reduce
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import select
@@ -116,7 +117,8 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     with steps.step("metrics"):
         rows = [
             score_setting(r, reduction.cluster_coords, X, neighbours=reduction.knn.indices, silhouettes=False,
-                          hdbscan_labels=h.labels, sample_size=config.silhouette_sample_size, seed=config.seed)
+                          hdbscan_labels=h.labels, resolution=config.resolution,
+                          sample_size=config.silhouette_sample_size, seed=config.seed)
             for r, h in zip(results, hdbscan_results, strict=True)
         ]  # fmt: skip
         del hdbscan_results  # only their labels were needed (modularity_filled)
@@ -136,6 +138,9 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
                     f"background: {dropped} cluster{'s' if dropped != 1 else ''} of images no more alike than the "
                     f"collection as a whole labelled noise ({rows[selection.index]['noise_fraction']:.1%} noise now)"
                 )
+    if config.resolution != RESOLUTION and config.select_by == "modularity_filled":
+        lean = "more, smaller" if config.resolution > RESOLUTION else "fewer, larger"
+        notes.append(f"selection at resolution {config.resolution:g} (default {RESOLUTION:g}): {lean} clusters")
     with steps.step("metrics"):
         compared = [selection.index, *selection.runner_ups]
         _add_separation(rows, results, compared, coords=reduction.cluster_coords, X=X, config=config)
@@ -155,7 +160,13 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
             "min_samples": list(samples),
             "cluster_selection": list(config.cluster_selection),
         },
-        "selection": {"max_noise": config.max_noise, "min_clusters": MIN_CLUSTERS, "score": config.select_by, **pins},
+        "selection": {
+            "max_noise": config.max_noise,
+            "min_clusters": MIN_CLUSTERS,
+            "score": config.select_by,
+            "resolution": config.resolution,
+            **pins,
+        },
         "noise_z": config.noise_z,
         "diffuse_clusters_as_noise": config.diffuse_clusters_as_noise,
         "silhouette_sample_size": config.silhouette_sample_size,

@@ -8,6 +8,7 @@ table never drift apart. :meth:`AnalyzeConfig.__post_init__` validates up front 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from clustering.analysis.gpu import BACKENDS
@@ -15,6 +16,7 @@ from clustering.analysis.gpu import detect as detect_backend
 from clustering.analysis.keywords import TOP_KEYWORDS
 from clustering.analysis.names import NAME_MARGIN
 from clustering.analysis.noise import DEFAULT_NOISE_Z
+from clustering.analysis.propagate import RESOLUTION
 from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, PARALLEL_LAYOUT_MIN_POINTS
 from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
 from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
@@ -100,6 +102,11 @@ class AnalyzeConfig:
         "noise has taken its neighbours' clusters) was measured best",
         choices=SCORES,
     )
+    resolution: float = option(
+        RESOLUTION,
+        "granularity of the choice: the resolution of modularity_filled; above the default it leans to more, smaller "
+        "clusters, below it to fewer, larger ones (the hierarchy's levels follow the chosen setting)",
+    )
     noise_z: float = option(
         DEFAULT_NOISE_Z,
         "background test: a member whose original-space core distance lies more than this many robust standard "
@@ -180,6 +187,8 @@ class AnalyzeConfig:
         object.__setattr__(self, "cluster_selection", methods)
         if not 0.0 <= self.max_noise <= 1.0:
             raise ConfigError(f"--max-noise must be a fraction in 0..1, got {self.max_noise!r}")
+        if not (math.isfinite(self.resolution) and self.resolution > 0):
+            raise ConfigError(f"--resolution must be a positive number, got {self.resolution!r}")
         if not self.noise_z > 0:
             raise ConfigError(f"--noise-z must be a positive number (inf: no background test), got {self.noise_z!r}")
         if self.pin_min_cluster_size is not None and self.pin_min_cluster_size < 2:

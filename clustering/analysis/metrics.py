@@ -88,6 +88,7 @@ def score_setting(
     neighbours: np.ndarray | None = None,
     silhouettes: bool = True,
     hdbscan_labels: np.ndarray | None = None,
+    resolution: float | None = None,
 ) -> dict:
     """Score one sweep setting; never raises on degenerate clusterings (undefined metrics are nan).
 
@@ -111,6 +112,8 @@ def score_setting(
         of every setting, then :func:`separation_scores` for the few settings a report compares.
     hdbscan_labels : np.ndarray or None, default None
         The setting's labels as HDBSCAN gave them, before the background test: gives ``modularity_filled``.
+    resolution : float or None, default None
+        Resolution of ``modularity_filled``; None: :data:`clustering.analysis.propagate.RESOLUTION`.
 
     Returns
     -------
@@ -127,7 +130,8 @@ def score_setting(
         if hdbscan_labels is not None:
             from clustering.analysis.propagate import filled_modularity  # propagate builds on knn_modularity
 
-            filled = filled_modularity(labels, neighbours, hdbscan_labels=hdbscan_labels)
+            at = {} if resolution is None else {"resolution": resolution}
+            filled = filled_modularity(labels, neighbours, hdbscan_labels=hdbscan_labels, **at)
     row = {
         "min_cluster_size": int(result.min_cluster_size),
         "min_samples": int(result.min_samples),
