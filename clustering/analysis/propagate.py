@@ -36,7 +36,9 @@ _CHUNK = 16_384
 # the best had 19 (0.50x); 0.8 chose 23 (0.98x) and cost one glyph layout 0.93x -> 0.80x (every glyph setting scores
 # member ARI 0.08-0.10). The held-out set played no part. Re-measured with leaf settings in the sweep and the
 # diffuse-cluster test (noise.py), 15 layouts (emoji, art4apps, art4apps-photos, glyphs, hard synthetic; seeds 42, 1,
-# 2): 0.8 min 0.94 / mean 0.99; 0.9 and 1.0 min 0.57 (one emoji layout), 0.83 on art4apps-photos.
+# 2): 0.8 min 0.94 / mean 0.99; 0.9 and 1.0 min 0.57 (one emoji layout), 0.83 on art4apps-photos. A run may set
+# another (``--resolution``): 2.0 gives the held-out tuxpaint set its folders (23 clusters, 0.95-1.00x its best on
+# three layouts against 0.70-0.85x) and splits emoji into 100+ clusters (docs/performance.md, "Granularity").
 RESOLUTION = 0.8
 
 
