@@ -130,5 +130,5 @@ def test_shapes_are_checked():
         filled_modularity(np.zeros(3, int), np.zeros((3, 2), int), hdbscan_labels=np.zeros(3, int), resolution=0)
 
 
-def test_metric_docs_state_the_resolution_in_use():
-    assert f"resolution {propagate.RESOLUTION}" in METRIC_DOCS["modularity_filled"]
+def test_metric_docs_state_the_default_resolution_and_its_option():
+    assert f"--resolution (default {propagate.RESOLUTION}," in METRIC_DOCS["modularity_filled"]

@@ -25,7 +25,7 @@ from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_thr
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import select
 from clustering.analysis.steps import Steps
-from clustering.analysis.sweep import SettingResult, parse_grid, setting_name, sweep
+from clustering.analysis.sweep import SettingResult, parse_grid, sweep
 
 __all__ = ["MIN_CLUSTERS", "MIN_POINTS_TO_CLUSTER", "cluster_points"]
 
@@ -148,12 +148,7 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         f"metrics: {len(rows)} settings scored, separation scores for {len(compared)} "
         f"(the chosen setting and its runner-ups) ({steps.last('metrics')})"
     )
-    chosen = rows[selection.index]
-    pinned = " (pinned)" if selection.pinned else ""
-    log.info(
-        f"selection: {setting_name(chosen['min_cluster_size'], chosen['min_samples'], chosen['selection'])}{pinned}: "
-        f"{selection.reason}"
-    )
+    log.info(f"selection: {selection.reason}")  # the reason starts with the setting's name ("pinned by ..." if pinned)
     params |= {
         "sweep": {
             "min_cluster_sizes": list(sizes),

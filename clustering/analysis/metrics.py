@@ -62,9 +62,10 @@ METRIC_DOCS: dict[str, str] = {
     "clusters that match who is near whom in meaning, without splitting them up; nan without the graph or with < 2 "
     "clusters.",
     "modularity_filled": "The same modularity once every point HDBSCAN left as noise takes the cluster most of its "
-    "original-space neighbours are in (the background test's noise stays out; see propagate.py), at resolution 0.8 "
-    "(leans towards fewer, larger clusters than plain modularity); the default selection score; nan without the "
-    "graph or the HDBSCAN labels, or with < 2 clusters.",
+    "original-space neighbours are in (the background test's noise stays out; see propagate.py), at the run's "
+    "--resolution (default 0.8, which leans towards fewer, larger clusters than plain modularity; metrics.json "
+    "params.selection.resolution); the default selection score; nan without the graph or the HDBSCAN labels, or "
+    "with < 2 clusters.",
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
     "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters or where not "
     "computed.",
