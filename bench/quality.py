@@ -23,6 +23,8 @@ true background):
   (noise.py), selection by the kNN-graph modularity once HDBSCAN's noise has taken its neighbours' clusters
   (``modularity_filled``: propagate.py, select.py);
 - ``tool: best setting (truth)``: the same sweep, setting picked with the labels;
+- ``tool: best of the granularity ladder (truth)``: the best, by the labels, of the handful of settings the rule
+  would choose at resolutions 0.25-4 (granularity.py: what the report offers an analyst beside the choice);
 - ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what noise.py adds);
 - ``tool: excess of mass only``: the same rule over the sweep's EOM settings alone (before leaf settings joined);
 - ``tool: modularity of clustered points only``: the same sweep chosen by the rule before ``modularity_filled``
@@ -131,6 +133,7 @@ class ToolRun:
     final: list  # the same with the original-space background dropped
     rows: list  # scored rows of ``final``
     chosen: int
+    ladder: list[int]  # the granularity ladder's settings, coarse to fine (granularity.py)
     seconds: float
 
     @property
@@ -141,6 +144,7 @@ class ToolRun:
 
 def run_tool(X: np.ndarray, seed: int = 42) -> ToolRun:
     """The analysis defaults, step by step as the Analyze job runs them (``seed``: UMAP's, as ``--seed``)."""
+    from clustering.analysis.granularity import resolution_ladder
     from clustering.analysis.metrics import score_setting
     from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
     from clustering.analysis.reduce import reduce
@@ -157,11 +161,13 @@ def run_tool(X: np.ndarray, seed: int = 42) -> ToolRun:
         score_setting(f, reduction.cluster_coords, X, neighbours=neighbours, silhouettes=False, hdbscan_labels=r.labels)
         for r, f in zip(raw, final, strict=True)
     ]
-    chosen = select(rows).index
+    selection = select(rows)
+    chosen = selection.index
+    ladder = [rung.index for rung in resolution_ladder(rows, selection.eligible)]
     # After the selection, as the job does it: clusters no more alike than the collection become noise (here for
     # every setting, so that the truth-picked rows see the same labels the job would write).
     final = [drop_diffuse_clusters(f, X)[0] for f in final]
-    return ToolRun(reduction, raw, final, rows, chosen, time.perf_counter() - start)
+    return ToolRun(reduction, raw, final, rows, chosen, ladder, time.perf_counter() - start)
 
 
 def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
@@ -235,6 +241,9 @@ def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[
     out.append((f"tool: automatic ({_setting(chosen)})", score(truth, chosen.labels), tool.seconds))
     out.append((f"tool: best setting (truth, {_setting(tool.final[best])})",
                 score(truth, tool.final[best].labels), 0.0))  # fmt: skip
+    rung = max(tool.ladder, key=lambda i: member_ari(truth, tool.final[i].labels))
+    label = f"tool: best of the granularity ladder (truth, {_setting(tool.final[rung])}; {len(tool.ladder)} settings)"
+    out.append((label, score(truth, tool.final[rung].labels), 0.0))
     out.append(("tool: automatic, no background test", score(truth, tool.raw[tool.chosen].labels), 0.0))
     before = tool.eom[select([tool.rows[i] for i in tool.eom]).index]
     out.append((f"tool: excess of mass only ({_setting(tool.final[before])})", score(truth, tool.final[before].labels),
@@ -283,6 +292,7 @@ class Ratios:
     to_best: float  # member ARI, automatic / best setting of the same sweep (truth)
     to_notebook: float  # automatic / notebook recipe (truth) on the same seed; nan when that peer is skipped
     background_noise: float  # share of the true background labelled noise by the automatic choice
+    ladder_to_best: float  # the granularity ladder's best setting (truth) / best setting of the sweep
 
 
 def table_ratios(rows: list[tuple[str, dict, float]], seed: int) -> Ratios:
@@ -290,7 +300,9 @@ def table_ratios(rows: list[tuple[str, dict, float]], seed: int) -> Ratios:
     auto, best = rows[0][1], rows[1][1]
     notebook = [s["member_ari"] for m, s, _ in rows if m.startswith("notebook")]
     to_notebook = auto["member_ari"] / notebook[0] if notebook else float("nan")
-    return Ratios(seed, auto["member_ari"] / best["member_ari"], to_notebook, auto["noise_recall"])
+    (ladder,) = [s["member_ari"] for m, s, _ in rows if m.startswith("tool: best of the granularity ladder")]
+    return Ratios(seed, auto["member_ari"] / best["member_ari"], to_notebook, auto["noise_recall"],
+                  ladder / best["member_ari"])  # fmt: skip
 
 
 def layout_ratios(data: Dataset, seed: int, skip: set[str]) -> Ratios:
@@ -302,7 +314,8 @@ def layout_ratios(data: Dataset, seed: int, skip: set[str]) -> Ratios:
     if "notebook" not in skip:
         notebook = member_ari(data.truth, notebook_labels(data.X, data.truth, seed)[0])
     recall = score(data.truth, tool.final[tool.chosen].labels)["noise_recall"]
-    return Ratios(seed, auto / max(aris), auto / notebook, recall)
+    ladder = max(aris[i] for i in tool.ladder)
+    return Ratios(seed, auto / max(aris), auto / notebook, recall, ladder / max(aris))
 
 
 def print_layouts(name: str, found: list[Ratios]) -> None:
@@ -323,8 +336,11 @@ def print_layouts(name: str, found: list[Ratios]) -> None:
 def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
     """Every set's ratios in one table: the Done-when's figures at a glance."""
     print("\n### summary over layouts (automatic choice)\n")
-    print("| set | / best of own sweep (truth) | min | / notebook recipe (truth) | min | background labelled noise |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| set | / best of own sweep (truth) | min | / notebook recipe (truth) | min | background labelled noise "
+        "| granularity ladder's best / sweep's best |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, ratios in found.items():
         best = [r.to_best for r in ratios]
         notebook = [r.to_notebook for r in ratios]
@@ -332,7 +348,8 @@ def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
         print(
             f"| {label} | {' / '.join(f'{v:.2f}' for v in best)} | {min(best):.2f} | "
             f"{' / '.join(f'{v:.2f}' for v in notebook)} | {min(notebook):.2f} | "
-            f"{' / '.join(f'{r.background_noise:.0%}' for r in ratios)} |"
+            f"{' / '.join(f'{r.background_noise:.0%}' for r in ratios)} | "
+            f"{' / '.join(f'{r.ladder_to_best:.2f}' for r in ratios)} |"
         )
 
 

@@ -116,10 +116,11 @@ def test_assignments_follow_the_contract(analysis):
     assert sorted(table["id"].to_pylist()) == sorted(written["ok_ids"])
     fixed = ["id", "url", "x", "y", "cluster", "probability", "outlier_score", "sha256", "duplicate_of"]
     assert table.column_names[: len(fixed)] == fixed
-    levels = json.loads((out / "metrics.json").read_text())["hierarchy"]["levels"]
-    level_columns = [lv["column"] for lv in levels if lv["column"] != "cluster"]
-    alternatives = [c for c in table.column_names if c.startswith("cluster_mcs")]
-    assert len(alternatives) == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    level_columns = [lv["column"] for lv in metrics["hierarchy"]["levels"] if lv["column"] != "cluster"]
+    alternatives = [entry["column"] for entry in metrics["alternatives"][1:]]  # runner-ups, then the ladder's
+    assert sum(entry["label"].startswith("runner-up") for entry in metrics["alternatives"]) == 2
+    assert {rung["column"] for rung in metrics["granularity"]} <= {"cluster", *alternatives}
     assert table.column_names[len(fixed) :] == [*level_columns, *alternatives, "repost_group", "post_time",
                                                 "post_text", "account"]  # fmt: skip
     types_ = {f.name: f.type for f in table.schema}
@@ -217,7 +218,9 @@ def test_metrics_json_records_the_choice(analysis):
     )
     table = pq.read_table(out / "assignments.parquet")
     for alternative in metrics["alternatives"][1:]:
-        assert alternative["column"] == f"cluster_mcs{alternative['min_cluster_size']}_ms{alternative['min_samples']}"
+        leaf = "_leaf" if alternative["selection"] == "leaf" else ""
+        setting = f"mcs{alternative['min_cluster_size']}_ms{alternative['min_samples']}{leaf}"
+        assert alternative["column"] == f"cluster_{setting}"
         assert alternative["column"] in table.column_names
         assert alternative["noise_fraction"] == pytest.approx(
             float(np.mean(table[alternative["column"]].to_numpy() < 0))
@@ -415,7 +418,7 @@ def test_job_runs_from_yaml_with_flag_overrides(shards, tmp_path, capsys, caplog
         assert any(m.startswith(step) for m in logged), step  # one log line per step, with its time
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["params"]["sweep"]["min_cluster_sizes"] == [8, 30]
-    assert len(metrics["alternatives"]) == 2  # the flag overrode the YAML's 3
+    assert sum(a["label"].startswith("runner-up") for a in metrics["alternatives"]) == 1  # the flag beat the YAML's 3
     assert metrics["n_rows"] == written["n_ok"]
 
 
@@ -668,6 +671,24 @@ def test_post_text_accounts_and_names_stay_inert_in_the_browser(posts_analysis):
 
 
 # ------------------------------------------------------------------------------------ threads, cache and the GPU
+def test_metrics_json_lists_the_choice_at_every_resolution(analysis):
+    _, out, _ = analysis
+    metrics = json.loads((out / "metrics.json").read_text())
+    ladder = metrics["granularity"]
+    assert len(ladder) >= 2
+    assert ladder[0]["resolution_from"] == 0.25 and ladder[-1]["resolution_to"] == 4.0
+    assert all(a["resolution_to"] == b["resolution_from"] for a, b in itertools.pairwise(ladder))
+    assert [rung["clusters"] for rung in ladder] == sorted(rung["clusters"] for rung in ladder)  # coarse to fine
+    chosen = [rung for rung in ladder if rung["column"] == "cluster"]
+    assert len(chosen) == 1 and chosen[0]["resolution_from"] <= 0.8 <= chosen[0]["resolution_to"]
+    table = pq.read_table(out / "assignments.parquet")
+    for rung in ladder:
+        labels = table[rung["column"]].to_numpy()
+        assert rung["clusters"] == len(set(labels[labels >= 0].tolist()))
+    report = (out / "report.html").read_text()
+    assert "<h3>Granularity</h3>" in report and all(f"<code>{rung['column']}</code>" in report for rung in ladder)
+
+
 def test_metrics_json_states_how_the_layouts_ran_and_where(analysis):
     _, out, _ = analysis
     metrics = json.loads((out / "metrics.json").read_text())

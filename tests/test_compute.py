@@ -40,7 +40,9 @@ def test_every_setting_is_scored_cheaply_and_the_compared_ones_fully(clustered):
 def test_per_point_arrays_are_kept_only_where_later_steps_read_them(clustered):
     selection = clustered.selection
     assert clustered.levels == levels_from_sweep(clustered.rows, selection.index)
-    assert set(clustered.results) == {selection.index, *selection.runner_ups[:1], *clustered.levels.values()}
+    ladder = {rung.index for rung in clustered.ladder}
+    assert ladder and ladder <= set(selection.eligible)
+    assert set(clustered.results) == {selection.index, *selection.runner_ups[:1], *clustered.levels.values(), *ladder}
     assert len(clustered.results) < len(clustered.rows)
     for result in clustered.results.values():
         assert result.labels.dtype == np.int32
@@ -106,6 +108,10 @@ def test_resolution_sets_the_granularity_of_the_choice():
     assert adjusted_rand_score(topics, finer_labels) > adjusted_rand_score(topics, default_labels) + 0.1
     assert finer.params["selection"]["resolution"] == 3.0 and default.params["selection"]["resolution"] == 0.8
     assert "selection at resolution 3 (default 0.8): more, smaller clusters" in finer.notes
+    # The default run's ladder already offers both: the themes around 0.8 and the finer run's choice at 3.
+    at = {rung.index: (rung.low, rung.high) for rung in default.ladder}
+    assert at[default.selection.index][0] <= 0.8 <= at[default.selection.index][1]
+    assert at[finer.selection.index][0] <= 3.0 <= at[finer.selection.index][1]
     assert not any("resolution" in note for note in default.notes)
 
 

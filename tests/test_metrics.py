@@ -252,4 +252,14 @@ def test_cheap_rows_say_the_separation_scores_were_not_computed_and_carry_the_fi
     assert cheap["silhouette_sample_size"] == 0 and cheap["silhouette_exact"] is False
     expected = filled_modularity(dropped, neighbours, hdbscan_labels=result.labels)
     assert cheap["modularity_filled"] == pytest.approx(expected) != cheap["modularity"]
-    assert math.isnan(score_setting(result, coords, X, neighbours=neighbours)["modularity_filled"])
+    # Its two terms give the score at any resolution (the granularity ladder reads them).
+    inside, outside_expected = cheap["modularity_filled_inside"], cheap["modularity_filled_expected"]
+    assert 0 < outside_expected < inside <= 1
+    for resolution in (0.3, 0.8, 2.5):
+        at = filled_modularity(dropped, neighbours, hdbscan_labels=result.labels, resolution=resolution)
+        assert inside - resolution * outside_expected == pytest.approx(at)
+    finer = score_setting(_result(dropped, result.persistence), coords, X, neighbours=neighbours, silhouettes=False,
+                          hdbscan_labels=result.labels, resolution=2.5)  # fmt: skip
+    assert finer["modularity_filled"] == pytest.approx(inside - 2.5 * outside_expected)
+    plain = score_setting(result, coords, X, neighbours=neighbours)
+    assert math.isnan(plain["modularity_filled"]) and math.isnan(plain["modularity_filled_inside"])

@@ -81,6 +81,25 @@ def sample_data(**overrides) -> ReportData:
                 "label": "chosen: min_cluster_size=20, min_samples=5",
             },
         ),
+        "granularity": (
+            {
+                "resolution_from": 0.25,
+                "resolution_to": 0.5,
+                "column": "cluster_mcs40_ms5",
+                "setting": "coarse setting",
+                "clusters": 3,
+                "noise_fraction": 0.2,
+            },
+            {
+                "resolution_from": 0.5,
+                "resolution_to": 4.0,
+                "column": "cluster",
+                "setting": "the chosen setting",
+                "clusters": 7,
+                "noise_fraction": 0.31,
+            },
+        ),
+        "selection_resolution": "0.8",
         "metric_docs": {"dbcv": "density-based cluster validity, higher is better"},
         "clusters": (
             ClusterSummary(
@@ -135,6 +154,10 @@ def test_report_shows_the_run():
         "sweep.png",
         "1 min 1 s",
         "montages are drawn for the 1",
+        "Granularity",
+        "0.25-0.50",
+        "cluster_mcs40_ms5",
+        "coarse setting",
     ):
         assert text in rendered.html, text
         assert text in rendered.markdown, text

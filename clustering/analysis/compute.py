@@ -17,6 +17,7 @@ import numpy as np
 
 from clustering.analysis import gpu
 from clustering.analysis.config import AnalyzeConfig
+from clustering.analysis.granularity import resolution_ladder
 from clustering.analysis.hierarchy import levels_from_sweep
 from clustering.analysis.metrics import count_columns, score_setting, separation_scores
 from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
@@ -129,7 +130,9 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     with steps.step("selection"):
         selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, score=config.select_by, **pins)
         levels = levels_from_sweep(rows, selection.index)
+        ladder = tuple(resolution_ladder(rows, selection.eligible))
         kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}
+        kept |= {rung.index for rung in ladder}
         if config.diffuse_clusters_as_noise and math.isfinite(config.noise_z):
             # Clusters of unrelated images UMAP laid out together, no more alike than the whole collection: noise.
             dropped = _drop_diffuse_clusters(results, rows, kept | set(selection.runner_ups), X)[selection.index]
@@ -172,6 +175,7 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         rows=rows,
         selection=selection,
         levels=levels,
+        ladder=ladder,
         params=params,
         knn=reduction.knn,
         notes=tuple(notes),

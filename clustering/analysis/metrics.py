@@ -66,6 +66,11 @@ METRIC_DOCS: dict[str, str] = {
     "--resolution (default 0.8, which leans towards fewer, larger clusters than plain modularity; metrics.json "
     "params.selection.resolution); the default selection score; nan without the graph or the HDBSCAN labels, or "
     "with < 2 clusters.",
+    "modularity_filled_inside": "The first term of modularity_filled: the share of the kNN edges between clustered "
+    "points (HDBSCAN's noise filled) that stay inside a cluster; nan where modularity_filled is.",
+    "modularity_filled_expected": "Its second term: the same share expected for random edges with the clusters' "
+    "degrees. modularity_filled = inside - resolution * expected, so the two give a setting's score at every "
+    "resolution (metrics.json granularity); nan where modularity_filled is.",
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
     "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters or where not "
     "computed.",
@@ -125,14 +130,14 @@ def score_setting(
     n = labels.shape[0]
     _check_shapes(n, cluster_coords, embeddings, sample_size)
     start = time.perf_counter()
-    modularity = filled = math.nan
+    modularity = filled = inside = expected = math.nan
     if neighbours is not None:
         modularity = knn_modularity(labels, neighbours)
         if hdbscan_labels is not None:
-            from clustering.analysis.propagate import filled_modularity  # propagate builds on knn_modularity
+            from clustering.analysis.propagate import RESOLUTION, filled_terms  # propagate builds on this module
 
-            at = {} if resolution is None else {"resolution": resolution}
-            filled = filled_modularity(labels, neighbours, hdbscan_labels=hdbscan_labels, **at)
+            inside, expected = filled_terms(labels, neighbours, hdbscan_labels=hdbscan_labels)
+            filled = inside - (RESOLUTION if resolution is None else resolution) * expected
     row = {
         "min_cluster_size": int(result.min_cluster_size),
         "min_samples": int(result.min_samples),
@@ -145,6 +150,8 @@ def score_setting(
         "silhouette_cosine": math.nan,
         "modularity": modularity,
         "modularity_filled": filled,
+        "modularity_filled_inside": inside,
+        "modularity_filled_expected": expected,
         "calinski_harabasz": math.nan,
         "sweep_seconds": float(result.seconds),
         "metric_seconds": time.perf_counter() - start,
@@ -343,24 +350,35 @@ def knn_modularity(labels: np.ndarray, neighbours: np.ndarray, *, resolution: fl
     float
         In [-0.5, 1] at resolution 1; nan with fewer than 2 clusters or no edge between non-noise points.
     """
+    inside, expected = modularity_terms(labels, neighbours)
+    return inside - resolution * expected
+
+
+def modularity_terms(labels: np.ndarray, neighbours: np.ndarray) -> tuple[float, float]:
+    """The two terms of :func:`knn_modularity`: ``Q = inside - resolution * expected``.
+
+    ``inside`` is the share of the kNN edges between non-noise points that stay inside a cluster, ``expected`` the
+    same share for random edges with the clusters' out- and in-degrees (``sum_c out_c * in_c / m**2``). Both nan
+    where the modularity is (fewer than 2 clusters, no edge between non-noise points). Together they give a
+    setting's modularity at every resolution at once (:mod:`.granularity`).
+    """
     labels = np.asarray(labels)
     neighbours = np.asarray(neighbours)
     if neighbours.ndim != 2 or neighbours.shape[0] != labels.shape[0]:
         raise ValueError(f"neighbours must have shape (n={labels.shape[0]}, k), got {neighbours.shape}")
     n_clusters = int(labels.max()) + 1 if labels.size else 0
     if n_clusters < 2 or neighbours.shape[1] < 2:
-        return math.nan
+        return math.nan, math.nan
     source = np.repeat(labels, neighbours.shape[1] - 1)
     target = labels[neighbours[:, 1:].ravel()]
     keep = (source >= 0) & (target >= 0)
     source, target = source[keep], target[keep]
     m = source.size
     if m == 0:
-        return math.nan
-    inside = np.count_nonzero(source == target) / m
+        return math.nan, math.nan
     out_degree = np.bincount(source, minlength=n_clusters).astype(np.float64)
     in_degree = np.bincount(target, minlength=n_clusters).astype(np.float64)
-    return float(inside - resolution * (out_degree @ in_degree) / m**2)
+    return float(np.count_nonzero(source == target) / m), float((out_degree @ in_degree) / m**2)
 
 
 def cosine_silhouette(X: np.ndarray, labels: np.ndarray, *, rows: np.ndarray | None = None, chunk: int = 8192) -> float:

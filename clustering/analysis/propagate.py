@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustering.analysis.metrics import knn_modularity
+from clustering.analysis.metrics import modularity_terms
 
 # Label propagation stops after this many rounds even if it still reaches new points: in the bench's tuning sets
 # (emoji, glyphs, art4apps, both synthetic sets; four UMAP layouts each) 2 rounds chose the same settings as 3 and 10,
@@ -122,6 +122,12 @@ def filled_modularity(
     """
     if not resolution > 0:
         raise ValueError(f"resolution must be > 0, got {resolution!r}")
-    hdbscan_labels = np.asarray(hdbscan_labels)
-    filled = propagate_labels(labels, neighbours, fill=hdbscan_labels < 0)
-    return knn_modularity(filled, np.asarray(neighbours), resolution=resolution)
+    inside, expected = filled_terms(labels, neighbours, hdbscan_labels=hdbscan_labels)
+    return inside - resolution * expected
+
+
+def filled_terms(labels: np.ndarray, neighbours: np.ndarray, *, hdbscan_labels: np.ndarray) -> tuple[float, float]:
+    """:func:`clustering.analysis.metrics.modularity_terms` of the filled labels (see :func:`filled_modularity`):
+    ``filled_modularity = inside - resolution * expected`` at every resolution."""
+    filled = propagate_labels(labels, neighbours, fill=np.asarray(hdbscan_labels) < 0)
+    return modularity_terms(filled, np.asarray(neighbours))

@@ -32,6 +32,7 @@ from clustering.analysis.report_sections import (
     posts_line,
 )
 from clustering.analysis.result import AnalysisRun
+from clustering.analysis.sweep import setting_name
 from clustering.analysis.tables import CHOSEN_LEVEL
 from clustering.config import to_dict
 
@@ -126,6 +127,8 @@ class ReportData:
     runner_up_indices: tuple[int, ...]
     selection: dict | None
     alternatives: tuple[dict, ...]
+    granularity: tuple[dict, ...]
+    selection_resolution: str
     metric_docs: dict
     clusters: tuple[ClusterSummary, ...]
     montage_note: str | None
@@ -294,6 +297,11 @@ def report_data(
         runner_up_indices=tuple(selection.runner_ups) if selection is not None else (),
         selection=outcome.selection_info,
         alternatives=tuple(outcome.alternatives),
+        granularity=tuple(
+            rung | {"setting": setting_name(rung["min_cluster_size"], rung["min_samples"], rung["selection"])}
+            for rung in outcome.granularity
+        ),
+        selection_resolution=f"{run.config.resolution:g}",
         metric_docs=dict(METRIC_DOCS),
         clusters=_summaries(run, [row for row in clusters if row["level"] == CHOSEN_LEVEL], montages),
         montage_note=montages.note,

@@ -37,8 +37,8 @@ class Clustering:
         (n_points, 2) float32 coordinates of the 2-D map.
     results : dict of int to sweep.SettingResult
         Per-point results of the settings later steps read, by sweep-row index: the chosen one, the runner-ups kept
-        as alternatives and the hierarchy levels (the other settings' arrays are dropped); empty when nothing could
-        be swept.
+        as alternatives, the ladder's settings and the hierarchy levels (the other settings' arrays are dropped);
+        empty when nothing could be swept.
     rows : list of dict
         The scored sweep rows (``sweep.csv``), one per setting.
     selection : select.Selection or None
@@ -46,6 +46,9 @@ class Clustering:
     levels : dict of str to int
         Sweep-row index of each hierarchy level, coarse to fine (``hierarchy.levels_from_sweep``); empty when nothing
         was swept.
+    ladder : tuple of granularity.Rung
+        The settings the rule would choose at other resolutions, coarse to fine (``granularity.resolution_ladder``);
+        empty when nothing was swept.
     params : dict
         Reduction, sweep and selection parameters as recorded in ``metrics.json``.
     knn : knn.KnnGraph or None
@@ -59,6 +62,7 @@ class Clustering:
     rows: list[dict] = dataclasses.field(default_factory=list)
     selection: object | None = None
     levels: dict[str, int] = dataclasses.field(default_factory=dict)
+    ladder: tuple = ()
     params: dict = dataclasses.field(default_factory=dict)
     knn: object | None = None
     notes: tuple[str, ...] = ()
@@ -95,6 +99,9 @@ class Outcome:
         The chosen sweep row, and the ``rule``, ``reason``, ``pinned`` and ``index`` of the choice.
     runner_up_rows : list of dict
         The runner-up sweep rows.
+    granularity : list of dict
+        The resolution ladder (``metrics.json`` ``granularity``): per rung the resolutions it wins over, its setting,
+        clusters, noise and label column, coarse to fine.
     n_clusters : int
     noise_fraction : float
         Share of rows labelled noise; nan when there are no rows.
@@ -116,6 +123,7 @@ class Outcome:
     chosen_row: dict | None
     selection_info: dict | None
     runner_up_rows: list[dict]
+    granularity: list[dict]
     n_clusters: int
     noise_fraction: float
     notes: tuple[str, ...] = ()

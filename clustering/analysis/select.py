@@ -89,6 +89,8 @@ class Selection:
         Next best row indices under the same rule, best first (at most 3).
     pinned : bool
         True when the setting was pinned by the user rather than chosen by the rule.
+    eligible : tuple of int
+        Every row the rule chose among (after any relaxation of the budget), in the rule's tie order (:func:`tie_key`).
     """
 
     index: int
@@ -96,6 +98,7 @@ class Selection:
     reason: str
     runner_ups: list[int] = field(default_factory=list)
     pinned: bool = False
+    eligible: tuple[int, ...] = ()
 
 
 def select(
@@ -141,7 +144,9 @@ def select(
     ranked, rule, note = _rank(rows, max_noise, min_clusters, score, label)
 
     if pin_min_cluster_size is None and pin_min_samples is None:
-        return Selection(ranked[0], rule, _reason(rows, ranked, score, note), ranked[1:4])
+        return Selection(
+            ranked[0], rule, _reason(rows, ranked, score, note), ranked[1:4], eligible=_tie_order(rows, ranked)
+        )
 
     matches = [
         i
@@ -162,7 +167,9 @@ def select(
     if ranked and ranked[0] != chosen:
         top = rows[ranked[0]]
         reason += f"; the rule ({rule}) would have chosen {_name(top)} ({_figures(top, score, label)})"
-    return Selection(chosen, f"pinned ({rule} otherwise)", reason, runner_ups, pinned=True)
+    return Selection(
+        chosen, f"pinned ({rule} otherwise)", reason, runner_ups, pinned=True, eligible=_tie_order(rows, ranked)
+    )
 
 
 _LABELS = {
@@ -203,9 +210,19 @@ def _value(row: dict, score: str) -> float:
     return value if math.isfinite(value) else -math.inf
 
 
+def tie_key(row: dict, index: int) -> tuple:
+    """How the rule breaks an exact tie of scores: less noise, then the smaller sizes, then excess of mass (hdbscan's
+    default) before leaf, then the row order."""
+    leaf = row.get("selection") == "leaf"
+    return (row["noise_fraction"], row["min_cluster_size"], row["min_samples"], leaf, index)
+
+
 def _key(row: dict, score: str, index: int) -> tuple:
-    leaf = row.get("selection") == "leaf"  # an exact tie goes to excess of mass, hdbscan's default
-    return (-_value(row, score), row["noise_fraction"], row["min_cluster_size"], row["min_samples"], leaf, index)
+    return (-_value(row, score), *tie_key(row, index))
+
+
+def _tie_order(rows: Sequence[dict], indices) -> tuple[int, ...]:
+    return tuple(sorted(indices, key=lambda i: tie_key(rows[i], i)))
 
 
 def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, str]:

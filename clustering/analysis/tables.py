@@ -82,7 +82,7 @@ def assemble_outcome(
         probabilities = np.zeros(n, dtype=np.float32)
         outlier_scores = np.zeros(n, dtype=np.float32)
         persistence = np.zeros(0)
-        chosen_row, selection_info, runner_up_rows = None, None, []
+        chosen_row, selection_info, runner_up_rows, granularity = None, None, [], []
     else:
         chosen = clustering.results[selection.index]
         labels, old_of_new = relabel_by_size(np.asarray(chosen.labels)[point_of_row])
@@ -98,13 +98,20 @@ def assemble_outcome(
         }
         runner_up_rows = [clustering.rows[i] for i in selection.runner_ups]
         entries.append(_alternative(schema.CLUSTER, chosen, labels, "chosen"))
+        columns = {selection.index: schema.CLUSTER}
         picked = [i for i in selection.runner_ups if i != selection.index][:alternatives]
-        for rank, index in enumerate(picked, start=1):
+        roles = [(index, f"runner-up {rank}") for rank, index in enumerate(picked, start=1)]
+        roles += [(rung.index, f"choice at resolution {_span(rung)}") for rung in clustering.ladder]
+        for index, role in roles:
+            if index in columns:
+                continue
             result = clustering.results[index]
             leaf = "_leaf" if result.selection == "leaf" else ""
-            column = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}{leaf}"
-            alternative_labels[column], _ = relabel_by_size(np.asarray(result.labels)[point_of_row])
-            entries.append(_alternative(column, result, alternative_labels[column], f"runner-up {rank}"))
+            columns[index] = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}{leaf}"
+            alternative_labels[columns[index]], _ = relabel_by_size(np.asarray(result.labels)[point_of_row])
+            entries.append(_alternative(columns[index], result, alternative_labels[columns[index]], role))
+        written = {entry["column"]: entry for entry in entries}
+        granularity = [_rung_entry(rung, written[columns[rung.index]]) for rung in clustering.ladder]
 
     n_clusters = _count_clusters(labels)
     hierarchy = _hierarchy(clustering, labels, point_of_row) if n_clusters else _flat(labels)
@@ -127,6 +134,7 @@ def assemble_outcome(
         chosen_row=chosen_row,
         selection_info=selection_info,
         runner_up_rows=runner_up_rows,
+        granularity=granularity,
         n_clusters=n_clusters,
         noise_fraction=float((labels < 0).mean()) if n else math.nan,
         notes=_outcome_notes(n_clusters) if selection is not None and n else (),
@@ -187,6 +195,21 @@ def _outcome_notes(n_clusters: int) -> tuple[str, ...]:
     if n_clusters == 1:
         return ("only one cluster was found: the images may form one homogeneous group",)
     return ()
+
+
+def _span(rung) -> str:
+    return f"{rung.low:.2f}-{rung.high:.2f}"
+
+
+def _rung_entry(rung, alternative: dict) -> dict:
+    """One ``metrics.json`` ``granularity`` entry: the resolutions a setting wins over, and its label column's entry
+    (setting, clusters and noise over the rows)."""
+    keep = ("column", "min_cluster_size", "min_samples", "selection", "clusters", "noise_fraction")
+    return {
+        "resolution_from": round(float(rung.low), 4),
+        "resolution_to": round(float(rung.high), 4),
+        **{key: alternative[key] for key in keep},
+    }
 
 
 def _alternative(column: str, result, labels: np.ndarray, role: str) -> dict:
@@ -408,6 +431,7 @@ def metrics_document(run: AnalysisRun, *, notes: Sequence[str], timings: Mapping
         "selection": outcome.selection_info,
         "runner_ups": outcome.runner_up_rows,
         "alternatives": outcome.alternatives,
+        "granularity": outcome.granularity,
         "timings": dict(timings),
         "metric_docs": dict(METRIC_DOCS),
         "notes": list(notes),
