@@ -325,8 +325,8 @@ def test_metrics_document_records_the_run():
     document = tables.metrics_document(run, notes=["a note"], timings={"read": 0.5, "total": 1.0})
     assert list(document) == ["input", "model", "model_random_weights", "n_total_rows", "status_counts", "n_rows",
                               "n_unique", "n_duplicates", "keep_duplicates", "n_clusters", "noise_fraction", "params",
-                              "chosen", "selection", "runner_ups", "alternatives", "timings", "metric_docs", "notes",
-                              "shard_metadata", "hierarchy"]  # fmt: skip
+                              "chosen", "selection", "runner_ups", "alternatives", "granularity", "timings",
+                              "metric_docs", "notes", "shard_metadata", "hierarchy"]  # fmt: skip
     assert (document["n_rows"], document["n_unique"], document["n_duplicates"]) == (5, 4, 1)
     assert document["model"] == "test-model" and document["notes"] == ["a note"]
     assert document["params"]["config"]["output"] == "out" and document["chosen"] == run.clustering.rows[0]
