@@ -142,6 +142,17 @@ class ToolRun:
         return [i for i, r in enumerate(self.raw) if r.selection == "eom"]
 
 
+@dataclass(frozen=True)
+class Ratios:
+    """The figures issue 10's Done-when reads, for one set on one layout."""
+
+    seed: int
+    to_best: float  # member ARI, automatic / best setting of the same sweep (truth)
+    to_notebook: float  # automatic / notebook recipe (truth) on the same seed; nan when that peer is skipped
+    background_noise: float  # share of the true background labelled noise by the automatic choice
+    ladder_to_best: float  # the granularity ladder's best setting (truth) / best setting of the sweep
+
+
 def run_tool(X: np.ndarray, seed: int = 42) -> ToolRun:
     """The analysis defaults, step by step as the Analyze job runs them (``seed``: UMAP's, as ``--seed``)."""
     from clustering.analysis.granularity import resolution_ladder
@@ -228,20 +239,21 @@ def core_auc(truth: np.ndarray, distances: np.ndarray) -> float:
     return float(roc_auc_score(truth < 0, distances[:, -1])) if 0 < np.mean(truth < 0) < 1 else float("nan")
 
 
-def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[str, dict, float]], str]:
-    """(method, scores, seconds) rows for one dataset on the layouts of UMAP seed ``seed``, and a line on the set's
-    shape."""
+def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[str, dict, float]], str, Ratios]:
+    """(method, scores, seconds) rows for one dataset on the layouts of UMAP seed ``seed``, a line on the set's shape
+    and the ratios issue 10 reads."""
     from clustering.analysis.select import select
 
     X, truth = data.X, data.truth
     out: list[tuple[str, dict, float]] = []
     tool = run_tool(X, seed)
     chosen = tool.final[tool.chosen]
-    best = max(range(len(tool.final)), key=lambda i: member_ari(truth, tool.final[i].labels))
+    aris = setting_aris(tool, truth)
+    best = int(np.argmax(aris))
     out.append((f"tool: automatic ({_setting(chosen)})", score(truth, chosen.labels), tool.seconds))
     out.append((f"tool: best setting (truth, {_setting(tool.final[best])})",
                 score(truth, tool.final[best].labels), 0.0))  # fmt: skip
-    rung = max(tool.ladder, key=lambda i: member_ari(truth, tool.final[i].labels))
+    rung = max(tool.ladder, key=aris.__getitem__)
     label = f"tool: best of the granularity ladder (truth, {_setting(tool.final[rung])}; {len(tool.ladder)} settings)"
     out.append((label, score(truth, tool.final[rung].labels), 0.0))
     out.append(("tool: automatic, no background test", score(truth, tool.raw[tool.chosen].labels), 0.0))
@@ -268,7 +280,9 @@ def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[
             out.extend((method, scores, seconds if i == 0 else 0.0) for i, (method, scores) in enumerate(rows))
     knn = tool.reduction.knn
     auc = core_auc(truth, knn.distances)
-    return out, f"{shape(truth, knn.indices)}; core-distance AUC background vs members {auc:.2f}"
+    notebook = [scores["member_ari"] for method, scores, _ in out if method.startswith("notebook")]
+    ratios = tool_ratios(tool, aris, truth, seed, notebook[0] if notebook else float("nan"))
+    return out, f"{shape(truth, knn.indices)}; core-distance AUC background vs members {auc:.2f}", ratios
 
 
 def _setting(result) -> str:
@@ -284,53 +298,40 @@ def _layer_rows(name, default, best, index, truth) -> list[tuple[str, dict]]:
     return [(f"{name} defaults", score(truth, default)), (f"{name} best layer (truth, #{index})", score(truth, best))]
 
 
-@dataclass(frozen=True)
-class Ratios:
-    """The figures issue 10's Done-when reads, for one set on one layout."""
-
-    seed: int
-    to_best: float  # member ARI, automatic / best setting of the same sweep (truth)
-    to_notebook: float  # automatic / notebook recipe (truth) on the same seed; nan when that peer is skipped
-    background_noise: float  # share of the true background labelled noise by the automatic choice
-    ladder_to_best: float  # the granularity ladder's best setting (truth) / best setting of the sweep
+def setting_aris(tool: ToolRun, truth: np.ndarray) -> list[float]:
+    """Member ARI of every setting of the tool's sweep (its final labels)."""
+    return [member_ari(truth, result.labels) for result in tool.final]
 
 
-def table_ratios(rows: list[tuple[str, dict, float]], seed: int) -> Ratios:
-    """The ratios of one printed table (its first row is the automatic choice, its second the best setting)."""
-    auto, best = rows[0][1], rows[1][1]
-    notebook = [s["member_ari"] for m, s, _ in rows if m.startswith("notebook")]
-    to_notebook = auto["member_ari"] / notebook[0] if notebook else float("nan")
-    (ladder,) = [s["member_ari"] for m, s, _ in rows if m.startswith("tool: best of the granularity ladder")]
-    return Ratios(seed, auto["member_ari"] / best["member_ari"], to_notebook, auto["noise_recall"],
-                  ladder / best["member_ari"])  # fmt: skip
+def tool_ratios(tool: ToolRun, aris: list[float], truth: np.ndarray, seed: int, notebook: float) -> Ratios:
+    """The ratios of one tool run, given its settings' member ARIs and the notebook recipe's (nan: not run)."""
+    auto, best = aris[tool.chosen], max(aris)
+    recall = score(truth, tool.final[tool.chosen].labels)["noise_recall"]
+    return Ratios(seed, auto / best, auto / notebook, recall, max(aris[i] for i in tool.ladder) / best)
 
 
 def layout_ratios(data: Dataset, seed: int, skip: set[str]) -> Ratios:
     """The same ratios on another layout: the tool and the notebook recipe with UMAP seed ``seed``, no other peer."""
     tool = run_tool(data.X, seed)
-    aris = [member_ari(data.truth, result.labels) for result in tool.final]
-    auto = aris[tool.chosen]
     notebook = float("nan")
     if "notebook" not in skip:
         notebook = member_ari(data.truth, notebook_labels(data.X, data.truth, seed)[0])
-    recall = score(data.truth, tool.final[tool.chosen].labels)["noise_recall"]
-    ladder = max(aris[i] for i in tool.ladder)
-    return Ratios(seed, auto / max(aris), auto / notebook, recall, ladder / max(aris))
+    return tool_ratios(tool, setting_aris(tool, data.truth), data.truth, seed, notebook)
 
 
 def print_layouts(name: str, found: list[Ratios]) -> None:
     """One line per set: the ratios on every layout, and their minimum."""
 
     def series(values: list[float]) -> str:
-        return f"{' / '.join(f'{v:.2f}' for v in values)} (min {min(values):.2f})"
+        return f"{_joined(values)} (min {min(values):.2f})"
 
-    seeds = " / ".join(str(r.seed) for r in found)
-    line = f"\n{name} over layouts (UMAP seeds {seeds}): automatic / best of own sweep "
+    line = (
+        f"\n{name} over layouts (UMAP seeds {_joined([r.seed for r in found], '{}')}): automatic / best of own sweep "
+    )
     line += series([r.to_best for r in found])
     if not any(np.isnan(r.to_notebook) for r in found):
         line += f"; / notebook recipe {series([r.to_notebook for r in found])}"
-    noise = " / ".join(f"{r.background_noise:.0%}" for r in found)
-    print(f"{line}; background labelled noise {noise}", flush=True)
+    print(f"{line}; background labelled noise {_joined([r.background_noise for r in found], '{:.0%}')}", flush=True)
 
 
 def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
@@ -346,11 +347,15 @@ def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
         notebook = [r.to_notebook for r in ratios]
         label = f"{name}, held out" if name in held_out else name
         print(
-            f"| {label} | {' / '.join(f'{v:.2f}' for v in best)} | {min(best):.2f} | "
-            f"{' / '.join(f'{v:.2f}' for v in notebook)} | {min(notebook):.2f} | "
-            f"{' / '.join(f'{r.background_noise:.0%}' for r in ratios)} | "
-            f"{' / '.join(f'{r.ladder_to_best:.2f}' for r in ratios)} |"
+            f"| {label} | {_joined(best)} | {min(best):.2f} | {_joined(notebook)} | {min(notebook):.2f} | "
+            f"{_joined([r.background_noise for r in ratios], '{:.0%}')} | "
+            f"{_joined([r.ladder_to_best for r in ratios])} |"
         )
+
+
+def _joined(values: list, form: str = "{:.2f}") -> str:
+    """Per-layout values, "a / b / c"."""
+    return " / ".join(form.format(v) for v in values)
 
 
 def map_packing(n: int) -> None:
@@ -439,9 +444,9 @@ def main(argv: list[str] | None = None) -> None:
     found: dict[str, list[Ratios]] = {}
     for name in ordered:
         data = loaders[name]()
-        rows, shape_line = evaluate(data, skip, seeds[0])
+        rows, shape_line, ratios = evaluate(data, skip, seeds[0])
         print_table(data, rows, shape_line)
-        found[name] = [table_ratios(rows, seeds[0])] + [layout_ratios(data, seed, skip) for seed in seeds[1:]]
+        found[name] = [ratios] + [layout_ratios(data, seed, skip) for seed in seeds[1:]]
         if len(seeds) > 1:
             print_layouts(name, found[name])
     if found:
