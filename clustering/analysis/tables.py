@@ -97,21 +97,20 @@ def assemble_outcome(
             "pinned": bool(selection.pinned),
         }
         runner_up_rows = [clustering.rows[i] for i in selection.runner_ups]
-        entries.append(_alternative(schema.CLUSTER, chosen, labels, "chosen"))
-        columns = {selection.index: schema.CLUSTER}
+        written = {selection.index: _alternative(schema.CLUSTER, chosen, labels, "chosen")}  # sweep row -> entry
         picked = [i for i in selection.runner_ups if i != selection.index][:alternatives]
         roles = [(index, f"runner-up {rank}") for rank, index in enumerate(picked, start=1)]
         roles += [(rung.index, f"choice at resolution {_span(rung)}") for rung in clustering.ladder]
         for index, role in roles:
-            if index in columns:
+            if index in written:  # a setting with two roles is written once, under the first
                 continue
             result = clustering.results[index]
             leaf = "_leaf" if result.selection == "leaf" else ""
-            columns[index] = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}{leaf}"
-            alternative_labels[columns[index]], _ = relabel_by_size(np.asarray(result.labels)[point_of_row])
-            entries.append(_alternative(columns[index], result, alternative_labels[columns[index]], role))
-        written = {entry["column"]: entry for entry in entries}
-        granularity = [_rung_entry(rung, written[columns[rung.index]]) for rung in clustering.ladder]
+            column = f"{schema.CLUSTER}_mcs{result.min_cluster_size}_ms{result.min_samples}{leaf}"
+            alternative_labels[column], _ = relabel_by_size(np.asarray(result.labels)[point_of_row])
+            written[index] = _alternative(column, result, alternative_labels[column], role)
+        entries = list(written.values())
+        granularity = [_rung_entry(rung, written[rung.index]) for rung in clustering.ladder]
 
     n_clusters = _count_clusters(labels)
     hierarchy = _hierarchy(clustering, labels, point_of_row) if n_clusters else _flat(labels)
