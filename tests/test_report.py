@@ -317,14 +317,30 @@ def test_sweep_figure_marks_the_chosen_setting():
             "dbcv": 0.3 + m / 100,
             "silhouette_reduced": 0.5,
             "silhouette_cosine": float("nan"),
+            "modularity_filled": 0.5 - abs(m - 20) / 100,
         }
         for s in (3, 5)
         for m in (5, 10, 20, 40, 80)
     ]
+    for s in (3, 5):  # separation scores exist for the chosen setting and its runner-ups only
+        rows[5 * (s == 5) + 1]["silhouette_reduced"] = math.nan
     figure = plots.sweep_figure(rows, chosen=3)
     titles = {ax.get_title() for ax in figure.axes if ax.get_visible()}
     assert {"clusters", "noise fraction", "silhouette, clustering space", "silhouette, cosine on embeddings"} <= titles
+    assert not any("rule's score" in title for title in titles)  # no score named: no score panel
     assert any(line.get_label() == "chosen" for ax in figure.axes for line in ax.lines)
+
+    scored = plots.sweep_figure(rows, chosen=2, score="modularity_filled")
+    panels = [ax for ax in scored.axes if ax.get_visible()]
+    assert panels[0].get_title() == "the rule's score:\nkNN-graph modularity with HDBSCAN's noise filled"
+    star = next(line for line in panels[0].lines if line.get_label() == "chosen")
+    assert list(star.get_ydata()) == [rows[2]["modularity_filled"]]
+    assert len({ax.get_xlim() for ax in panels}) == 1  # every panel spans the whole grid
+    plots.figure_to_png(scored)  # draws the ticks
+    low, high = panels[0].get_xlim()
+    ticks = [t.get_text() for t in panels[0].get_xticklabels() if low <= t.get_position()[0] <= high]
+    assert ticks == ["5", "10", "20", "50"]  # plain numbers at 1-2-5 steps over the grid 5-80
+    assert not any(t.get_text() for t in panels[0].get_xticklabels(minor=True))  # no overlapping 6x10^0, 2x10^1
     assert Image.open(io.BytesIO(plots.figure_to_png(figure))).format == "PNG"
     assert Image.open(io.BytesIO(plots.figure_to_png(plots.sweep_figure([], None)))).format == "PNG"
 

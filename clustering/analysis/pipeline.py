@@ -176,7 +176,8 @@ def _write_plots(out: OutputFolder, run: AnalysisRun) -> None:
     figure = plots.map_figure(outcome.coords, outcome.labels, title="Image map", centroids=centroids)
     out.write_bytes(schema.MAP_PNG, plots.figure_to_png(figure))
     chosen = clustering.selection.index if clustering.selection is not None else None
-    out.write_bytes(schema.SWEEP_PNG, plots.figure_to_png(plots.sweep_figure(clustering.rows, chosen)))
+    sweep = plots.sweep_figure(clustering.rows, chosen, score=run.config.select_by)
+    out.write_bytes(schema.SWEEP_PNG, plots.figure_to_png(sweep))
     names = dict(enumerate(run.cluster_columns[tables.CHOSEN_LEVEL].get("name", ())))
     out.write_bytes(schema.OVER_TIME_PNG, plots.figure_to_png(over_time_figure(run.posts.over_time(), names=names)))
 

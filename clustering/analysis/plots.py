@@ -18,6 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
 
+from clustering.analysis.select import SCORE_LABELS
+
 __all__ = [
     "cluster_colors",
     "figure_to_png",
@@ -152,11 +154,19 @@ def _value(row: dict, key: str) -> float:
         return math.nan
 
 
-def sweep_figure(rows: Sequence[dict], chosen: int | None = None) -> Figure:
+def _padded(low: float, high: float, *, log: bool) -> tuple[float, float]:
+    """Axis limits a little beyond ``low`` and ``high``, so that the end points' markers stay whole."""
+    if log:
+        return low / 1.12, high * 1.12
+    pad = max(high - low, 1) * 0.04
+    return low - pad, high + pad
+
+
+def sweep_figure(rows: Sequence[dict], chosen: int | None = None, *, score: str | None = None) -> Figure:
     """Metric curves against ``min_cluster_size``, one line per ``min_samples`` and selection, the chosen one starred.
 
-    Panels (those the rows hold): clusters, noise fraction, DBCV, the silhouettes in the clustering space and in
-    cosine distance on the embeddings, mean persistence.
+    Panels (those the rows hold): the selection rule's score first when ``score`` names it, then clusters, noise
+    fraction, DBCV, the silhouettes in the clustering space and in cosine distance on the embeddings, mean persistence.
 
     Parameters
     ----------
@@ -164,9 +174,14 @@ def sweep_figure(rows: Sequence[dict], chosen: int | None = None) -> Figure:
         Sweep rows with at least ``min_cluster_size``, ``min_samples`` and the metrics.
     chosen : int, optional
         Index in ``rows`` of the chosen setting.
+    score : str, optional
+        The rows' column the selection rule maximised (a key of :data:`SCORE_LABELS`).
     """
     present = {k for row in rows for k in row}
-    panels = [(key, name) for key, name in SWEEP_PANELS if key in present] or list(SWEEP_PANELS[:3])
+    panels = [(key, name) for key, name in SWEEP_PANELS if key in present and key != score]
+    if score is not None and score in present:
+        panels.insert(0, (score, f"the rule's score:\n{SCORE_LABELS.get(score, score)}"))
+    panels = panels or list(SWEEP_PANELS[:3])
     columns = 2 if len(panels) <= 4 else 3
     nrows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(5.2 * columns, 3.6 * nrows), layout="constrained")
@@ -204,13 +219,18 @@ def sweep_figure(rows: Sequence[dict], chosen: int | None = None) -> Figure:
             )
         if log_x:
             ax.set_xscale("log")
+            # Plain numbers at 1-2-5 steps: the default minor labels (6x10^0, 2x10^1) overlap and read badly.
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         counts = [_value(r, key) for r in rows]
         counts = [c for c in counts if c > 0]
         if key == "clusters" and counts and max(counts) / min(counts) >= 20:
             ax.set_yscale("log")  # cluster counts span orders of magnitude over a wide grid
             ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        if sizes:  # one x range for every panel, including those scored for a few settings only
+            ax.set_xlim(*_padded(min(sizes), max(sizes), log=log_x))
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("min_cluster_size")
         ax.grid(alpha=0.3)

@@ -72,6 +72,16 @@ SCORES = (
     "mean_persistence",
     "calinski_harabasz",
 )
+# How the report and the sweep figure name each score.
+SCORE_LABELS = {
+    "modularity_filled": "kNN-graph modularity with HDBSCAN's noise filled",
+    "modularity": "kNN-graph modularity",
+    "dbcv": "DBCV",
+    "silhouette_cosine": "cosine silhouette",
+    "silhouette_reduced": "reduced-space silhouette",
+    "mean_persistence": "mean persistence",
+    "calinski_harabasz": "Calinski-Harabasz",
+}
 _REQUIRED = ("min_cluster_size", "min_samples", "clusters", "noise_fraction")
 
 
@@ -142,7 +152,7 @@ def select(
     rows = list(rows)
     pins = {"pin_min_cluster_size": pin_min_cluster_size, "pin_min_samples": pin_min_samples}
     _validate(rows, score, max_noise=max_noise, min_clusters=min_clusters, pins=pins)
-    label = _LABELS.get(score, score)
+    label = SCORE_LABELS.get(score, score)
 
     ranked, rule, note = _rank(rows, max_noise, min_clusters, score, label)
 
@@ -173,17 +183,6 @@ def select(
     return Selection(
         chosen, f"pinned ({rule} otherwise)", reason, runner_ups, pinned=True, eligible=_tie_order(rows, ranked)
     )
-
-
-_LABELS = {
-    "modularity_filled": "kNN-graph modularity with HDBSCAN's noise filled",
-    "modularity": "kNN-graph modularity",
-    "dbcv": "DBCV",
-    "silhouette_cosine": "cosine silhouette",
-    "silhouette_reduced": "reduced-space silhouette",
-    "mean_persistence": "mean persistence",
-    "calinski_harabasz": "Calinski-Harabasz",
-}
 
 
 def _validate(rows, score, *, max_noise, min_clusters, pins: dict) -> None:
@@ -275,7 +274,7 @@ def _figures(row: dict, score: str, label: str) -> str:
 
 def _reason(rows, ranked, score, note) -> str:
     """Why ``ranked[0]`` won: its figures, the runner-up's and how many settings the rule let compete."""
-    label = _LABELS.get(score, score)
+    label = SCORE_LABELS.get(score, score)
     text = f"{_name(rows[ranked[0]])}: {_figures(rows[ranked[0]], score, label)}"
     if len(ranked) > 1:
         text += f"; runner-up {_name(rows[ranked[1]])}: {_figures(rows[ranked[1]], score, label)}"
