@@ -260,7 +260,10 @@ def test_report_states_model_parameters_and_selection(analysis):
     assert MODEL_META["model"] in html
     assert "Rule:" in html and "Why:" in html
     assert "min_cluster_size" in html and "config.n_neighbors" in html
-    assert "What the metrics mean" in html
+    assert "<th>modularity_filled</th>" in html  # the rule's score is a column of the sweep table
+    # The glossary is there but folded, so that the clusters follow the sweep without a page of definitions.
+    glossary = re.search(r"<details class=\"docs\"><summary>What the metrics mean.*?</details>", html, re.S)
+    assert glossary and "<dt>modularity_filled</dt>" in glossary.group(0)
     assert "montages are drawn for the 3 largest of 4 clusters" in html
 
 

@@ -61,9 +61,9 @@ KEYWORDS_IN_REPORT = 6
 HIGH_SHARE = 0.5
 HIGH_SHARE_MIN_POSTS = 10
 # Sweep columns the report's table shows (sweep.csv has them all).
-REPORT_SWEEP_COLUMNS = ("min_cluster_size", "min_samples", "selection", "clusters", "noise_fraction", "dbcv",
-                        "silhouette_reduced", "silhouette_cosine", "calinski_harabasz", "mean_persistence",
-                        "largest_cluster_share", "sweep_seconds")  # fmt: skip
+REPORT_SWEEP_COLUMNS = ("min_cluster_size", "min_samples", "selection", "clusters", "noise_fraction",
+                        "modularity_filled", "modularity", "dbcv", "silhouette_reduced", "silhouette_cosine",
+                        "calinski_harabasz", "mean_persistence", "largest_cluster_share", "sweep_seconds")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
