@@ -686,7 +686,8 @@ def sweep(
                     if first is None:
                         first = result
                     results.append(result)
-                    bar.set_postfix(min_samples=s, min_cluster_size=m, clusters=result.n_clusters)
+                    # refresh=False: redraw at tqdm's own pace, not per setting (a log file got one line per setting)
+                    bar.set_postfix(min_samples=s, min_cluster_size=m, clusters=result.n_clusters, refresh=False)
     return results
 
 
