@@ -35,6 +35,8 @@ true background):
 - ``EVoC defaults`` / ``EVoC best layer (truth)`` on the original vectors;
 - ``PLSCAN`` / ``PLSCAN best layer (truth)``: fast_hdbscan's PLSCAN (min_samples 10) on the tool's 10-D space.
 
+The run ends with the summary over layouts and issue 10's Done-when on the first seed: each criterion a set misses.
+
     python bench/quality.py                                   # every set present (about 15 min on 2 cores)
     python bench/quality.py --seeds 42,1,2                    # and the ratios on two more layouts per set
     python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
@@ -66,6 +68,13 @@ SYNTHETIC = {
     "synthetic-hard": {"n": 8_000, "n_clusters": 30, "noise_fraction": 0.25, "duplicate_bursts": 15, "seed": 1,
                        "cluster_spread": (0.9, 1.5), "sibling_similarity": 0.7, "satellite_share": 0.5},
 }  # fmt: skip
+# Sets whose "background" is small real groups rather than unrelated images: issue 10 asks to report their background
+# as noise but not to tune to it, so the verdict does not hold them to the 60 % criterion.
+NOT_DIFFUSE = {
+    "emoji": "small Unicode subgroups",
+    "glyphs": "characters of small Unicode blocks",
+    "tuxpaint": "stamps of small folders",
+}
 NOTEBOOK_SIZES = tuple(range(2, 198, 5))
 PEERS = ("previous", "notebook", "evoc", "plscan")
 
@@ -153,6 +162,7 @@ class Ratios:
     notebook: float  # member ARI of the notebook recipe (truth) on the same seed; nan when that peer is skipped
     ladder_best: float  # member ARI of the granularity ladder's best setting (truth)
     background_noise: float  # share of the true background labelled noise by the automatic choice
+    all_ari: float  # ARI of the automatic choice on every point (background and noise one label each)
 
     @property
     def to_best(self) -> float:
@@ -320,8 +330,10 @@ def setting_aris(tool: ToolRun, truth: np.ndarray) -> list[float]:
 def tool_ratios(tool: ToolRun, aris: list[float], truth: np.ndarray, seed: int, notebook: float) -> Ratios:
     """The ratios of one tool run, given its settings' member ARIs and the notebook recipe's (nan: not run)."""
     auto, best = aris[tool.chosen], max(aris)
-    recall = score(truth, tool.final[tool.chosen].labels)["noise_recall"]
-    return Ratios(seed, auto, best, notebook, max(aris[i] for i in tool.ladder), recall)
+    scores = score(truth, tool.final[tool.chosen].labels)
+    return Ratios(
+        seed, auto, best, notebook, max(aris[i] for i in tool.ladder), scores["noise_recall"], scores["all_ari"]
+    )
 
 
 def layout_ratios(data: Dataset, seed: int, skip: set[str]) -> Ratios:
@@ -368,6 +380,34 @@ def print_summary(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
             f"{_joined([r.background_noise for r in ratios], '{:.0%}')} | "
             f"{_joined([r.ladder_to_best for r in ratios])} |"
         )
+
+
+def done_when_misses(name: str, r: Ratios) -> list[str]:
+    """Issue 10's Done-when criteria that one set misses on one layout (an empty list: all hold)."""
+    misses = []
+    if r.to_best < 0.9:
+        misses.append(f"automatic / best of own sweep {r.to_best:.3f} < 0.9")
+    if name not in SYNTHETIC and r.to_notebook < 0.9:  # nan (notebook skipped) compares False: not judged
+        misses.append(f"automatic / notebook recipe {r.to_notebook:.3f} < 0.9")
+    if name not in NOT_DIFFUSE and r.background_noise < 0.6:
+        misses.append(f"background labelled noise {r.background_noise:.0%} < 60 %")
+    if name not in NOT_DIFFUSE and r.best - r.auto > 0.05:
+        misses.append(f"member ARI {r.best - r.auto:.3f} below the best > 0.05")
+    if name == "synthetic-20k" and r.all_ari < 0.6:
+        misses.append(f"all-points ARI {r.all_ari:.3f} < 0.60")
+    return misses
+
+
+def print_verdict(found: dict[str, list[Ratios]], held_out: set[str]) -> None:
+    """Issue 10's Done-when on the tables' layout (the first seed): every criterion a set misses, or that all hold."""
+    seed = next(iter(found.values()))[0].seed
+    misses = {name: done_when_misses(name, ratios[0]) for name, ratios in found.items()}
+    print(f"\n### Done-when (issue 10) at seed {seed}\n")
+    for name, missed in misses.items():
+        label = f"{name}, held out" if name in held_out else name
+        print(f"- {label}: {'; '.join(missed) if missed else 'every criterion holds'}")
+    failed = sum(bool(m) for m in misses.values())
+    print(f"\n{len(misses) - failed} of {len(misses)} sets meet every criterion", flush=True)
 
 
 def _joined(values: list, form: str = "{:.2f}") -> str:
@@ -468,6 +508,7 @@ def main(argv: list[str] | None = None) -> None:
             print_layouts(name, found[name])
     if found:
         print_summary(found, set(HELD_OUT))
+        print_verdict(found, set(HELD_OUT))
     if args.map:
         map_packing(args.map)
 
