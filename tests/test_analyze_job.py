@@ -261,6 +261,9 @@ def test_report_states_model_parameters_and_selection(analysis):
     assert "Rule:" in html and "Why:" in html
     assert "min_cluster_size" in html and "config.n_neighbors" in html
     assert "<th>modularity_filled</th>" in html  # the rule's score is a column of the sweep table
+    # The rule reads plainly in the Markdown report too (no "&lt;=" from escaping comparison signs).
+    rule = re.search(r"^\*\*Rule:\*\* (.*)$", (out / "report.md").read_text(), re.M).group(1)
+    assert rule.endswith("among settings with at most 50% noise and at least 2 clusters") and "&" not in rule
     # The glossary is there but folded, so that the clusters follow the sweep without a page of definitions.
     glossary = re.search(r"<details class=\"docs\"><summary>What the metrics mean.*?</details>", html, re.S)
     assert glossary and "<dt>modularity_filled</dt>" in glossary.group(0)

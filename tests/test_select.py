@@ -28,7 +28,7 @@ def test_highest_score_within_the_noise_budget_wins():
     assert isinstance(chosen, Selection) and not chosen.pinned
     assert chosen.index == 1
     assert chosen.runner_ups == [2, 3]
-    assert chosen.rule.startswith("highest ") and "noise <= 35%" in chosen.rule and ">= 2 clusters" in chosen.rule
+    assert chosen.rule.startswith("highest ") and "at most 35% noise and at least 2 clusters" in chosen.rule
     assert "min_cluster_size=10" in chosen.reason and "0.700" in chosen.reason and "runner-up" in chosen.reason
 
 
@@ -64,7 +64,7 @@ def test_budget_is_relaxed_with_a_stated_reason():
     assert chosen.index == 2  # within 50% + RELAX_MARGIN, the higher DBCV
     assert RELAX_MARGIN >= 0.02
     assert "relaxed" in chosen.reason and "50.0%" in chosen.reason
-    assert "noise <= 55%" in chosen.rule
+    assert "at most 55% noise" in chosen.rule
 
 
 def test_min_clusters_is_relaxed_when_no_setting_has_enough():

@@ -53,27 +53,28 @@ METRIC_DOCS: dict[str, str] = {
     "dbcv": "hdbscan relative_validity_: fast DBCV approximation on the mutual-reachability spanning tree, in [-1, 1], "
     "higher = denser, better separated clusters; noise points count against it; 0 when everything is noise.",
     "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points of a seeded "
-    "sample only; flattering in absolute terms (UMAP packs clusters); nan with < 2 clusters or where not computed.",
+    "sample only; flattering in absolute terms (UMAP packs clusters); nan with fewer than 2 clusters or where not "
+    "computed.",
     "silhouette_cosine": "Silhouette (cosine) on the original embeddings, averaged over the non-noise points of the "
     "same sample as silhouette_reduced (each exact against every point, closed form); how well the clusters separate "
-    "in meaning; nan with < 2 clusters or where not computed.",
+    "in meaning; nan with fewer than 2 clusters or where not computed.",
     "modularity": "Modularity of the clusters on the kNN graph of the original embeddings (non-noise points; edges "
     "to noise dropped), in [-0.5, 1]: the share of neighbour links inside clusters minus its expectation; higher = "
-    "clusters that match who is near whom in meaning, without splitting them up; nan without the graph or with < 2 "
-    "clusters.",
+    "clusters that match who is near whom in meaning, without splitting them up; nan without the graph or with fewer "
+    "than 2 clusters.",
     "modularity_filled": "The same modularity once every point HDBSCAN left as noise takes the cluster most of its "
     "original-space neighbours are in (the background test's noise stays out; see propagate.py), at the run's "
     "--resolution (default 0.8, which leans towards fewer, larger clusters than plain modularity; metrics.json "
     "params.selection.resolution); the default selection score; nan without the graph or the HDBSCAN labels, or "
-    "with < 2 clusters.",
+    "with fewer than 2 clusters.",
     "modularity_filled_inside": "The first term of modularity_filled: the share of the kNN edges between clustered "
     "points (HDBSCAN's noise filled) that stay inside a cluster; nan where modularity_filled is.",
     "modularity_filled_expected": "Its second term: the same share expected for random edges with the clusters' "
     "degrees. modularity_filled = inside - resolution * expected, so the two give a setting's score at every "
     "resolution (metrics.json granularity); nan where modularity_filled is.",
     "calinski_harabasz": "Calinski-Harabasz index in the reduced space, all non-noise points (exact); unbounded, "
-    "higher = more compact and separated, comparable only within one sweep; nan with < 2 clusters or where not "
-    "computed.",
+    "higher = more compact and separated, comparable only within one sweep; nan with fewer than 2 clusters or where "
+    "not computed.",
     "sweep_seconds": "Seconds HDBSCAN spent on this setting (its share of the shared tree plus its own selection).",
     "metric_seconds": "Seconds spent computing this row's metrics.",
     "silhouette_sample_size": "Non-noise points the silhouettes were averaged over (all of them when exact); 0 where "

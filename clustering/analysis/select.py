@@ -95,8 +95,8 @@ class Selection:
     index : int
         Row index (in the sweep rows) of the chosen setting.
     rule : str
-        The rule as applied, e.g. "highest reduced-space silhouette among settings with noise <= 35% and >= 2
-        clusters".
+        The rule as applied, e.g. "highest reduced-space silhouette among settings with at most 35% noise and at
+        least 2 clusters".
     reason : str
         Why this row won, with its figures and the runner-up's.
     runner_ups : list of int
@@ -237,7 +237,7 @@ def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, 
     def eligible(budget, k):
         return [i for i, r in enumerate(rows) if r["clusters"] >= k and r["noise_fraction"] <= budget + 1e-12]
 
-    rule = f"highest {label} among settings with noise <= {max_noise:.0%} and >= {min_clusters} clusters"
+    rule = _rule_text(label, max_noise, min_clusters)
     chosen = eligible(max_noise, min_clusters)
     if chosen:
         return ranked(chosen), rule, ""
@@ -246,10 +246,10 @@ def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, 
         if with_clusters:
             lowest = min(rows[i]["noise_fraction"] for i in with_clusters)
             budget = min(1.0, lowest + RELAX_MARGIN)
-            relaxed = f"highest {label} among settings with noise <= {budget:.0%} and >= {k} clusters"
+            relaxed = _rule_text(label, budget, k)
             note = (
-                f"relaxed: no setting with >= {min_clusters} clusters had noise <= {max_noise:.0%}; "
-                f"the lowest noise with >= {k} clusters is {lowest:.1%}, so the budget became {budget:.0%}"
+                f"relaxed: no setting with at least {min_clusters} clusters had at most {max_noise:.0%} noise; "
+                f"the lowest noise with at least {k} clusters is {lowest:.1%}, so the budget became {budget:.0%}"
             )
             if k != min_clusters:
                 note = (
@@ -265,6 +265,11 @@ def _rank(rows, max_noise, min_clusters, score, label) -> tuple[list[int], str, 
 
 def _name(row: dict) -> str:
     return setting_name(row["min_cluster_size"], row["min_samples"], row.get("selection"))
+
+
+def _rule_text(label: str, budget: float, min_clusters: int) -> str:
+    # In words rather than "<=" / ">=": the Markdown report would have to escape those.
+    return f"highest {label} among settings with at most {budget:.0%} noise and at least {min_clusters} clusters"
 
 
 def _figures(row: dict, score: str, label: str) -> str:
