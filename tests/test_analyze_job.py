@@ -26,6 +26,7 @@ from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis import AnalyzeConfig, gpu, run_analysis, tables
+from clustering.analysis.select import partition_key
 from clustering.config import ConfigError
 from tests.test_read import MODEL_META, blobs, thumbnail, write_shards
 
@@ -217,7 +218,10 @@ def test_metrics_json_records_the_choice(analysis):
         metrics["chosen"]["min_samples"],
     )
     table = pq.read_table(out / "assignments.parquet")
+    chosen_key = partition_key(table["cluster"].fill_null(-1).to_numpy())
     for alternative in metrics["alternatives"][1:]:
+        if alternative["label"].startswith("runner-up"):  # a runner-up is another clustering, not a copy
+            assert partition_key(table[alternative["column"]].fill_null(-1).to_numpy()) != chosen_key
         leaf = "_leaf" if alternative["selection"] == "leaf" else ""
         setting = f"mcs{alternative['min_cluster_size']}_ms{alternative['min_samples']}{leaf}"
         assert alternative["column"] == f"cluster_{setting}"

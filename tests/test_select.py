@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis import layout
 from clustering.analysis.metrics import score_setting
 from clustering.analysis.noise import core_distances, drop_background
-from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, RELAX_MARGIN, SCORES, Selection, select
+from clustering.analysis.select import (
+    DEFAULT_MAX_NOISE,
+    DEFAULT_SCORE,
+    RELAX_MARGIN,
+    SCORES,
+    Selection,
+    partition_key,
+    select,
+)
 from clustering.analysis.sweep import sweep
 
 
@@ -92,6 +101,33 @@ def test_pins_win_and_say_what_the_rule_would_have_chosen():
     # One pin: the rule picks among the matching rows.
     assert select(rows, pin_min_cluster_size=10).index == 2
     assert select(rows, pin_min_samples=1).index == 2
+
+
+def test_runner_ups_are_different_clusterings():
+    # mcs 10 and 15 select the same clusters as the winner (mcs 5), mcs 25 the same as mcs 20.
+    rows = [row(5, score=0.9), row(10, score=0.9), row(15, score=0.9), row(20, score=0.8), row(25, score=0.8),
+            row(30, score=0.7), row(35, score=0.6)]  # fmt: skip
+    keys = ["a", "a", "a", "b", "b", "c", "d"]
+    chosen = select(rows, labellings=keys)
+    assert chosen.index == 0 and chosen.runner_ups == [3, 5, 6]
+    assert "(2 more settings give the same clusters); runner-up min_cluster_size=20," in chosen.reason
+    assert chosen.eligible == tuple(range(7))  # the ladder still sees every setting
+    # Without keys every setting is its own clustering, as before.
+    assert select(rows).runner_ups == [1, 2, 3] and "same clusters" not in select(rows).reason
+    # A pinned setting's own clustering is not its runner-up either.
+    pinned = select(rows, pin_min_cluster_size=25, labellings=keys)
+    assert pinned.index == 4 and pinned.runner_ups == [0, 5, 6]
+    with pytest.raises(ValueError, match="labellings must hold one key per row: 2 keys for 7 rows"):
+        select(rows, labellings=["a", "b"])
+
+
+def test_partition_key_ignores_cluster_ids_but_not_groups_or_noise():
+    base = np.array([0, 0, 1, 1, -1, 2])
+    assert partition_key(base) == partition_key(np.array([5, 5, 3, 3, -1, 0]))  # the same groups, renumbered
+    assert partition_key(base) != partition_key(np.array([0, 0, 1, 1, 2, 2]))  # the noise point joined a cluster
+    assert partition_key(base) != partition_key(np.array([0, 1, 1, 1, -1, 2]))  # a point moved
+    assert partition_key(base) != partition_key(np.array([0, 0, 0, 0, -1, 2]))  # two clusters merged
+    assert partition_key(np.full(4, -1)) == partition_key(np.full(4, -1))
 
 
 def test_a_pin_that_matches_nothing_names_the_option():

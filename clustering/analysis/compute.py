@@ -24,7 +24,7 @@ from clustering.analysis.noise import core_distances, drop_background, drop_diff
 from clustering.analysis.propagate import RESOLUTION
 from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_threads, reduce
 from clustering.analysis.result import Clustering
-from clustering.analysis.select import select
+from clustering.analysis.select import partition_key, select
 from clustering.analysis.steps import Steps
 from clustering.analysis.sweep import SettingResult, parse_grid, sweep
 
@@ -128,7 +128,9 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
 
     pins = {"pin_min_cluster_size": config.pin_min_cluster_size, "pin_min_samples": config.pin_min_samples}
     with steps.step("selection"):
-        selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, score=config.select_by, **pins)
+        labellings = [partition_key(r.labels) for r in results]  # settings that select the same clusters
+        selection = select(rows, max_noise=config.max_noise, min_clusters=MIN_CLUSTERS, score=config.select_by,
+                           labellings=labellings, **pins)  # fmt: skip
         levels = levels_from_sweep(rows, selection.index)
         ladder = tuple(resolution_ladder(rows, selection.eligible))
         kept = {selection.index, *selection.runner_ups[: config.alternatives], *levels.values()}

@@ -10,9 +10,12 @@ person's choice) always wins and is labelled as such.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from clustering.analysis.sweep import setting_name
 
@@ -100,7 +103,8 @@ class Selection:
     reason : str
         Why this row won, with its figures and the runner-up's.
     runner_ups : list of int
-        Next best row indices under the same rule, best first (at most 3).
+        Next best row indices under the same rule, best first (at most 3), one per clustering: a setting that gives
+        the same clusters as the chosen one or an earlier runner-up is skipped (see ``labellings`` of :func:`select`).
     pinned : bool
         True when the setting was pinned by the user rather than chosen by the rule.
     eligible : tuple of int
@@ -123,6 +127,7 @@ def select(
     pin_min_cluster_size: int | None = None,
     pin_min_samples: int | None = None,
     score: str = DEFAULT_SCORE,
+    labellings: Sequence[Hashable] | None = None,
 ) -> Selection:
     """Pick a setting from scored sweep rows.
 
@@ -140,6 +145,11 @@ def select(
         Pin the choice: the row with these values wins (the rule picks among rows matching a single pin).
     score : str, default DEFAULT_SCORE
         Column to maximise, one of :data:`SCORES`; nan counts as worst.
+    labellings : sequence of hashable, optional
+        One key per row, equal exactly when two rows label the points the same way (:func:`partition_key`).
+        Neighbouring ``min_cluster_size`` values often select the same clusters from the tree: the runner-ups and the
+        reason then name the next *different* clusterings, and the reason counts the settings that repeat the chosen
+        one. Without it every row counts as its own clustering.
 
     Returns
     -------
@@ -153,14 +163,17 @@ def select(
     rows = list(rows)
     pins = {"pin_min_cluster_size": pin_min_cluster_size, "pin_min_samples": pin_min_samples}
     _validate(rows, score, max_noise=max_noise, min_clusters=min_clusters, pins=pins)
+    keys = list(range(len(rows))) if labellings is None else list(labellings)
+    if len(keys) != len(rows):
+        raise ValueError(f"labellings must hold one key per row: {len(keys)} keys for {len(rows)} rows")
     label = SCORE_LABELS.get(score, score)
 
     ranked, rule, note = _rank(rows, max_noise, min_clusters, score, label)
 
     if pin_min_cluster_size is None and pin_min_samples is None:
-        return Selection(
-            ranked[0], rule, _reason(rows, ranked, score, note), ranked[1:4], eligible=_tie_order(rows, ranked)
-        )
+        reason = _reason(rows, ranked, keys, score, note)
+        runner_ups = _distinct(ranked, keys)[1:4]
+        return Selection(ranked[0], rule, reason, runner_ups, eligible=_tie_order(rows, ranked))
 
     matches = [
         i
@@ -175,7 +188,7 @@ def select(
     order = {i: pos for pos, i in enumerate(ranked)}
     # Among several matches (a single pin), the rule's order decides; rows the rule excluded come after, by key.
     chosen = min(matches, key=lambda i: (order.get(i, math.inf), _key(rows[i], score, i)))
-    runner_ups = [i for i in ranked if i != chosen][:3]
+    runner_ups = _distinct([chosen, *ranked], keys)[1:4]
     row = rows[chosen]
     reason = f"pinned by the user: {_name(row)} ({_figures(row, score, label)})"
     if ranked and ranked[0] != chosen:
@@ -278,11 +291,41 @@ def _figures(row: dict, score: str, label: str) -> str:
     return f"{label} {shown}, {row['clusters']} clusters, noise {row['noise_fraction']:.1%}"
 
 
-def _reason(rows, ranked, score, note) -> str:
-    """Why ``ranked[0]`` won: its figures, the runner-up's and how many settings the rule let compete."""
+def _reason(rows, ranked, keys, score, note) -> str:
+    """Why ``ranked[0]`` won: its figures, how many settings give the same clusters, the runner-up clustering's
+    figures and how many settings the rule let compete."""
     label = SCORE_LABELS.get(score, score)
-    text = f"{_name(rows[ranked[0]])}: {_figures(rows[ranked[0]], score, label)}"
-    if len(ranked) > 1:
-        text += f"; runner-up {_name(rows[ranked[1]])}: {_figures(rows[ranked[1]], score, label)}"
+    chosen = ranked[0]
+    text = f"{_name(rows[chosen])}: {_figures(rows[chosen], score, label)}"
+    same = sum(keys[i] == keys[chosen] for i in ranked) - 1
+    if same:
+        text += f" ({same} more setting{'s give' if same > 1 else ' gives'} the same clusters)"
+    distinct = _distinct(ranked, keys)
+    if len(distinct) > 1:
+        text += f"; runner-up {_name(rows[distinct[1]])}: {_figures(rows[distinct[1]], score, label)}"
     text += f"; {len(ranked)} of {len(rows)} settings eligible"
     return f"{text} ({note})" if note else text
+
+
+def _distinct(indices, keys) -> list[int]:
+    """``indices`` in order, keeping the first row of each clustering."""
+    seen: set = set()
+    kept = []
+    for i in indices:
+        if keys[i] not in seen:
+            seen.add(keys[i])
+            kept.append(i)
+    return kept
+
+
+def partition_key(labels: np.ndarray) -> bytes:
+    """A key equal for two labellings exactly when they group the points the same way (cluster ids aside; noise is
+    noise in both): the labels renumbered in order of first appearance, hashed."""
+    labels = np.asarray(labels)
+    clustered = labels >= 0
+    _, first, inverse = np.unique(labels[clustered], return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    canonical = np.full(labels.shape, -1, dtype=np.int64)
+    canonical[clustered] = rank[inverse]
+    return hashlib.blake2b(canonical.tobytes(), digest_size=16).digest()
