@@ -124,7 +124,11 @@ class AnalyzeConfig:
     pin_min_cluster_size: int | None = option(None, "use this min_cluster_size instead of the automatic choice")
     pin_min_samples: int | None = option(None, "use this min_samples instead of the automatic choice")
     silhouette_sample_size: int = option(10_000, "points sampled (seeded) for each silhouette score")
-    alternatives: int = option(3, "runner-up settings saved as extra label columns in assignments.parquet")
+    alternatives: int = option(
+        3,
+        "runner-up settings saved as extra label columns in assignments.parquet: the next best clusterings that "
+        "differ from the chosen one and from each other",
+    )
     # Duplicates, outputs
     keep_duplicates: bool = option(False, "cluster every exact duplicate (same sha256) instead of one copy each")
     max_montages: int = option(50, "montages are drawn for this many clusters, largest first")
