@@ -198,9 +198,9 @@ def write_output_folder(
         "chosen": {"min_cluster_size": 25, "min_samples": 5, "clusters": n_clusters},
         "selection": {"rule": "max_dbcv", "reason": "highest DBCV among settings with < 30 % noise", "pinned": False},
         "alternatives": [
-            alt("cluster", 25, cluster, "min_cluster_size=25, min_samples=5"),
-            alt("cluster_mcs10_ms5", 10, finer, "min_cluster_size=10, min_samples=5"),
-            alt("cluster_mcs80_ms5", 80, coarser, "min_cluster_size=80, min_samples=5"),
+            alt("cluster", 25, cluster, "chosen: min_cluster_size=25, min_samples=5"),
+            alt("cluster_mcs10_ms5", 10, finer, "runner-up 1: min_cluster_size=10, min_samples=5"),
+            alt("cluster_mcs80_ms5", 80, coarser, "choice at resolution 0.25-0.5: min_cluster_size=80, min_samples=5"),
         ],
     }
     if hierarchy:
@@ -480,6 +480,9 @@ def test_xss_payloads_stay_inert_and_show_as_text(page, folder):
 def test_switching_to_an_alternative_clustering_recolours(page, folder):
     page, _ = page
     assert page.evaluate("window.explorer.clusterings") == ["cluster", "cluster_mcs10_ms5", "cluster_mcs80_ms5"]
+    options = page.locator("#clustering option").all_text_contents()
+    assert options[0].startswith("★ ") and options[0].endswith(" · chosen: min_cluster_size=25, min_samples=5")
+    assert options[1].endswith(" · runner-up 1: min_cluster_size=10, min_samples=5") and "★" not in options[1]
     i = int(np.flatnonzero(folder["cluster"] >= 0)[0])
     before = page.evaluate("i => window.explorer.colorOf(i)", i)
     page.select_option("#clustering", "1")

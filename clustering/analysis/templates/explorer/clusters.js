@@ -105,7 +105,8 @@ VIEWS.forEach((v, k) => {
   for (let i = 0; i < N; i++) if (labels[i] < 0) noise++;
   const c = v.setting;
   const summary = `${clusterCount(k)} clusters, ${N ? Math.round((100 * noise) / N) : 0} % noise`;
-  const opt = el('option', '', `${c.chosen ? '★ ' : ''}${summary} · ${c.label}${c.chosen ? ' (chosen)' : ''}`);
+  // The star marks the chosen setting; its label already says "chosen: ...".
+  const opt = el('option', '', `${c.chosen ? '★ ' : ''}${summary} · ${c.label}`);
   opt.title = c.label;
   opt.value = String(k);
   select.appendChild(opt);
