@@ -171,9 +171,9 @@ def select(
     ranked, rule, note = _rank(rows, max_noise, min_clusters, score, label)
 
     if pin_min_cluster_size is None and pin_min_samples is None:
-        reason = _reason(rows, ranked, keys, score, note)
-        runner_ups = _distinct(ranked, keys)[1:4]
-        return Selection(ranked[0], rule, reason, runner_ups, eligible=_tie_order(rows, ranked))
+        distinct = _distinct(ranked, keys)  # the chosen clustering first, then the runner-ups
+        reason = _reason(rows, ranked, distinct, keys, score, note)
+        return Selection(ranked[0], rule, reason, distinct[1:4], eligible=_tie_order(rows, ranked))
 
     matches = [
         i
@@ -291,16 +291,15 @@ def _figures(row: dict, score: str, label: str) -> str:
     return f"{label} {shown}, {row['clusters']} clusters, noise {row['noise_fraction']:.1%}"
 
 
-def _reason(rows, ranked, keys, score, note) -> str:
+def _reason(rows, ranked, distinct, keys, score, note) -> str:
     """Why ``ranked[0]`` won: its figures, how many settings give the same clusters, the runner-up clustering's
-    figures and how many settings the rule let compete."""
+    (``distinct[1]``) figures and how many settings the rule let compete."""
     label = SCORE_LABELS.get(score, score)
     chosen = ranked[0]
     text = f"{_name(rows[chosen])}: {_figures(rows[chosen], score, label)}"
     same = sum(keys[i] == keys[chosen] for i in ranked) - 1
     if same:
         text += f" ({same} more setting{'s give' if same > 1 else ' gives'} the same clusters)"
-    distinct = _distinct(ranked, keys)
     if len(distinct) > 1:
         text += f"; runner-up {_name(rows[distinct[1]])}: {_figures(rows[distinct[1]], score, label)}"
     text += f"; {len(ranked)} of {len(rows)} settings eligible"
