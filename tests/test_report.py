@@ -447,3 +447,14 @@ def test_hostile_names_keywords_accounts_and_texts_stay_inert_in_the_browser(tmp
         assert value in text, value  # shown as text
     markdown = rendered.markdown
     assert "<script>" not in markdown and "<svg" not in markdown and "<iframe" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("copies", "keep_duplicates", "says"), [(100, False, True), (0, False, False), (100, True, False)]
+)
+def test_setting_tables_say_their_noise_counts_rows(copies, keep_duplicates, says):
+    # The reason's noise (from the sweep, one point per distinct image) and these tables' (rows) differ with reposts.
+    rendered = render_report(sample_data(n_copies=copies, keep_duplicates=keep_duplicates))
+    for page in (rendered.html, rendered.markdown):
+        assert "noise (rows)" in page
+        assert ("share of the rows, reposts included" in page) is says

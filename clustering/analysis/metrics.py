@@ -38,9 +38,9 @@ METRIC_DOCS: dict[str, str] = {
     "min_cluster_size": "HDBSCAN min_cluster_size: the smallest group reported as a cluster.",
     "min_samples": "HDBSCAN min_samples: neighbours needed for a point to be dense (larger = more conservative).",
     "selection": "HDBSCAN cluster_selection_method: eom (excess of mass) or leaf (the condensed tree's leaves).",
-    "n": "Number of points clustered.",
+    "n": "Number of points clustered: each distinct image once (every row with --keep-duplicates).",
     "clusters": "Number of clusters found (noise excluded).",
-    "noise_fraction": "Share of points labelled noise (-1), in [0, 1].",
+    "noise_fraction": "Share of the points clustered (n) labelled noise (-1), in [0, 1].",
     "mean_persistence": "Mean per-cluster persistence (hdbscan cluster_persistence_, 0-1; higher = more stable); "
     "nan with no cluster.",
     "median_persistence": "Median per-cluster persistence; nan with no cluster.",
