@@ -641,6 +641,24 @@ def test_without_shards_the_page_works_and_says_so(browser, tmp_path):
     assert "no thumbnail column" in build_explorer(info["output"]).notice
 
 
+def test_overview_says_what_the_reasons_figures_count(page, browser, tmp_path):
+    # The reason's noise counts the images clustered (each distinct image once); the page counts rows.
+    page, _ = page
+    reason = page.locator("#panel-body dt:text-is('Why') + dd")
+    assert reason.text_content() == "highest DBCV among settings with < 30 % noise"  # as many points as rows
+    info = write_output_folder(tmp_path, n=60, n_clusters=2, seed=4)
+    metrics = json.loads((info["output"] / "metrics.json").read_text())
+    metrics["chosen"]["n"] = 45
+    (info["output"] / "metrics.json").write_text(json.dumps(metrics))
+    reposted, log = open_page(browser, build_explorer(info["output"]).path)
+    try:
+        text = reposted.locator("#panel-body dt:text-is('Why') + dd").text_content()
+        assert text == "highest DBCV among settings with < 30 % noise (figures over the 45 distinct images clustered)"
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        reposted.context.close()
+
+
 def test_degenerate_folders_load(browser, tmp_path):
     for n in (0, 1):
         out = tmp_path / f"n{n}"

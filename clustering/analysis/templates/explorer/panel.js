@@ -114,6 +114,13 @@ function kv(pairs) {
 const pct = (part, whole) => `${whole ? ((100 * part) / whole).toFixed(1) : 0} %`;
 const utcTime = (t) => `${new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
+/** The selection's reason; its figures count the points clustered, each distinct image once unless every copy was. */
+function reasonText(info) {
+  const clustered = info.chosen && info.chosen.n;
+  if (!info.reason || !clustered || clustered === N) return info.reason;
+  return `${info.reason} (figures over the ${fmt.format(clustered)} distinct images clustered)`;
+}
+
 function showOverview() {
   S.current = -1;
   setPanel('overview', 'Overview');
@@ -129,7 +136,7 @@ function showOverview() {
       ['Levels', LEVEL_VIEWS.length > 1 ? levels.join(' · ') : null],
       ['Setting', view.setting ? view.setting.label : null],
       ['Selected by', info.rule],
-      ['Why', info.reason],
+      ['Why', reasonText(info)],
       ['Model', info.model],
       ['Input', info.input],
       ['Thumbnails', `${fmt.format(nWithThumb)} of ${fmt.format(N)}`],
