@@ -458,3 +458,20 @@ def test_setting_tables_say_their_noise_counts_rows(copies, keep_duplicates, say
     for page in (rendered.html, rendered.markdown):
         assert "noise (rows)" in page
         assert ("share of the rows, reposts included" in page) is says
+
+
+def test_a_wide_sweep_table_scrolls_in_its_box_not_the_page(tmp_path):
+    from tests.browser import launch_chromium
+
+    columns = tuple(f"metric_with_a_long_name_{i}" for i in range(24))
+    rows = tuple(dict.fromkeys(columns, 0.5 + i) for i in range(3))
+    (tmp_path / "report.html").write_text(render_report(sample_data(sweep_columns=columns, sweep_rows=rows)).html)
+    with launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.goto((tmp_path / "report.html").as_uri())
+        page_width, view_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        box = page.evaluate(
+            "(() => { const b = document.querySelector('.scroll'); return [b.scrollWidth, b.clientWidth]; })()"
+        )
+    assert page_width <= view_width
+    assert box[0] > box[1] + 1000  # the table is far wider than its box, which scrolls
