@@ -475,3 +475,11 @@ def test_a_wide_sweep_table_scrolls_in_its_box_not_the_page(tmp_path):
         )
     assert page_width <= view_width
     assert box[0] > box[1] + 1000  # the table is far wider than its box, which scrolls
+
+
+def test_parameters_are_listed_but_folded():
+    # Some 75 rows of settings end the page; a reader opens them when reproducing a run, not to read the results.
+    html = render_report(sample_data()).html
+    folded = re.search(r'<details class="docs params"><summary>Parameters.*?</details>', html, re.S)
+    assert folded and "reduction.n_neighbors" in folded.group(0) and "config.seed" in folded.group(0)
+    assert "(2, as run and as configured" in folded.group(0)
