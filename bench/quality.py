@@ -37,7 +37,7 @@ true background):
 
 The run ends with the summary over layouts and issue 10's Done-when on the first seed: each criterion a set misses.
 
-    python bench/quality.py                                   # every set present (about 15 min on 2 cores)
+    python bench/quality.py                                   # every set present (about 4 min, warm numba cache)
     python bench/quality.py --seeds 42,1,2                    # and the ratios on two more layouts per set
     python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
     python bench/quality.py --sets none --map 40000           # only the map: content share before / after packing
