@@ -279,9 +279,15 @@ def test_redirect_to_private_is_blocked_before_any_request(image_server, target,
 @pytest.mark.parametrize(
     ("url", "error"),
     [
-        ("", "empty URL"),
-        (None, "empty URL"),
-        ("   ", "empty URL"),
+        ("", "no URL"),
+        (None, "no URL"),
+        ("   ", "no URL"),
+        # Missing values as pandas, R and Spark write them to CSV: not a path for the local-file policy to refuse.
+        ("NaN", "no URL"),
+        ("nan", "no URL"),
+        ("None", "no URL"),
+        (" null ", "no URL"),
+        ("<NA>", "no URL"),
         (42, "URL must be a string, got int"),
         ("ftp://example.com/a.jpg", "unsupported scheme 'ftp'"),
         ("javascript:alert(1)", "unsupported scheme 'javascript'"),
@@ -459,7 +465,7 @@ def test_downloader_adds_typed_columns_and_keeps_rows(image_server):
     assert out.select(["post_id", "url", "likes"]).equals(batch)
     assert out.column("status").to_pylist() == ["ok", "http_error", "invalid_url", "ok", "ok"]
     assert out.column("status").null_count == 0
-    assert out.column("error").to_pylist()[:3] == [None, "HTTP 404 Not Found", "empty URL"]
+    assert out.column("error").to_pylist()[:3] == [None, "HTTP 404 Not Found", "no URL"]
     assert out.column("http_status").to_pylist() == [200, 404, None, 200, 200]
     types = {name: out.schema.field(name).type for name in ("status", "error", "http_status", "bytes", "content")}
     assert types == {

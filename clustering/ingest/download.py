@@ -4,7 +4,8 @@ Every URL yields exactly one :class:`FetchResult`; nothing a URL does (bad synta
 redirect into the cloud metadata service) raises out of a batch. Statuses come from :class:`clustering.schema.Status`:
 
 - ``ok``: 2xx with a body of at most ``max_bytes`` (or a readable local file); ``content`` holds the bytes.
-- ``invalid_url``: empty, malformed, no host, a numeric host that is not a canonical dotted quad (``127.1``), or a
+- ``invalid_url``: missing ("no URL": null, blank, or a missing-value spelling such as ``NaN`` or ``None`` that
+  pandas and other tools write for an empty cell), malformed, no host, a numeric host that is not a canonical dotted quad (``127.1``), or a
   scheme other than http, https and file (redirects: http(s) only).
 - ``blocked_address``: the host is, or resolves to, an address in the guard's table of special-purpose ranges
   (:mod:`clustering.ingest.guard`) and ``allow_private_networks`` is off; the error names the address, the range and
@@ -106,13 +107,17 @@ class FetchResult:
 
 # --- URL classification ------------------------------------------------------------------------------------------
 
+# How a missing value reads once a table has been through pandas, R, Spark or a spreadsheet (compared lower-case,
+# trimmed). Taken as a path, "NaN" would be blamed on the local-file policy; it is a cell with no URL.
+MISSING_URL_SPELLINGS = frozenset({"", "nan", "none", "null", "na", "n/a", "<na>", "nat"})
+
 
 def parse_target(url: object) -> yarl.URL | Path | FetchResult:
     """Classify one input URL: an http(s) URL to fetch, a local path to read, or an ``invalid_url`` result."""
     if url is not None and not isinstance(url, str):
         return FetchResult.fail(Status.INVALID_URL, f"URL must be a string, got {type(url).__name__}")
-    if url is None or not url.strip():
-        return FetchResult.fail(Status.INVALID_URL, "empty URL")
+    if url is None or url.strip().lower() in MISSING_URL_SPELLINGS:
+        return FetchResult.fail(Status.INVALID_URL, "no URL")
     text = url.strip()
     try:
         parts = urlsplit(text)

@@ -275,8 +275,10 @@ def _is_text(tp: pa.DataType, *, integers_ok: bool) -> bool:
         pa.types.is_null(tp)
         or pa.types.is_string(tp)
         or pa.types.is_large_string(tp)
+        or pa.types.is_string_view(tp)
         or pa.types.is_binary(tp)
         or pa.types.is_large_binary(tp)
+        or pa.types.is_binary_view(tp)
         or (integers_ok and pa.types.is_integer(tp))
     )
 
