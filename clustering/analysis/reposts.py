@@ -14,6 +14,8 @@ most coefficients sit near that median, so re-encoding alone flipped a median 24
 while the vector's similarity stayed >= 0.998; colour also tells apart two pictures with one grey pattern.
 
 Confirmed pairs are joined into connected components; every component with two or more posts is a repost group.
+The candidates the hash rejected are kept as ``template_pairs`` (CLIP-close, hash-far: a meme format reused with new
+content), and the hashes of the grouped images as ``hashes``, for the lineage's variants (``lineage.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from clustering.analysis.posts import Accounts
 
 __all__ = [
+    "ImageHashes",
     "RepostGroups",
     "find_repost_groups",
     "hash_similarity",
@@ -50,6 +53,7 @@ NEIGHBOURS = 16
 _CHUNK_ROWS = 16_384  # rows gathered at once: two 32 MiB float32 blocks at 512-D (image and neighbour), whatever n
 _HASH_SIDE = 32  # thumbnail side the DCT runs on
 _HASH_FREQUENCIES = 8  # the 8x8 lowest frequencies of each channel, DC excluded: 3 * 63 numbers
+_HASH_SIZE = 3 * (_HASH_FREQUENCIES**2 - 1)
 
 ThumbnailLoader = Callable[[np.ndarray], Sequence[bytes | None]]
 
@@ -87,8 +91,7 @@ def perceptual_hash(image: bytes) -> np.ndarray | None:
 def perceptual_hashes(images: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of many images: ``(hashes, valid)``, a float32 (n, 189) matrix and a bool array; rows of missing,
     unreadable or flat images are zero and invalid."""
-    size = 3 * (_HASH_FREQUENCIES**2 - 1)
-    hashes = np.zeros((len(images), size), dtype=np.float32)
+    hashes = np.zeros((len(images), _HASH_SIZE), dtype=np.float32)
     valid = np.zeros(len(images), dtype=bool)
     for row, blob in enumerate(images):
         found = None if blob is None else perceptual_hash(blob)
@@ -100,6 +103,38 @@ def perceptual_hashes(images: Sequence[bytes | None]) -> tuple[np.ndarray, np.nd
 def hash_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of perceptual hashes, row by row (1: the same picture)."""
     return np.einsum("ij,ij->i", np.atleast_2d(a), np.atleast_2d(b))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageHashes:
+    """Perceptual hashes of some distinct images.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        int64 image indices, ascending.
+    vectors : numpy.ndarray
+        float32 ``(len(images), 189)`` unit hashes (:func:`perceptual_hash`); zero rows where ``valid`` is False.
+    valid : numpy.ndarray
+        bool per image: its thumbnail was present, readable and not flat.
+    """
+
+    images: np.ndarray
+    vectors: np.ndarray
+    valid: np.ndarray
+
+    def lookup(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, valid)`` of ``images``; an image not held here is invalid, with a zero vector."""
+        images = np.asarray(images, dtype=np.int64)
+        if not len(self.images):
+            return np.zeros((len(images), _HASH_SIZE), np.float32), np.zeros(len(images), dtype=bool)
+        position = np.minimum(np.searchsorted(self.images, images), len(self.images) - 1)
+        valid = (self.images[position] == images) & self.valid[position]
+        return np.where(valid[:, None], self.vectors[position], 0.0).astype(np.float32), valid
+
+
+def _no_pairs() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +155,11 @@ class RepostGroups:
         Candidates whose thumbnails' hashes are less similar than ``min_hash_similarity``.
     unconfirmed_pairs : int
         Candidates kept on similarity alone: a thumbnail was missing or unreadable.
+    template_pairs : numpy.ndarray
+        int64 ``(rejected_pairs, 2)`` image pairs ``(i, j)``, i < j, that were candidates (CLIP-close) but whose
+        hashes were far: the same template with new content. Empty without thumbnails.
+    hashes : ImageHashes or None
+        The hashes of the images in a group that were hashed (those in candidate pairs); None without thumbnails.
     """
 
     group: np.ndarray
@@ -128,6 +168,8 @@ class RepostGroups:
     candidate_pairs: int
     rejected_pairs: int
     unconfirmed_pairs: int
+    template_pairs: np.ndarray = dataclasses.field(default_factory=_no_pairs)
+    hashes: ImageHashes | None = None
 
 
 def find_repost_groups(
@@ -187,13 +229,23 @@ def find_repost_groups(
     if len(image) and (image.min() < 0 or image.max() >= m):
         raise ValueError(f"inverse must index the {m} images")
     pairs = _candidate_pairs(X, rows, knn, min_similarity, seed)
-    keep, rejected, unconfirmed = _confirm(pairs, thumbnails, min_hash_similarity)
+    keep, unconfirmed, hashes = _confirm(pairs, thumbnails, min_hash_similarity)
     confirmed = pairs[keep]
     graph = coo_matrix((np.ones(len(confirmed)), (confirmed[:, 0], confirmed[:, 1])), shape=(m, m))
     _, component = connected_components(graph, directed=False)
     row_component = component[image] if m else image
     group, n_groups = _number_groups(row_component)
-    return RepostGroups(group, image, n_groups, len(pairs), rejected, unconfirmed)
+    template_pairs = pairs[~keep]
+    return RepostGroups(
+        group,
+        image,
+        n_groups,
+        len(pairs),
+        len(template_pairs),
+        unconfirmed,
+        template_pairs=template_pairs,
+        hashes=_grouped_hashes(hashes, group, image, m),
+    )
 
 
 def _candidate_pairs(X: np.ndarray, images: np.ndarray, knn, min_similarity: float, seed: int | None) -> np.ndarray:
@@ -225,11 +277,13 @@ def _candidate_pairs(X: np.ndarray, images: np.ndarray, knn, min_similarity: flo
     return np.stack([keys // m, keys % m], axis=1)
 
 
-def _confirm(pairs: np.ndarray, thumbnails: ThumbnailLoader | None, minimum: float) -> tuple[np.ndarray, int, int]:
-    """Which candidate pairs survive the hash check, and how many were rejected / kept without one."""
+def _confirm(
+    pairs: np.ndarray, thumbnails: ThumbnailLoader | None, minimum: float
+) -> tuple[np.ndarray, int, ImageHashes | None]:
+    """Which candidate pairs survive the hash check, how many were kept without one, and the hashes computed."""
     keep = np.ones(len(pairs), dtype=bool)
     if thumbnails is None or not len(pairs):
-        return keep, 0, len(pairs)
+        return keep, len(pairs), None
     images = np.unique(pairs)
     blobs = thumbnails(images)
     if len(blobs) != len(images):
@@ -239,7 +293,17 @@ def _confirm(pairs: np.ndarray, thumbnails: ThumbnailLoader | None, minimum: flo
     both = valid[a] & valid[b]
     far = both & (hash_similarity(hashes[a], hashes[b]) < minimum)
     keep &= ~far
-    return keep, int(far.sum()), int((~both).sum())
+    return keep, int((~both).sum()), ImageHashes(images, hashes, valid)
+
+
+def _grouped_hashes(hashes: ImageHashes | None, group: np.ndarray, image: np.ndarray, m: int) -> ImageHashes | None:
+    """Only the hashes of images in a repost group are kept: the lineage compares a group's copies with its first."""
+    if hashes is None:
+        return None
+    image_group = np.full(m, -1, dtype=np.int64)
+    image_group[image] = group
+    grouped = image_group[hashes.images] >= 0
+    return ImageHashes(hashes.images[grouped], hashes.vectors[grouped], hashes.valid[grouped])
 
 
 def _number_groups(component: np.ndarray) -> tuple[np.ndarray, int]:
