@@ -241,7 +241,9 @@ def repost_lineage(
         delay=delay,
         variant=variant,
         first_row=first_row,
-        first_time=np.where(first_seconds == _UNDATED, np.datetime64("NaT"), first_seconds).astype("datetime64[s]"),
+        first_time=np.where(
+            first_seconds == _UNDATED, np.datetime64("NaT", "s"), first_seconds.astype("datetime64[s]")
+        ),
         first_account=codes[first_row],
         accounts=_distinct_accounts(row_group, codes[rows], g) if accounts is not None else None,
         reach=_reach(rows, row_group, codes, delay, first_seconds, g) if has_reach else None,
