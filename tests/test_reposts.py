@@ -12,6 +12,7 @@ from clustering.analysis.knn import knn_graph
 from clustering.analysis.posts import parse_accounts
 from clustering.analysis.read import find_duplicates
 from clustering.analysis.reposts import (
+    RepostGroups,
     find_repost_groups,
     hash_similarity,
     perceptual_hash,
@@ -201,3 +202,25 @@ def test_images_named_by_row_give_the_groups_of_their_copied_embeddings():
     assert by_row.group.tolist() == copied.group.tolist()
     assert by_row.n_groups == copied.n_groups == 6  # the near-duplicates, and each other image posted twice
     assert len(set(by_row.group[6:14].tolist())) == 1  # the four near-duplicates (posts 6-13) form one group
+
+
+def test_rejected_candidates_are_kept_as_template_pairs_and_grouped_images_keep_their_hashes(collection):
+    groups = find_repost_groups(
+        collection["embeddings"],
+        inverse=collection["duplicates"].inverse,
+        thumbnails=loader(collection["thumbnails"]),
+    )
+    assert groups.template_pairs.shape == (groups.rejected_pairs, 2)
+    assert (groups.template_pairs[:, 0] < groups.template_pairs[:, 1]).all()
+    hashes = groups.hashes
+    image_group = np.full(len(collection["embeddings"]), -1)
+    image_group[groups.image] = groups.group
+    assert (image_group[hashes.images] >= 0).all() and hashes.valid.all()  # only grouped images are kept
+    assert set(hashes.images.tolist()) == set(np.flatnonzero(image_group >= 0).tolist())
+    vectors, valid = hashes.lookup(np.array([hashes.images[0], len(image_group) - 1]))
+    assert valid.tolist() == [True, False] and np.allclose(vectors[1], 0.0)
+    # Without thumbnails there is nothing to keep; the older positional construction still works.
+    bare = find_repost_groups(collection["embeddings"], inverse=collection["duplicates"].inverse)
+    assert bare.hashes is None and bare.template_pairs.shape == (0, 2)
+    legacy = RepostGroups(bare.group, bare.image, bare.n_groups, 0, 0, 0)
+    assert legacy.template_pairs.shape == (0, 2) and legacy.hashes is None
