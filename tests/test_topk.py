@@ -26,12 +26,24 @@ def test_neighbours_match_a_full_sort(n, k, threads):
     assert (np.diff(distances, axis=1) >= 0).all() and (distances >= 0).all()
 
 
-def test_small_blocks_give_the_same_graph(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_blocks_and_any_thread_count_give_the_same_graph(monkeypatch, threads):
+    # Exact equality: the products come from the same tiles of the same grid, whatever the blocks and threads.
     X = unit_rows(500, 16, seed=3)
-    whole = topk.cosine_neighbours(X, 10)
-    monkeypatch.setattr(topk, "_BLOCK_BYTES", 4 * 500 * 7)  # 7 rows per block, the last one short
-    blocked = topk.cosine_neighbours(X, 10, threads=2)
+    monkeypatch.setattr(topk, "_TILE", 16)  # 32 tiles a side, the last one short
+    whole = topk.cosine_neighbours(X, 10, threads=1)
+    monkeypatch.setattr(topk, "_BLOCK_BYTES", 4 * 500 * 40)  # 40 rows: 2 tiles per block, the last block short
+    blocked = topk.cosine_neighbours(X, 10, threads=threads)
     assert np.array_equal(whole[0], blocked[0]) and np.array_equal(whole[1], blocked[1])
+
+
+def test_exact_duplicates_tie_towards_the_earlier_point():
+    X = unit_rows(60, 8, seed=5)
+    X[[10, 30, 50]] = X[20]  # four copies of one image
+    for threads in (1, 2):
+        indices, _ = topk.cosine_neighbours(X, 4, threads=threads)
+        assert sorted(indices[20].tolist()) == [10, 20, 30, 50]
+        assert indices[50].tolist()[:4] == sorted(indices[50].tolist()[:4])  # equal similarities: ascending index
 
 
 def test_rejects_k_out_of_range():

@@ -22,11 +22,12 @@ from clustering.analysis.hierarchy import levels_from_sweep
 from clustering.analysis.metrics import count_columns, score_setting, separation_scores
 from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
 from clustering.analysis.propagate import RESOLUTION
-from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, available_threads, reduce
+from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, reduce
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import partition_key, select
 from clustering.analysis.steps import Steps
 from clustering.analysis.sweep import SettingResult, parse_grid, sweep
+from clustering.analysis.threads import available_threads, machine_record
 
 __all__ = ["MIN_CLUSTERS", "MIN_POINTS_TO_CLUSTER", "cluster_points"]
 
@@ -88,7 +89,8 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         f"({backend.reason}; {threads} threads; layouts {reduction.params['layout'] or 'PCA'}): {detail} "
         f"({steps.last('reduce')})"
     )
-    params = {"reduction": dict(reduction.params), "backend": backend.reason, "parallel_layout": why}
+    params = {"reduction": dict(reduction.params), "backend": backend.reason, "parallel_layout": why,
+              "machine": machine_record()}  # fmt: skip
     notes = [f"layouts: {why}"] if parallel and not backend.gpu else []
     if n < MIN_POINTS_TO_CLUSTER:
         note = (

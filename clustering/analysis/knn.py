@@ -52,6 +52,7 @@ def knn_graph(
     seed: int | None = 42,
     method: str = "auto",
     threads: int = 1,
+    reproducible: bool = True,
     use_gpu: bool = False,
 ) -> KnnGraph:
     """Compute the ``n_neighbors``-nearest-neighbour graph (self included) once, for every reduction.
@@ -69,7 +70,12 @@ def knn_graph(
     method : {"auto", "exact", "pynndescent"}, default "auto"
         "auto" is exact up to ``EXACT_KNN_MAX`` points, pynndescent (with UMAP's own settings) above.
     threads : int, default 1
-        Threads for the search. The graph is the same for the same seed and thread count.
+        Threads for the search. The exact search gives the same graph at any thread count (its threads share out
+        fixed tiles, :mod:`.topk`).
+    reproducible : bool, default True
+        pynndescent partitions its updates by thread, so its graph depends on the thread count: it then runs on one
+        thread, and the same seed gives the same graph on any machine's core count. False lets it use ``threads``
+        (for layouts that are not reproducible anyway).
     use_gpu : bool, default False
         Exact search with cuML (cosine on unit rows only; :mod:`.gpu`).
 
@@ -92,9 +98,10 @@ def knn_graph(
     if method == "exact" or (method == "auto" and n <= EXACT_KNN_MAX):
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=1, user_api="blas"):  # the tiles are the parallel work (see .threads)
             idx, dist = _exact_knn(X, n_neighbors, metric, unit=unit, threads=threads)
         return KnnGraph(idx, dist, "exact")
+    threads = threads if not reproducible else 1
     idx, dist = _approximate_knn(X, n_neighbors, metric="euclidean" if unit else metric, seed=seed, threads=threads)
     return KnnGraph(*_self_first(idx, _cosine_from_euclidean(dist) if unit else dist), "pynndescent")
 

@@ -29,6 +29,7 @@ from clustering.analysis.posts import Posts, read_posts
 from clustering.analysis.read import InputError, ThumbnailTap, input_notes, read_ok_rows, read_thumbnails
 from clustering.analysis.result import AnalysisResult, AnalysisRun
 from clustering.analysis.steps import Steps
+from clustering.analysis.threads import single_threaded_blas
 from clustering.analysis.timeline_plot import over_time_figure
 
 __all__ = ["run_analysis"]
@@ -52,7 +53,8 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
     steps = Steps()
     out = OutputFolder(config.output)
     out.check(overwrite=config.overwrite)
-    run = _compute(config, steps)
+    with single_threaded_blas():  # results independent of --threads (.threads)
+        run = _compute(config, steps)
     out.prepare()
 
     with steps.step("outputs"):

@@ -227,13 +227,28 @@ def _utc_seconds(parsed: pd.Series) -> np.ndarray:
 
 
 def parse_accounts(values) -> Accounts:
-    """Accounts from any column of scalars: values become text (numeric user ids too); null and blank mean none."""
-    text = pc.utf8_trim_whitespace(_as_text(values))
+    """Accounts from any column of scalars: values become text (numeric user ids too); null and blank mean none.
+
+    Whole-number floats read as integers: pandas stores integer user ids with a missing value as float64, and
+    ``1234.0`` is the account ``1234``.
+    """
+    text = pc.utf8_trim_whitespace(_as_text(_whole_floats_as_integers(_as_arrow(values))))
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     encoded = pc.dictionary_encode(text)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     return Accounts(codes=codes, names=names)
+
+
+def _whole_floats_as_integers(array):
+    if not pa.types.is_floating(array.type):
+        return array
+    array = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))  # NaN is pandas' missing value
+    numbers = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+    finite = numbers[np.isfinite(numbers)]
+    if finite.size and np.array_equal(finite, np.round(finite)) and np.abs(finite).max() < 2**53:
+        return array.cast(pa.int64(), safe=False)
+    return array
 
 
 def _as_text(values) -> pa.Array:

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clustering import io, schema
-from clustering.config import ConfigError
+from clustering.analysis.shard_types import InputError, check_schema, embedding_matrix, plain_ids, plain_table
 
 __all__ = [
     "Duplicates",
@@ -27,10 +27,6 @@ __all__ = [
     "read_ok_rows",
     "read_thumbnails",
 ]
-
-
-class InputError(ConfigError):
-    """The input shards are missing or unusable; the message says which and why, in one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,24 +123,6 @@ class ShardData:
         )
 
 
-def _embedding_matrix(column: pa.ChunkedArray, n: int, *, where: str) -> np.ndarray:
-    """A float32 (n, D) matrix from a (fixed-size) list column without Python-level loops."""
-    if n == 0:
-        dim = column.type.list_size if pa.types.is_fixed_size_list(column.type) else 0
-        return np.zeros((0, max(dim, 0)), dtype=np.float32)
-    array = column.combine_chunks()
-    if array.null_count:
-        raise InputError(f"{where}: {array.null_count} rows with status ok have no embedding")
-    lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
-    if lengths.min() != lengths.max():
-        raise InputError(f"{where}: embeddings have different lengths ({lengths.min()} to {lengths.max()})")
-    values = array.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    matrix = values.reshape(n, int(lengths[0]))
-    if not np.isfinite(matrix).all():
-        raise InputError(f"{where}: some embeddings hold NaN or infinite values")
-    return matrix
-
-
 def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
     """Read the ``ok`` rows of every shard under ``uri``, with passthrough columns, and one embedding per point.
 
@@ -229,13 +207,15 @@ def _read_rows(paths: list[str], fs) -> _Rows:
             missing = {schema.ID, schema.STATUS, schema.EMBEDDING} - set(shard_schema.names)
             if missing:
                 raise InputError(f"{path}: not an embedding shard, missing column(s) {', '.join(sorted(missing))}")
+            check_schema(shard_schema, path)
             found.has_thumbnails = found.has_thumbnails or schema.THUMBNAIL in shard_schema.names
             columns = [name for name in shard_schema.names if name not in (schema.THUMBNAIL, schema.EMBEDDING)]
             table = pq.read_table(path, filesystem=fs, columns=columns)
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{path}: unreadable shard: {exc}") from None
+        table = plain_table(table, path)  # the one place where pandas 3, Polars and DuckDB types become plain ones
         found.n_total += table.num_rows
-        status = table[schema.STATUS].to_numpy(zero_copy_only=False).astype(str)
+        status = table[schema.STATUS].fill_null("(no status)").to_numpy(zero_copy_only=False).astype(str)
         values, counts = np.unique(status, return_counts=True)
         for name, count in zip(values, counts, strict=True):
             found.statuses[str(name)] = found.statuses.get(str(name), 0) + int(count)
@@ -257,7 +237,7 @@ def _read_points(paths: list[str], fs, ok_positions: list[np.ndarray], points: n
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{path}: unreadable shard: {exc}") from None
         width = width or (column.type.list_size if pa.types.is_fixed_size_list(column.type) else 0)
-        shard = _embedding_matrix(column.take(pa.array(ok)), len(ok), where=path)
+        shard = embedding_matrix(column.take(pa.array(ok)), len(ok), where=path)
         wanted = slot[start : start + len(ok)]
         start += len(ok)
         if not len(ok):
@@ -281,7 +261,7 @@ def find_duplicates(sha256: pa.Array | pa.ChunkedArray | Iterable[str | None]) -
     if isinstance(hashes, pa.ChunkedArray):
         hashes = hashes.combine_chunks()
     n = len(hashes)
-    encoded = pc.dictionary_encode(hashes.cast(pa.string()))
+    encoded = pc.dictionary_encode(hashes if pa.types.is_binary(hashes.type) else hashes.cast(pa.string()))
     codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     missing = np.flatnonzero(encoded.is_null().to_numpy(zero_copy_only=False))
     codes[missing] = len(encoded.dictionary) + np.arange(missing.size)  # each row without a hash is its own image
@@ -326,9 +306,11 @@ def iter_thumbnails(uri: str, *, ids: Collection[str] | None = None) -> Iterator
             if schema.THUMBNAIL not in parquet.schema_arrow.names:
                 continue
             for batch in parquet.iter_batches(batch_size=4096, columns=[schema.ID, schema.THUMBNAIL]):
+                keys = plain_ids(pa.chunked_array([batch.column(0)]), path)  # the id type the outputs use
                 if wanted is not None:
-                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted))
-                for key, blob in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                    keep = pc.is_in(keys, value_set=wanted)
+                    batch, keys = batch.filter(keep), keys.filter(keep)
+                for key, blob in zip(keys.to_pylist(), batch.column(1).to_pylist(), strict=True):
                     if blob:
                         yield key, blob
 

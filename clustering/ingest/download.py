@@ -5,8 +5,8 @@ redirect into the cloud metadata service) raises out of a batch. Statuses come f
 
 - ``ok``: 2xx with a body of at most ``max_bytes`` (or a readable local file); ``content`` holds the bytes.
 - ``invalid_url``: missing ("no URL": null, blank, or a missing-value spelling such as ``NaN`` or ``None`` that
-  pandas and other tools write for an empty cell), malformed, no host, a numeric host that is not a canonical dotted quad (``127.1``), or a
-  scheme other than http, https and file (redirects: http(s) only).
+  pandas and other tools write for an empty cell), malformed, no host, a numeric host that is not a canonical dotted
+  quad (``127.1``), or a scheme other than http, https and file (redirects: http(s) only).
 - ``blocked_address``: the host is, or resolves to, an address in the guard's table of special-purpose ranges
   (:mod:`clustering.ingest.guard`) and ``allow_private_networks`` is off; the error names the address, the range and
   why. Also a local path or ``file://`` URL while local files are off (``allow_local_files``; the image folder given
