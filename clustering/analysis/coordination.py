@@ -17,14 +17,24 @@ groups instead of identical URLs, so re-encoded, resized and recaptioned copies 
    one repost group), as the null model counts them.
 4. **Coordinated groups**: connected components of the edges, ranked by their score against the null model.
 
-**Null model** (``null_rounds`` seeded rounds): each account's dated post times are shuffled among its own posts (a
-random permutation per account and round). Every account keeps its exact activity times (its active days, hours
-and bursts) and the images it posted; only which image went out at which of its times is random. For every edge the
-number of repost groups where the pair then posts together within the window is recounted. A group's statistic is
-the sum of its edges' counts (``meetings``); its score is the z-score ``(observed - mean) / sd`` over the rounds
-(the sd floored at ``sqrt(3 / rounds)``: when no round met, the rule of three bounds the chance rate by
-``3 / rounds``) and the empirical p-value ``(1 + rounds >= observed) / (1 + rounds)``. Pairs get the same p-value.
-Seeded and deterministic: the same inputs and seed give the same scores.
+**Null model** (``null_rounds`` seeded rounds): every post of the accounts in edges gets a new time, then every
+edge's meetings are recounted.
+
+- A post of a repost group that other accounts also posted (accounts in no edge, with at least as many posts there
+  as the paired accounts made) takes the time of one of those other posts, drawn without replacement: the image's
+  own circulation decides how close two of its posts fall by chance. A viral image's first minutes bring thousands
+  of accounts within seconds of each other, and two busy accounts that both posted it meet there by chance.
+- Any other post (an image that only the paired accounts posted) takes a time shuffled among its own account's
+  dated posts (a random permutation per account and round): every account keeps its exact activity times (its
+  active days, hours and bursts) and the images it posted; only which image went out at which of its times is
+  random.
+
+A group's statistic is the sum of its edges' counts (``meetings``); its score is the z-score ``(observed - mean) /
+sd`` over the rounds (the sd floored at ``sqrt(3 / rounds)``: when no round met, the rule of three bounds the chance
+rate by ``3 / rounds``) and the empirical p-value ``(1 + rounds >= observed) / (1 + rounds)``. Pairs get the same
+p-value. Seeded and deterministic: the same inputs and seed give the same scores. The p-values are not corrected for
+the many pairs that met once (``formed_pairs``): the pairs that reach ``min_repetition`` are the tail of those, so a
+p-value near 0.01 from two busy accounts is to be expected in a large collection; read them with ``expected``.
 
 **Wording**: the data says that accounts "posted together within N seconds, M times"; it cannot tell intent. Text
 produced here never calls accounts automated or inauthentic.
@@ -214,8 +224,8 @@ class Coordination:
         )
         if not math.isnan(self.expected[group]):
             text += (
-                f" ({int(self.meetings[group])} pair meetings; with each account's post times shuffled, about "
-                f"{self.expected[group]:.1f} by chance, p = {self.p_value[group]:.3g})"
+                f" ({int(self.meetings[group])} pair meetings, about {self.expected[group]:.1f} expected by chance;"
+                f" p = {self.p_value[group]:.3g})"
             )
         return text
 
@@ -296,8 +306,9 @@ class Coordination:
 
 
 NULL_MODEL = (
-    "each account's dated post times shuffled among its own posts (a random permutation per account and round); "
-    "score: z-score and empirical p-value of the pairs' meetings over the rounds"
+    "per round, each post of the paired accounts takes the time of a post of the same repost group by accounts in no "
+    "pair (drawn without replacement) where the group has enough of those, otherwise a time shuffled among its own "
+    "account's posts; score: z-score and empirical p-value of the pairs' meetings over the rounds"
 )
 
 
@@ -363,7 +374,8 @@ def find_coordination(
         return _nothing(options, n, n_accounts, formed, capped)
     component, n_components = _components(la, lb, len(posts.accounts))
     edge_component = component[la]
-    null = _null_model(posts, shared, observed, edge_component, n_components, options)
+    background = _Background.build(posts, shared, group, codes, dated, seconds)
+    null = _null_model(posts, shared, background, observed, edge_component, n_components, options)
     return _assemble(
         options, n, n_accounts, group, labels, posts, shared, gaps, (a, b, observed), component, null, formed, capped
     )
@@ -551,15 +563,56 @@ class _Null:
     p: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class _Background:
+    """The circulation of each shared repost group without the paired accounts: the times of its posts by accounts in
+    no edge, for the repost groups that have at least as many such posts as the paired accounts made there."""
+
+    post_start: np.ndarray  # candidate posts of eligible group i: post_index[post_start[i]:post_start[i + 1]]
+    post_index: np.ndarray  # indices into _CandidatePosts
+    time_start: np.ndarray  # background times of eligible group i: times[time_start[i]:time_start[i + 1]]
+    times: np.ndarray
+
+    @classmethod
+    def build(cls, posts, shared, group, codes, dated, seconds) -> _Background:
+        shared_groups = np.unique(shared.seg_group)
+        in_shared = (posts.groups >= 0) & np.isin(posts.groups, shared_groups)
+        candidate_index = np.flatnonzero(in_shared)
+        candidate_group = posts.groups[candidate_index]
+        outside_rows = np.flatnonzero(
+            dated & (group >= 0) & np.isin(group, shared_groups) & ~np.isin(codes, posts.accounts)
+        )
+        outside_rows = outside_rows[np.argsort(group[outside_rows], kind="stable")]
+        outside_group = group[outside_rows]
+        seats = np.searchsorted(np.sort(candidate_group), shared_groups, side="right") - np.searchsorted(
+            np.sort(candidate_group), shared_groups
+        )
+        pool = np.searchsorted(outside_group, shared_groups, side="right") - np.searchsorted(
+            outside_group, shared_groups
+        )
+        eligible = shared_groups[(pool >= seats) & (pool > 0)]
+        index = candidate_index[np.isin(candidate_group, eligible)]
+        index = index[np.argsort(posts.groups[index], kind="stable")]
+        times_rows = outside_rows[np.isin(outside_group, eligible)]
+        return cls(
+            post_start=np.searchsorted(posts.groups[index], np.append(eligible, np.iinfo(np.int64).max)),
+            post_index=index,
+            time_start=np.searchsorted(group[times_rows], np.append(eligible, np.iinfo(np.int64).max)),
+            times=seconds[times_rows],
+        )
+
+
 def _null_model(
     posts: _CandidatePosts,
     shared: _SharedPosts,
+    background: _Background,
     observed: np.ndarray,
     edge_component: np.ndarray,
     k: int,
     options: CoordinationOptions,
 ) -> _Null:
-    """Shuffle each account's times among its own posts, ``null_rounds`` times; recount every edge's meetings."""
+    """``null_rounds`` rounds of new times for the paired accounts' posts (the module's null model); every edge's
+    meetings recounted each round."""
     rounds = options.null_rounds
     group_observed = np.bincount(edge_component, weights=observed, minlength=k)
     if not rounds:
@@ -570,8 +623,11 @@ def _null_model(
     edge_at_least = np.zeros(len(observed))
     group_sum, group_squares, group_at_least = np.zeros(k), np.zeros(k), np.zeros(k)
     shuffled = np.empty_like(posts.times)
+    seats = np.arange(len(background.times), dtype=np.int64)  # reshuffled in place: any order is a valid start
     for _ in range(rounds):
         _shuffle_within(posts.times, posts.starts, rng.random(len(posts.times)), shuffled)
+        _seat_in_background(shuffled, background.post_start, background.post_index, background.time_start,
+                            background.times, seats, rng.random(len(background.post_index)))  # fmt: skip
         gaps = _segment_min_gaps(shuffled, shared.entry_a, shared.entry_b, shared.seg_start)
         counts = np.bincount(shared.seg_edge[gaps <= options.window], minlength=len(observed))
         edge_sum += counts
@@ -849,6 +905,20 @@ def _segment_min_gaps(times, entry_a, entry_b, seg_start):  # pragma: no cover -
                 best = gap
         out[s] = best
     return out
+
+
+@numba.njit(cache=True)
+def _seat_in_background(out, post_start, post_index, time_start, times, seats, uniforms):  # pragma: no cover
+    """Give the paired accounts' posts of each eligible repost group distinct times drawn from the group's background
+    posts: a partial Fisher-Yates over ``seats`` (indices into ``times``; group g's stay in its own range), driven by
+    numpy's seeded uniforms."""
+    for g in range(len(post_start) - 1):
+        low, high = time_start[g], time_start[g + 1]
+        for i in range(post_start[g + 1] - post_start[g]):
+            u = uniforms[post_start[g] + i]
+            j = low + i + int(u * (high - low - i))
+            seats[low + i], seats[j] = seats[j], seats[low + i]
+            out[post_index[post_start[g] + i]] = times[seats[low + i]]
 
 
 @numba.njit(cache=True)
