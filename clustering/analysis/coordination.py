@@ -680,12 +680,14 @@ def _assemble(options, n, n_accounts, group, labels, posts, shared, gaps, edges,
     row_group[posts.rows[shared_post]] = post_rank[shared_post]
     account_group = np.full(n_accounts, -1, dtype=np.int64)
     account_group[posts.accounts] = account_rank
+    pair_median, pair_max = _median_and_max(hit_edge, hit_gap, len(a))
+    group_median, group_max = _median_and_max(edge_rank[hit_edge], hit_gap, k)
     pairs = CoordinatedPairs(
         a=a,
         b=b,
         together=observed.astype(np.int64),
-        median_gap=_per_owner(hit_edge, hit_gap, len(a), np.median),
-        max_gap=_per_owner(hit_edge, hit_gap, len(a), np.max),
+        median_gap=pair_median,
+        max_gap=pair_max,
         expected=null.edge_expected,
         p_value=null.edge_p,
         group=edge_rank,
@@ -705,8 +707,8 @@ def _assemble(options, n, n_accounts, group, labels, posts, shared, gaps, edges,
         null_sd=null.sd[ranked],
         z=null.z[ranked],
         p_value=null.p[ranked],
-        median_gap=_per_owner(edge_rank[hit_edge], hit_gap, k, np.median),
-        max_gap=_per_owner(edge_rank[hit_edge], hit_gap, k, np.max),
+        median_gap=group_median,
+        max_gap=group_max,
         clusters=_clusters_of(row_group, labels, k),
         account_group=account_group,
         row_group=row_group,
@@ -731,16 +733,19 @@ def _shared_repost_groups(shared_keys, width, k, posts, shared_post, post_rank):
     )
 
 
-def _per_owner(owner: np.ndarray, values: np.ndarray, k: int, reduce) -> np.ndarray:
-    out = np.full(k, np.nan)
-    if not len(owner):
-        return out
+def _median_and_max(owner: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per owner 0..k-1, the median and the largest of its values (NaN for an owner without any); vectorised, as
+    there can be millions of owners (every pair an edge with ``min_repetition`` 1)."""
     order = np.lexsort((values, owner))
-    owner, values = owner[order], values[order]
-    bounds = np.searchsorted(owner, np.arange(k + 1))
-    for c in np.flatnonzero(np.diff(bounds) > 0):
-        out[c] = reduce(values[bounds[c] : bounds[c + 1]])
-    return out
+    values = values[order]
+    counts = np.bincount(owner, minlength=k)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    median, largest = np.full(k, np.nan), np.full(k, np.nan)
+    has = counts > 0
+    low, high = starts[has] + (counts[has] - 1) // 2, starts[has] + counts[has] // 2
+    median[has] = (values[low] + values[high]) / 2
+    largest[has] = values[starts[has] + counts[has] - 1]
+    return median, largest
 
 
 def _clusters_of(row_group: np.ndarray, labels, k: int) -> tuple[tuple[tuple[int, int], ...], ...]:
