@@ -68,9 +68,10 @@ __all__ = [
 # re-encoded), which takes longer. 60 s holds the 30 s of the planted chains in tests/test_coordination.py; under
 # activity spread evenly over a day, two given posts fall within 60 s of each other with probability 120/86,400.
 WINDOW_SECONDS = 60.0
-# Distinct repost groups a pair must post together to be an edge. CooRTweet's min_repetition default was 2; in
-# bench/coordination.py's 1,000,000 organic posts (no planted pair), chance alone made 75 pairs meet twice and none
-# three times (seed 0), so 3 keeps chance meetings of busy accounts out.
+# Distinct repost groups a pair must post together to be an edge. CooRTweet's min_repetition default was 2. Among
+# bench/coordination.py's 1,000,000 posts (organic part, seed 0: Zipf-like accounts, a 50,000-post viral group) chance
+# alone made 1,601,440 pairs meet once, 3 twice and 1 three times (the two busiest accounts, 17,729 and 7,330 posts):
+# 3 keeps nearly all chance meetings of busy accounts out, and the null model scores the rest.
 MIN_REPETITION = 3
 # Seeded rounds of the null model: the smallest p-value is 1/201 ~ 0.005.
 NULL_ROUNDS = 200
