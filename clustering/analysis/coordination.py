@@ -362,27 +362,19 @@ def find_coordination(
     if not len(a):
         return _nothing(options, n, n_accounts, formed, capped)
     posts = _CandidatePosts.build(np.union1d(a, b), group, codes, seconds, dated)
-    la, lb = posts.local(a), posts.local(b)
-    shared = _shared_posts(posts, la, lb)
-    gaps = _segment_min_gaps(posts.times, shared.entry_a, shared.entry_b, shared.seg_start)
-    observed = np.bincount(shared.seg_edge[gaps <= options.window], minlength=len(a))
-    keep = observed >= options.min_repetition  # the exact recount can fall below the windows' count: the post cap
-    if not keep.all():
-        a, b, la, lb, observed = a[keep], b[keep], la[keep], lb[keep], observed[keep]
-        shared = _shared_posts(posts, la, lb)
-        gaps = _segment_min_gaps(posts.times, shared.entry_a, shared.entry_b, shared.seg_start)
-    if not len(a):
+    edges = _recounted(posts, a, b, options)
+    if not len(edges.a):
         return _nothing(options, n, n_accounts, formed, capped)
-    component, n_components = _components(la, lb, len(posts.accounts))
-    edge_component = component[la]
-    background = _Background.build(posts, shared, group, codes, dated, seconds)
-    null = _null_model(posts, shared, background, observed, edge_component, n_components, options)
+    background = _Background.build(posts, edges.shared, group, codes, dated, seconds)
+    null = _null_model(posts, edges, background, options)
     return _assemble(
-        options, n, n_accounts, group, labels, posts, shared, gaps, (a, b, observed), component, null, formed, capped
+        posts, edges, null, group=group, labels=labels, n_accounts=n_accounts, counts=(formed, capped), options=options
     )
 
 
-def cluster_coordination(labels, accounts: Accounts | None, coordination: Coordination | None = None):
+def cluster_coordination(
+    labels, accounts: Accounts | None, coordination: Coordination | None = None
+) -> ClusterCoordination:
     """Per cluster: the share of its posts made by accounts of a coordinated group, and the Herfindahl index of its
     accounts.
 
@@ -467,7 +459,7 @@ class ClusterCoordination:
 
 def _checked_rows(values: np.ndarray, n: int, name: str) -> np.ndarray:
     if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} rows but repost_group has {n}")
+        raise ValueError(f"{name} has {len(values)} rows, expected {n} (one per row)")
     return values
 
 
@@ -551,6 +543,36 @@ def _components(la: np.ndarray, lb: np.ndarray, n: int) -> tuple[np.ndarray, int
     return component, len(used)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Edges:
+    """The kept pairs (codes ``a < b``, local indices ``la``, ``lb``), recounted exactly, and their components."""
+
+    a: np.ndarray
+    b: np.ndarray
+    la: np.ndarray
+    lb: np.ndarray
+    observed: np.ndarray  # distinct repost groups posted together
+    shared: _SharedPosts
+    gaps: np.ndarray  # per segment of ``shared``: the closest two posts, seconds
+    component: np.ndarray  # per local account, -1 without an edge
+    n_components: int
+
+
+def _recounted(posts: _CandidatePosts, a: np.ndarray, b: np.ndarray, options: CoordinationOptions) -> _Edges:
+    """Recount the windows' edges exactly; those that fall below ``min_repetition`` (the post cap) are dropped."""
+    la, lb = posts.local(a), posts.local(b)
+    shared = _shared_posts(posts, la, lb)
+    gaps = _segment_min_gaps(posts.times, shared.entry_a, shared.entry_b, shared.seg_start)
+    observed = np.bincount(shared.seg_edge[gaps <= options.window], minlength=len(a))
+    keep = observed >= options.min_repetition
+    if not keep.all():
+        a, b, la, lb, observed = a[keep], b[keep], la[keep], lb[keep], observed[keep]
+        shared = _shared_posts(posts, la, lb)
+        gaps = _segment_min_gaps(posts.times, shared.entry_a, shared.entry_b, shared.seg_start)
+    component, n_components = _components(la, lb, len(posts.accounts))
+    return _Edges(a, b, la, lb, observed.astype(np.int64), shared, gaps, component, n_components)
+
+
 # --- null model ------------------------------------------------------------------------------------------------------
 
 
@@ -603,18 +625,11 @@ class _Background:
         )
 
 
-def _null_model(
-    posts: _CandidatePosts,
-    shared: _SharedPosts,
-    background: _Background,
-    observed: np.ndarray,
-    edge_component: np.ndarray,
-    k: int,
-    options: CoordinationOptions,
-) -> _Null:
+def _null_model(posts: _CandidatePosts, edges: _Edges, background: _Background, options: CoordinationOptions) -> _Null:
     """``null_rounds`` rounds of new times for the paired accounts' posts (the module's null model); every edge's
     meetings recounted each round."""
-    rounds = options.null_rounds
+    rounds, shared, observed, k = options.null_rounds, edges.shared, edges.observed, edges.n_components
+    edge_component = edges.component[edges.la]
     group_observed = np.bincount(edge_component, weights=observed, minlength=k)
     if not rounds:
         nan_edges, nan_groups = np.full(len(observed), np.nan), np.full(k, np.nan)
@@ -654,39 +669,55 @@ def _null_model(
 # --- assembly --------------------------------------------------------------------------------------------------------
 
 
-def _assemble(options, n, n_accounts, group, labels, posts, shared, gaps, edges, component, null, formed, capped):
-    a, b, observed = edges
-    k = int(component.max()) + 1
-    la = posts.local(a)
-    edge_component = component[la]
-    hit = gaps <= options.window
-    hit_edge, hit_group, hit_gap = shared.seg_edge[hit], shared.seg_group[hit], gaps[hit].astype(np.float64)
-    meetings = np.bincount(edge_component, weights=observed, minlength=k).astype(np.int64)
-    sizes = np.bincount(component[component >= 0], minlength=k)
+def _rank(posts: _CandidatePosts, edges: _Edges, null: _Null, meetings: np.ndarray) -> np.ndarray:
+    """Components in rank order: lowest p-value, highest z, most meetings, most accounts, then lowest account code."""
+    component, k = edges.component, edges.n_components
+    linked = component >= 0
+    sizes = np.bincount(component[linked], minlength=k)
     smallest = np.full(k, np.iinfo(np.int64).max)
-    np.minimum.at(smallest, component[component >= 0], posts.accounts[component >= 0])
+    np.minimum.at(smallest, component[linked], posts.accounts[linked])
     p_rank = np.where(np.isnan(null.p), 2.0, null.p)
     z_rank = np.where(np.isnan(null.z), 0.0, null.z)
-    rank_order = np.lexsort((smallest, -sizes, -meetings, -z_rank, p_rank))  # least likely by chance first
+    return np.lexsort((smallest, -sizes, -meetings, -z_rank, p_rank))
+
+
+def _assemble(
+    posts: _CandidatePosts,
+    edges: _Edges,
+    null: _Null,
+    *,
+    group: np.ndarray,
+    labels,
+    n_accounts: int,
+    counts: tuple[int, int],
+    options: CoordinationOptions,
+) -> Coordination:
+    """Number the components by rank and gather what each coordinated group and pair reports."""
+    k, component = edges.n_components, edges.component
+    edge_component = component[edges.la]
+    hit = edges.gaps <= options.window
+    hit_edge, hit_group = edges.shared.seg_edge[hit], edges.shared.seg_group[hit]
+    hit_gap = edges.gaps[hit].astype(np.float64)
+    meetings = np.bincount(edge_component, weights=edges.observed, minlength=k).astype(np.int64)
+    ranked = _rank(posts, edges, null, meetings)  # group i of the result is component ranked[i]
     rank = np.empty(k, dtype=np.int64)
-    rank[rank_order] = np.arange(k)
+    rank[ranked] = np.arange(k)
     edge_rank = rank[edge_component]
     account_rank = np.where(component >= 0, rank[np.maximum(component, 0)], -1)
     width = int(group.max()) + 1
     shared_keys = np.unique(edge_rank[hit_edge] * width + hit_group)
     post_rank = account_rank[np.searchsorted(posts.starts, np.arange(len(posts.rows)), side="right") - 1]
-    post_keys = post_rank * width + posts.groups
-    shared_post = (post_rank >= 0) & (posts.groups >= 0) & np.isin(post_keys, shared_keys)
-    row_group = np.full(n, -1, dtype=np.int64)
+    shared_post = (post_rank >= 0) & (posts.groups >= 0) & np.isin(post_rank * width + posts.groups, shared_keys)
+    row_group = np.full(len(group), -1, dtype=np.int64)
     row_group[posts.rows[shared_post]] = post_rank[shared_post]
     account_group = np.full(n_accounts, -1, dtype=np.int64)
     account_group[posts.accounts] = account_rank
-    pair_median, pair_max = _median_and_max(hit_edge, hit_gap, len(a))
+    pair_median, pair_max = _median_and_max(hit_edge, hit_gap, len(edges.a))
     group_median, group_max = _median_and_max(edge_rank[hit_edge], hit_gap, k)
     pairs = CoordinatedPairs(
-        a=a,
-        b=b,
-        together=observed.astype(np.int64),
+        a=edges.a,
+        b=edges.b,
+        together=edges.observed,
         median_gap=pair_median,
         max_gap=pair_max,
         expected=null.edge_expected,
@@ -694,7 +725,6 @@ def _assemble(options, n, n_accounts, group, labels, posts, shared, gaps, edges,
         group=edge_rank,
     )
     repost_groups, first_rows = _shared_repost_groups(shared_keys, width, k, posts, shared_post, post_rank)
-    ranked = rank_order  # group i of the result is component rank_order[i]
     return Coordination(
         options=options,
         pairs=pairs,
@@ -713,8 +743,8 @@ def _assemble(options, n, n_accounts, group, labels, posts, shared, gaps, edges,
         clusters=_clusters_of(row_group, labels, k),
         account_group=account_group,
         row_group=row_group,
-        formed_pairs=formed,
-        capped_posts=capped,
+        formed_pairs=counts[0],
+        capped_posts=counts[1],
     )
 
 

@@ -227,8 +227,18 @@ def repost_lineage(
     delay = np.full(n, np.nan)
     delay[rows[dated]] = (seconds[rows] - first_seconds[row_group])[dated]
     variant = np.full(n, -1, dtype=np.int8)
-    variant[rows] = _variants(groups, rows, row_group, first_row, rank, embeddings, images, hashes,
-                              min_similarity, min_hash_similarity)  # fmt: skip
+    variant[rows] = _variants(
+        groups,
+        rows,
+        row_group,
+        first_row,
+        rank,
+        embeddings=embeddings,
+        images=images,
+        hashes=hashes,
+        min_similarity=min_similarity,
+        min_hash_similarity=min_hash_similarity,
+    )
     kinds = len(VARIANTS)
     variant_counts = np.bincount(row_group * kinds + variant[rows], minlength=g * kinds).reshape(g, kinds)
     template_posts, template_groups = _template_links(groups, g)
@@ -278,6 +288,7 @@ def _variants(
     row_group: np.ndarray,
     first_row: np.ndarray,
     rank: np.ndarray,
+    *,
     embeddings: np.ndarray | None,
     images: np.ndarray | None,
     hashes: ImageHashes | None,
