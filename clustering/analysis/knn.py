@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustering.analysis import gpu, topk
+from clustering.analysis.threads import numba_threads
 
 # Metrics that scikit-learn (exact kNN), pynndescent and UMAP all know by name.
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
@@ -120,7 +121,7 @@ def _approximate_knn(X: np.ndarray, k: int, *, metric: str, seed: int | None, th
         n_iters=max(5, round(float(np.log2(n)))),
         max_candidates=60,
         low_memory=True,
-        n_jobs=threads,
+        n_jobs=numba_threads(threads),
         compressed=False,
         verbose=False,
     )

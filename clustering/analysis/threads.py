@@ -13,16 +13,24 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-__all__ = ["available_threads", "single_threaded_blas"]
+__all__ = ["available_threads", "machine_record", "numba_threads", "single_threaded_blas"]
 
 
 def available_threads(requested: int | None = None) -> int:
-    """Threads to use: ``requested`` (None or 0: every core this process may run on), at most numba's thread pool."""
+    """Threads to use: ``requested`` (None or 0: every core this process may run on).
+
+    Not capped by numba's thread pool (``NUMBA_NUM_THREADS``): the code that runs numba threads caps itself there,
+    and the map's second process is a process, not a numba thread.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores if not requested else int(requested))
+
+
+def numba_threads(threads: int) -> int:
+    """``threads``, at most numba's thread pool (``NUMBA_NUM_THREADS``)."""
     import numba
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    wanted = cores if not requested else int(requested)
-    return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+    return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 @contextlib.contextmanager

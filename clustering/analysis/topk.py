@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from clustering.analysis.threads import numba_threads
+
 # Bytes of one block of similarities (rows x n float32): 128 MiB is as fast as larger blocks at 40,000 points (32 MiB
 # 8.7 s, 64 MiB 7.5 s, 256 MiB 6.6 s).
 _BLOCK_BYTES = 128 * 2**20
@@ -56,7 +58,7 @@ def cosine_neighbours(unit: np.ndarray, k: int, *, threads: int = 1) -> tuple[np
     indices = np.full((n, k), -1, dtype=np.int32)
     similarities = np.full((n, k), -np.inf, dtype=np.float32)
     rows = max(1, _BLOCK_BYTES // (4 * n) // _TILE) * _TILE  # whole tiles, so blocks never cut the grid
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    threads = numba_threads(threads)
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
