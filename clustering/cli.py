@@ -13,10 +13,10 @@ from clustering.config import ConfigError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that print to the console themselves instead of propagating to the root logger.
-SELF_PRINTING_LOGGERS = ("ray",)
+SELF_PRINTING_LOGGERS = ("ray", "ray.data")
 # Warnings that inform the log but not a researcher at the console: a local Ray runtime announcing that it turned token
 # authentication on (nothing to do about it) is kept in the run's log file only.
-LOG_ONLY_WARNINGS = ("ray._private.authentication",)
+LOG_ONLY_WARNINGS = ("ray._private.authentication", "ray.data._internal.progress")
 
 
 def keep_compile_cache() -> str | None:

@@ -2,9 +2,9 @@
 
 Every stage config is a frozen dataclass whose fields are declared with :func:`option`; the help text lives next to
 the field, so ``--help``, YAML keys and the dataclass never drift apart. A job config includes its stages' options by
-inheriting their dataclasses (``IngestConfig(DownloadOptions, DecodeOptions)``), so each option is declared once, in
-its stage, and still reads as one flat flag and YAML key. Validation happens in ``__post_init__`` and raises
-:class:`ConfigError`, which the entrypoints print as one readable line.
+inheriting their dataclasses (``IngestConfig(DownloadOptions, DecodeOptions, StageOptions)``), so each option is
+declared once, in its stage, and still reads as one flat flag and YAML key. Validation happens in ``__post_init__``
+and raises :class:`ConfigError`, which the entrypoints print as one readable line.
 """
 
 from __future__ import annotations
@@ -280,56 +280,75 @@ def _pillow_formats() -> frozenset[str]:
     return frozenset(Image.OPEN) | {"MPO"}  # multi-picture JPEGs open through the JPEG plugin
 
 
-DEFAULT_MODEL = "openai/clip-vit-base-patch32"
-
-
 @dataclasses.dataclass(frozen=True)
-class IngestConfig(DownloadOptions, DecodeOptions):
-    """Ingest job (jobs/embed.py): from a URL table to sharded CLIP-embedding Parquet.
+class StageOptions:
+    """Ray Data stages: batch sizes and the bounds of the autoscaling actor pools."""
 
-    The download and decode stages' options are inherited from :class:`DownloadOptions` and :class:`DecodeOptions`,
-    where they are declared once; :meth:`download_options` and :meth:`decode_options` hand each stage its own part.
-    """
-
-    input: str = option("", "URL table (.csv/.tsv/.parquet/.jsonl/.txt), a folder of images, or a URI (s3://...)")
-    output: str = option(
-        "", "folder or URI for the embedding shards (part-NNNNN.parquet + _manifest.json, _stats.json)"
-    )
-    url_column: str | None = option(None, "column with image URLs (default: url, image_url, media_url or img_url)")
-    id_column: str | None = option(None, "column with unique, non-empty row ids (default: a stable hash of the URL)")
-    model: str = option(DEFAULT_MODEL, "CLIP model: hub id or local folder of any transformers CLIPModel")
-    rows_per_shard: int = option(1000, "input rows per output shard; the unit of resume")
     batch_size: int = option(64, "images per forward pass of the embed stage (halved on CUDA out-of-memory)")
-    download_batch_size: int = option(256, "distinct URLs per download+decode task (the unit of retry)")
-    embed_actors: int | None = option(None, "embed actors (default: one per GPU of the cluster, or 1 without GPUs)")
+    download_batch_size: int = option(256, "rows per fetch+decode batch (each distinct URL of a batch is fetched once)")
+    embed_actors: int | None = option(
+        None, "most embed actors (default: grows with the cluster, one per GPU; one on a cluster without GPUs)"
+    )
+    min_embed_actors: int = option(1, "embed actors kept from the start of the job")
     num_gpus_per_actor: float | None = option(
         None, "GPUs per embed actor (default: 1 where the cluster has GPUs, else 0)"
     )
     download_actors: int | None = option(
-        None, "download+decode tasks at once (default: two per CPU the embed actors leave)"
+        None, "most fetch+decode actors (default: grows with the cluster's CPUs, nodes that join included)"
     )
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "download_batch_size", "min_embed_actors"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("embed_actors", "download_actors"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.embed_actors is not None and self.embed_actors < self.min_embed_actors:
+            raise ConfigError(
+                f"--embed-actors ({self.embed_actors}) must be at least --min-embed-actors ({self.min_embed_actors})"
+            )
+        if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:
+            raise ConfigError(f"--num-gpus-per-actor must be zero or more, got {self.num_gpus_per_actor}")
+
+
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig(DownloadOptions, DecodeOptions, StageOptions):
+    """Ingest job (jobs/embed.py): from a URL table to a Parquet dataset of CLIP embeddings, on Ray Data.
+
+    The stages' options are inherited from :class:`DownloadOptions`, :class:`DecodeOptions` and :class:`StageOptions`,
+    where they are declared once; :meth:`download_options`, :meth:`decode_options` and :meth:`stage_options` hand each
+    its own part.
+    """
+
+    input: str = option("", "URL table (.csv/.tsv/.parquet/.jsonl/.txt), a folder of images, or a URI (s3://...)")
+    output: str = option("", "folder or URI for the embeddings (part-*.parquet + _manifest.json, _stats.json)")
+    url_column: str | None = option(None, "column with image URLs (default: url, image_url, media_url or img_url)")
+    id_column: str | None = option(None, "column with unique, non-empty row ids (default: a stable hash of the URL)")
+    model: str = option(DEFAULT_MODEL, "CLIP model: hub id or local folder of any transformers CLIPModel")
+    rows_per_shard: int = option(1000, "rows per output file, at least (the last files may hold fewer)")
     limit: int | None = option(None, "only ingest the first N rows (a quick trial run)")
-    overwrite: bool = option(False, "delete existing shards in --output and start over")
+    overwrite: bool = option(False, "delete existing output in --output and start over")
     shared_output: bool = option(False, "assert that a plain local --output path is shared storage on every node")
     ray_address: str | None = option(None, "Ray cluster to attach to (default: the one this job runs in, else local)")
-    progress: bool = option(True, "show a progress bar (rows embedded) on the console")
+    progress: bool = option(True, "show a progress bar (rows done) on the console")
 
     def __post_init__(self) -> None:
         DownloadOptions.__post_init__(self)
         DecodeOptions.__post_init__(self)
+        StageOptions.__post_init__(self)
         if not self.input:
             raise ConfigError("--input is required (a URL table, a folder of images or a URI)")
         if not self.output:
             raise ConfigError("--output is required (a folder or URI for the shards)")
-        for name in ("rows_per_shard", "batch_size", "download_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("embed_actors", "download_actors", "limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:
-            raise ConfigError(f"--num-gpus-per-actor must be zero or more, got {self.num_gpus_per_actor}")
+        if self.rows_per_shard < 1:
+            raise ConfigError(f"--rows-per-shard must be at least 1, got {self.rows_per_shard}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
 
     def download_options(self) -> DownloadOptions:
         """The download stage's part, as a plain DownloadOptions (small to ship to actors)."""
@@ -338,3 +357,7 @@ class IngestConfig(DownloadOptions, DecodeOptions):
     def decode_options(self) -> DecodeOptions:
         """The decode stage's part, as a plain DecodeOptions."""
         return stage_options(self, DecodeOptions)
+
+    def stage_options(self) -> StageOptions:
+        """Batch sizes and pool bounds, as a plain StageOptions."""
+        return stage_options(self, StageOptions)

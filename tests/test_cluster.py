@@ -1,12 +1,13 @@
 """The distributed parts, proven on one machine.
 
-Unit tests (no cluster): pool sizing and the shared-output rule. Integration tests (``-m integration``):
+Unit tests (no cluster): GPUs per embed actor and the shared-output rule. Integration tests (``-m integration``):
 
 1. a real single-machine cluster (``ray start --head``) running ``jobs/embed.py`` through ``ray job submit`` with the
    runtime env of ``runtime_env.yaml``;
 2. a three-node cluster (``ray.cluster_utils.Cluster``: a head with no CPUs, two workers declaring two GPUs each) where
-   the embed stage runs one actor per logical GPU;
-3. the same shape with a worker node killed mid-job: every row still comes out exactly once.
+   every embed actor holds one logical GPU of its own;
+3. the same shape with a worker node killed mid-job: every row still comes out exactly once;
+4. a node added while the job runs: its fetch+decode and embed actors process rows (their node ids say so).
 
 Every cluster here lives in its own short temp dir (``--temp-dir`` / ``RAY_TMPDIR``) with its own ports, and is
 stopped by the processes this module started (their PIDs, or processes whose command line or environment names that
@@ -38,9 +39,11 @@ import pyarrow.csv as pacsv
 import pytest
 
 from clustering import io as cio
-from clustering.config import ConfigError, IngestConfig
+from clustering.config import ConfigError, IngestConfig, StageOptions
+from clustering.ingest.dataset import embed_gpus
 from clustering.ingest.embed import ClipEmbedder
-from clustering.ingest.pipeline import check_shared_output, pool_sizes
+from clustering.ingest.fetch import FetchDecode
+from clustering.ingest.pipeline import check_shared_output
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_CLI = str(Path(sys.executable).with_name("ray"))
@@ -49,6 +52,7 @@ RECORD_DIR_ENV = "CLIPCLUSTER_TEST_EMBEDDER_RECORDS"
 # the kill then lands at the same point of the job on any machine, however fast.
 HOLD_AFTER_SHARDS_ENV = "CLIPCLUSTER_TEST_HOLD_AFTER_SHARDS"
 GATE_ENV = "CLIPCLUSTER_TEST_GATE"
+SLOW_EMBED_ENV = "CLIPCLUSTER_TEST_SLOW_EMBED"
 BROKEN_STATUSES = {"decode_error", "not_image"}  # the sample's truncated, HTML-as-JPEG and empty files
 
 
@@ -60,27 +64,9 @@ def config(**kwargs) -> IngestConfig:
     return IngestConfig(input="urls.csv", **kwargs)
 
 
-def test_one_embed_actor_per_gpu_and_cpu_stages_from_cpus():
-    sizes = pool_sizes(config(), {"CPU": 32.0, "GPU": 4.0}, nodes=3)
-    # 4 CPUs feed the 4 embed actors; the other 28 run two fetch+decode tasks each.
-    assert (sizes.embed_actors, sizes.gpus_per_embed_actor, sizes.fetch_tasks) == (4, 1.0, 56)
-    assert pool_sizes(config(num_gpus_per_actor=0.5), {"CPU": 8, "GPU": 2}, nodes=2).embed_actors == 4
-    cpu_only = pool_sizes(config(), {"CPU": 2}, nodes=1)
-    assert (cpu_only.embed_actors, cpu_only.gpus_per_embed_actor, cpu_only.fetch_tasks) == (1, 0.0, 2)
-    one_cpu = pool_sizes(config(), {"CPU": 1}, nodes=1)  # the embed actor takes it all: still one fetch task
-    assert (one_cpu.embed_actors, one_cpu.fetch_tasks) == (1, 1)
-    manual = pool_sizes(config(embed_actors=2, download_actors=5), {"CPU": 64, "GPU": 8}, nodes=9)
-    assert (manual.embed_actors, manual.fetch_tasks) == (2, 5)
-
-
-def test_gpu_actors_beyond_the_gpus_present_need_an_explicit_pool_size(caplog):
-    with pytest.raises(ConfigError, match="--embed-actors N"):
-        pool_sizes(config(num_gpus_per_actor=1), {"CPU": 4}, nodes=1)
-    # An autoscaling cluster with one GPU node up: four pending GPU actors make the autoscaler add three more.
-    with caplog.at_level(logging.WARNING, logger="clustering.ingest.pipeline"):
-        sizes = pool_sizes(config(embed_actors=4, num_gpus_per_actor=1), {"CPU": 4, "GPU": 1}, nodes=2)
-    assert (sizes.embed_actors, sizes.gpus_per_embed_actor) == (4, 1)
-    assert "waiting for the autoscaler" in caplog.text
+def test_gpus_per_embed_actor_as_asked_or_from_the_cluster(ray_local):
+    assert embed_gpus(StageOptions(num_gpus_per_actor=0.5)) == 0.5
+    assert embed_gpus(StageOptions()) == 0.0  # the local runtime has no GPU: the embed actors compute on CPU
 
 
 def test_a_local_output_path_is_refused_on_a_multi_node_cluster(tmp_path):
@@ -258,8 +244,7 @@ def check_every_row_once(output: str, kinds: dict[str, str]) -> pa.Table:
     for row_id, status in zip(ids, table["status"].to_pylist(), strict=True):
         expected = BROKEN_STATUSES if kinds[row_id] == "broken" else {"ok"}
         assert status in expected, (row_id, kinds[row_id], status)
-    manifest = json.loads(Path(output, "_manifest.json").read_text())
-    assert len(cio.list_shards(output)) == manifest["shards"]
+    assert Path(output, "_SUCCESS").exists()
     return table
 
 
@@ -412,26 +397,31 @@ def test_ray_job_submit_on_a_single_machine_cluster(sample_table, tiny_model_dir
     assert stats["cluster"] == {"nodes": 1, "cpus": 2, "gpus": 0}
 
 
-# --- 2 and 3. multi-node clusters (ray.cluster_utils) in a child process ------------------------------------------
+# --- 2, 3 and 4. multi-node clusters (ray.cluster_utils) in a child process -------------------------------------
+
+
+def _record(kind: str, **fields) -> None:
+    import ray
+
+    record = {"kind": kind, "pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), **fields}
+    Path(os.environ[RECORD_DIR_ENV], f"{kind}-{uuid.uuid4().hex}.json").write_text(json.dumps(record))
 
 
 class RecordingEmbedder(ClipEmbedder):
-    """The real embedder, plus a note of where each actor instance runs and which GPUs Ray gave it."""
+    """The real embedder, plus a note of where each actor instance runs and which GPUs Ray gave it; it holds its
+    calls while the node-kill test sets up the kill, and takes ``SLOW_EMBED_ENV`` seconds more per call."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         import ray
 
-        context = ray.get_runtime_context()
-        record = {
-            "pid": os.getpid(),
-            "node_id": context.get_node_id(),
-            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "device": self.device,
-            "time": time.time(),
-        }
-        Path(os.environ[RECORD_DIR_ENV], f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+        _record(
+            "embed-actor",
+            gpu_ids=[str(g) for g in ray.get_gpu_ids()],
+            cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+            device=self.device,
+            time=time.time(),
+        )
         self.output = os.environ.get("CLIPCLUSTER_TEST_OUTPUT")
 
     def __call__(self, batch):
@@ -440,7 +430,19 @@ class RecordingEmbedder(ClipEmbedder):
             gate = Path(os.environ[GATE_ENV])
             while len(cio.list_shards(self.output)) >= hold_after and not gate.exists():
                 time.sleep(0.05)
-        return super().__call__(batch)
+        time.sleep(float(os.environ.get(SLOW_EMBED_ENV, "0")))
+        out = super().__call__(batch)
+        _record("embed", rows=batch.num_rows)
+        return out
+
+
+class RecordingFetch(FetchDecode):
+    """The real fetch+decode stage, plus a note of the node that processed each batch and how many rows it held."""
+
+    async def __call__(self, batch):
+        out = await super().__call__(batch)
+        _record("fetch", rows=batch.num_rows)
+        return out
 
 
 def run_scenario(spec_path: str) -> None:
@@ -451,6 +453,7 @@ def run_scenario(spec_path: str) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
+    import clustering.ingest.dataset
     import clustering.ingest.embed
     from clustering.devtools.devserver import ImageServer
     from clustering.devtools.sample import make_sample
@@ -465,18 +468,21 @@ def run_scenario(spec_path: str) -> None:
     node_args = {"node_ip_address": "127.0.0.1", "object_store_memory": 100 * 2**20}
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, **node_args})
     try:
+        gpus = spec.get("worker_gpus", 2)
         workers = [
-            cluster.add_node(num_cpus=spec["worker_cpus"], num_gpus=2, **node_args) for _ in range(spec["workers"])
+            cluster.add_node(num_cpus=spec["worker_cpus"], num_gpus=gpus, **node_args) for _ in range(spec["workers"])
         ]
         cluster.wait_for_nodes()
         env_vars = {
             RECORD_DIR_ENV: str(records),
             "CLIPCLUSTER_TEST_OUTPUT": str(workdir / "shards"),
-            HOLD_AFTER_SHARDS_ENV: str(spec["kill_after_shards"]),
+            HOLD_AFTER_SHARDS_ENV: str(spec.get("kill_after_shards", 0)),
             GATE_ENV: str(workdir / "gate"),
+            SLOW_EMBED_ENV: str(spec.get("slow_embed", 0)),
         }
         ray.init(address=cluster.address, runtime_env={"env_vars": env_vars})
-        clustering.ingest.embed.ClipEmbedder = RecordingEmbedder  # build_stages looks it up at call time
+        clustering.ingest.embed.ClipEmbedder = RecordingEmbedder  # embed_images looks it up at call time
+        clustering.ingest.dataset.FetchDecode = RecordingFetch
         with ImageServer(sample.outdir, latency=spec["latency"]) as server:
             kinds = write_sample_csv(sample.manifest, server.base_url, workdir / "urls.csv")
             base = {
@@ -489,15 +495,17 @@ def run_scenario(spec_path: str) -> None:
                 **spec["config"],
             }
             findings = {"kinds": kinds, "output": base["output"], "nodes": [n.node_id for n in workers]}
-            try:  # a plain local path on a 3-node cluster is refused before any work...
+            try:  # a plain local path on a multi-node cluster is refused before any work...
                 run_ingest(IngestConfig(**base))
             except ConfigError as exc:
                 findings["refused"] = str(exc)
             config = IngestConfig(**base, shared_output=True)  # ...and accepted once declared shared
-            if spec["kill_after_shards"]:
+            if spec.get("kill_after_shards"):
                 findings.update(run_and_kill_a_node(cluster, workers, config, workdir, spec["kill_after_shards"]))
+            elif spec.get("join"):
+                findings.update(run_and_add_a_node(cluster, config, workdir, {**node_args, **spec["join"]}))
             else:
-                findings["shards_written"] = run_ingest(config).shards_written
+                findings["files_written"] = run_ingest(config).files_written
         findings["records"] = [json.loads(p.read_text()) for p in sorted(records.glob("*.json"))]
         Path(spec["findings"]).write_text(json.dumps(findings))
     finally:
@@ -505,26 +513,31 @@ def run_scenario(spec_path: str) -> None:
         cluster.shutdown()
 
 
-def run_and_kill_a_node(cluster, workers, config: IngestConfig, workdir: Path, after_shards: int) -> dict:
-    """Run the job in a thread; once ``after_shards`` shards are written (the embed actors then hold), kill a worker
-    node hosting an embed actor, then open the gate."""
+def _job_in_a_thread(config: IngestConfig) -> tuple[threading.Thread, dict]:
     from clustering.ingest.pipeline import run_ingest
 
     outcome: dict = {}
 
     def job() -> None:
         try:
-            outcome["shards_written"] = run_ingest(config).shards_written
+            outcome["files_written"] = run_ingest(config).files_written
         except BaseException as exc:  # reported to the test, which fails on it
             outcome["error"] = f"{type(exc).__name__}: {exc}"
 
     thread = threading.Thread(target=job, name="ingest")
     thread.start()
+    return thread, outcome
+
+
+def run_and_kill_a_node(cluster, workers, config: IngestConfig, workdir: Path, after_shards: int) -> dict:
+    """Run the job in a thread; once ``after_shards`` files are written (the embed actors then hold), kill a worker
+    node hosting an embed actor, then open the gate."""
+    thread, outcome = _job_in_a_thread(config)
     deadline = time.monotonic() + 240
     while len(cio.list_shards(config.output)) < after_shards and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     written_before = len(cio.list_shards(config.output))
-    embed_nodes = {json.loads(p.read_text())["node_id"] for p in (workdir / "records").glob("*.json")}
+    embed_nodes = {json.loads(p.read_text())["node_id"] for p in (workdir / "records").glob("embed-actor-*.json")}
     victim = next((w for w in workers if w.node_id in embed_nodes), workers[0])
     finished_before = not thread.is_alive()
     cluster.remove_node(victim, allow_graceful=False)  # SIGKILL its raylet, workers and object store
@@ -534,6 +547,23 @@ def run_and_kill_a_node(cluster, workers, config: IngestConfig, workdir: Path, a
         "killed_node": victim.node_id,
         "shards_before_kill": written_before,
         "finished_before_kill": finished_before,
+        "still_running": thread.is_alive(),
+        **outcome,
+    }
+
+
+def run_and_add_a_node(cluster, config: IngestConfig, workdir: Path, node: dict) -> dict:
+    """Run the job in a thread; once the first batch is embedded, add a node, and let the job finish."""
+    thread, outcome = _job_in_a_thread(config)
+    deadline = time.monotonic() + 240
+    while not list((workdir / "records").glob("embed-*-*.json")) and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started_before = not thread.is_alive()
+    joined = cluster.add_node(**node)
+    thread.join(timeout=300)
+    return {
+        "joined_node": joined.node_id,
+        "finished_before_join": started_before,
         "still_running": thread.is_alive(),
         **outcome,
     }
@@ -572,29 +602,58 @@ def scenario(tmp_path: Path, tiny_model_dir: str, **spec) -> dict:
     return json.loads(Path(spec["findings"]).read_text())
 
 
+def of_kind(records: list[dict], kind: str) -> list[dict]:
+    return [r for r in records if r["kind"] == kind]
+
+
 @pytest.mark.integration
-def test_multi_node_cluster_runs_one_embed_actor_per_gpu(tmp_path, tiny_model_dir):
+def test_multi_node_cluster_gives_every_embed_actor_a_gpu_of_its_own(tmp_path, tiny_model_dir):
     found = scenario(
         tmp_path,
         tiny_model_dir,
         rows=40,
         workers=2,
-        worker_cpus=3,  # 2 GPUs + 1 CPU for download/decode per node; four 1-CPU embed actors leave two CPUs
+        worker_cpus=3,
         latency=0.0,
-        kill_after_shards=0,
-        config={"rows_per_shard": 10, "download_batch_size": 5, "batch_size": 5},  # 8 blocks for 4 actors
+        slow_embed=0.3,  # a backlog at the embed stage, so its pool grows past its first actor
+        config={"rows_per_shard": 10, "download_batch_size": 5, "batch_size": 5},  # 8 blocks
     )
     assert "3 nodes" in found["refused"] and "--shared-output" in found["refused"]
     check_every_row_once(found["output"], found["kinds"])
-    records = found["records"]
-    assert len(records) == 4, records  # a fixed pool: one actor per logical GPU of the cluster, no more
-    slots = {(r["node_id"], gpu) for r in records for gpu in r["gpu_ids"]}
-    assert len(slots) == 4 and all(len(r["gpu_ids"]) == 1 for r in records)  # four distinct GPUs, one each
-    assert {r["node_id"] for r in records} == set(found["nodes"])  # two per worker node, none on the CPU-less head
-    assert {r["cuda_visible_devices"] for r in records} <= {"0", "1"}  # Ray pins each actor to its GPU
-    assert {r["device"] for r in records} == {"cpu"}  # no CUDA here: the same actors compute on CPU
+    actors = of_kind(found["records"], "embed-actor")
+    assert 1 <= len(actors) <= 4, actors  # autoscaled, never past the cluster's four logical GPUs
+    slots = {(r["node_id"], gpu) for r in actors for gpu in r["gpu_ids"]}
+    assert len(slots) == len(actors) and all(len(r["gpu_ids"]) == 1 for r in actors)  # distinct GPUs, one each
+    assert {r["node_id"] for r in actors} <= set(found["nodes"])  # none on the CPU-less head
+    assert {r["cuda_visible_devices"] for r in actors} <= {"0", "1"}  # Ray pins each actor to its GPU
+    assert {r["device"] for r in actors} == {"cpu"}  # no CUDA here: the same actors compute on CPU
     stats = json.loads(Path(found["output"], "_stats.json").read_text())
     assert stats["cluster"] == {"nodes": 3, "cpus": 6, "gpus": 4}
+
+
+@pytest.mark.integration
+def test_a_node_added_while_the_job_runs_gets_fetch_and_embed_work(tmp_path, tiny_model_dir):
+    found = scenario(
+        tmp_path,
+        tiny_model_dir,
+        rows=160,
+        workers=1,
+        worker_cpus=2,  # one fetch actor, one embed actor, the reads and the writes: full
+        worker_gpus=1,
+        latency=0.05,
+        slow_embed=0.2,
+        join={"num_cpus": 2, "num_gpus": 1},  # with default flags, nothing sized at the start
+        config={"rows_per_shard": 20, "download_batch_size": 8, "batch_size": 8, "max_in_flight": 2},
+    )
+    assert "error" not in found, found.get("error")
+    assert not found["finished_before_join"] and not found["still_running"]
+    check_every_row_once(found["output"], found["kinds"])
+    joined = found["joined_node"]
+    fetched_there = sum(r["rows"] for r in of_kind(found["records"], "fetch") if r["node_id"] == joined)
+    embedded_there = sum(r["rows"] for r in of_kind(found["records"], "embed") if r["node_id"] == joined)
+    assert fetched_there > 0, "no fetch+decode work ran on the node that joined"
+    assert embedded_there > 0, "no embed actor ran on the GPU node that joined"
+    assert any(r["node_id"] == joined for r in of_kind(found["records"], "embed-actor"))
 
 
 @pytest.mark.integration
@@ -606,23 +665,23 @@ def test_a_worker_node_killed_mid_job_costs_no_row(tmp_path, tiny_model_dir):
         rows=rows,
         workers=2,
         worker_cpus=4,
-        latency=0.05,  # the embed actors hold after the first shard until the kill: no need to slow the job down
-        kill_after_shards=1,  # the kill lands once the first shard file appears
+        latency=0.05,  # the embed actors hold after the first file until the kill: no need to slow the job down
+        kill_after_shards=1,  # the kill lands once the first file appears
         config={
             "rows_per_shard": rows_per_shard,
             "download_batch_size": 10,
             "batch_size": 8,
             "max_in_flight": 2,
-            "embed_actors": 2,  # one GPU left free per node, so the lost actor restarts on the surviving node
+            "embed_actors": 2,
             "num_gpus_per_actor": 1,
             "download_actors": 2,
         },
     )
     assert "error" not in found, found.get("error")
     assert not found["still_running"], "the job never finished after the node was killed"
-    assert not found["finished_before_kill"] and 1 <= found["shards_before_kill"] < rows // rows_per_shard
-    assert found["shards_written"] == rows // rows_per_shard  # the run itself wrote every shard, before and after
-    assert found["killed_node"] in {r["node_id"] for r in found["records"]}  # the victim hosted an embed actor
+    assert not found["finished_before_kill"] and found["shards_before_kill"] >= 1
+    assert found["files_written"] >= 1
+    assert found["killed_node"] in {r["node_id"] for r in of_kind(found["records"], "embed-actor")}
     check_every_row_once(found["output"], found["kinds"])
 
 

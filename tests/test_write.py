@@ -1,5 +1,4 @@
-"""The no-loss core without Ray: shard assembly from out-of-order, retried and missing deliveries, resume planning,
---overwrite, statistics, and a shard folder that any Parquet reader opens."""
+"""The output folder without Ray: identity and resume bookkeeping, file names, statistics and the exactly-once check."""
 
 from __future__ import annotations
 
@@ -22,130 +21,81 @@ META = {"model": "tiny", "dim": DIM}
 SHARD_SCHEMA = schema.shard_schema(pa.schema([pa.field("likes", pa.int64())]), DIM, META)
 
 
-def fragment(urls: list[str], start: int = 0) -> pa.Table:
-    n = len(urls)
-    return pa.table(
-        {
-            "id": [f"id{start + i}" for i in range(n)],
-            "url": urls,
-            "likes": pa.array(range(start, start + n), pa.int64()),
-        }
-    )
-
-
-def results(work_ids: list[int], *, status: str = "ok") -> pa.Table:
-    """Stage output for ``work_ids``: the embedding of work item k is [k, k, k, k]; errors name their work item."""
-    n = len(work_ids)
+def rows(ids: list[str], *, status: str = "ok") -> pa.Table:
+    """Output rows as the pipeline writes them; an error names its row, bytes grow with the row."""
+    n = len(ids)
     ok = status == "ok"
-    vectors = pa.array(np.repeat(np.array(work_ids, np.float32), DIM))
+    vectors = pa.array(np.ones(n * DIM, np.float32))
     return pa.table(
         {
-            schema.WORK_ID: pa.array(work_ids, pa.int64()),
-            schema.STATUS: pa.array([status] * n, pa.string()),
-            schema.ERROR: pa.array([None if ok else f"err {k}" for k in work_ids], pa.string()),
+            schema.ID: ids,
+            schema.URL: [f"http://h/{i}" for i in ids],
+            schema.STATUS: [status] * n,
+            schema.ERROR: [None if ok else f"err {i}" for i in ids],
             schema.HTTP_STATUS: pa.array([200] * n, pa.int32()),
-            schema.BYTES: pa.array([100 + k for k in work_ids], pa.int64()),
+            schema.BYTES: pa.array([100 + k for k in range(n)], pa.int64()),
             schema.WIDTH: pa.array([10] * n, pa.int32()),
             schema.HEIGHT: pa.array([10] * n, pa.int32()),
-            schema.SHA256: pa.array([f"h{k}" for k in work_ids], pa.string()),
-            schema.THUMBNAIL: pa.array([b"\xff\xd8" if ok else None for _ in work_ids], pa.binary()),
+            schema.SHA256: [f"h{i}" for i in ids],
+            schema.THUMBNAIL: pa.array([b"\xff\xd8" if ok else None] * n, pa.binary()),
             schema.EMBEDDING: pa.FixedSizeListArray.from_arrays(vectors, DIM, mask=pa.array([not ok] * n)),
+            "likes": pa.array(range(n), pa.int64()),
         }
-    )
+    ).cast(SHARD_SCHEMA)
 
 
-# --- work items and assembly -------------------------------------------------------------------------------------
+def put(folder: Path, name: str, table: pa.Table) -> str:
+    pq.write_table(table, folder / name)
+    return name
 
 
-def test_reposts_are_one_work_item_and_rows_map_back_to_it():
-    work, row_work = write.shard_work(fragment(["a", "b", "a", "c", "b"]))
-    assert work["url"].to_pylist() == ["a", "b", "c"]
-    assert work[schema.WORK_ID].to_pylist() == [0, 1, 2]
-    assert row_work.tolist() == [0, 1, 0, 2, 1]
+def plan(tmp_path, *, fingerprint="f1", rows=10, model="tiny", overwrite=False) -> write.OutputPlan:
+    meta = {"model": model, "dim": DIM}
+    return write.plan_output(str(tmp_path), fingerprint=fingerprint, rows=rows, model_meta=meta, overwrite=overwrite)
 
 
-def test_out_of_order_and_retried_deliveries_give_every_row_once_in_input_order():
-    frag = fragment(["a", "b", "a", "c", "b"])
-    # Work item 1 arrives twice (a retried task delivered again), the parts arrive in any order.
-    deliveries = [results([2, 1]), results([1]), results([0])]
-    table = write.assemble_shard(frag, deliveries, shard_schema=SHARD_SCHEMA)
-    assert table.schema.equals(SHARD_SCHEMA, check_metadata=True)
-    assert table["id"].to_pylist() == ["id0", "id1", "id2", "id3", "id4"]
-    assert table["url"].to_pylist() == ["a", "b", "a", "c", "b"]
-    assert table["likes"].to_pylist() == [0, 1, 2, 3, 4]
-    assert [v[0] for v in table["embedding"].to_pylist()] == [0.0, 1.0, 0.0, 2.0, 1.0]  # each row its URL's result
-    assert table["sha256"].to_pylist() == ["h0", "h1", "h0", "h2", "h1"]
+# --- names, identity and resume ------------------------------------------------------------------------------------
 
 
-def test_a_missing_delivery_refuses_to_write_a_shard_that_would_lose_rows():
-    frag = fragment(["a", "b", "c"])
-    with pytest.raises(write.MissingWorkError, match="1 of 3 work items"):
-        write.assemble_shard(frag, [results([0]), results([2, 0])], shard_schema=SHARD_SCHEMA)
-    with pytest.raises(write.MissingWorkError, match="3 of 3"):
-        write.assemble_shard(frag, [], shard_schema=SHARD_SCHEMA)
+def test_file_names_start_with_part_and_carry_the_write_and_the_task():
+    names = write.PartNames()
+    name = names.get_filename_for_task("0123abcd", 7)
+    assert name == "part-0123abcd_000007.parquet" and name.startswith(cio.SHARD_GLOB_PREFIX)
+    assert names.get_filename_for_task("0123abcd", 7) == name != names.get_filename_for_task("ffff0000", 7)
 
 
-def test_writing_a_shard_twice_rewrites_the_same_rows(tmp_path):
-    target = write.ShardTarget(str(tmp_path), SHARD_SCHEMA)
-    frag = fragment(["a", "b", "a"])
-    first = write.write_shard(3, frag, [results([0, 1])], target=target)
-    again = write.write_shard(3, frag, [results([1]), results([0]), results([1])], target=target)
-    assert first == again
-    assert first["shard"] == 3 and first["rows"] == 3 and first["bytes"] == 100 + 101 + 100
-    assert cio.list_shards(str(tmp_path)) == [str(tmp_path / "part-00003.parquet")]
-    assert [p.name for p in tmp_path.iterdir()] == ["part-00003.parquet"]  # no temporary file left behind
-
-
-# --- input identity and planning ---------------------------------------------------------------------------------
-
-
-def test_fingerprint_fed_in_fragments_equals_the_whole_input_and_depends_on_order_and_sharding():
-    whole = fragment(["a", "b", "c", "d"])
-    one = write.Fingerprint(2)
-    one.update(whole)
-    parts = write.Fingerprint(2)
-    parts.update(whole.slice(0, 3))
-    parts.update(whole.slice(3))
-    assert one.hexdigest() == parts.hexdigest() and parts.rows == 4
-    other_sharding = write.Fingerprint(3)
-    other_sharding.update(whole)
-    reordered = write.Fingerprint(2)
-    reordered.update(whole.take([1, 0, 2, 3]))
-    assert len({one.hexdigest(), other_sharding.hexdigest(), reordered.hexdigest()}) == 3
-
-
-def plan(tmp_path, fingerprint="f1", rows=10, overwrite=False):
-    return write.plan_output(
-        str(tmp_path), fingerprint=fingerprint, rows=rows, rows_per_shard=4, model_meta=META, overwrite=overwrite
-    )
-
-
-def test_plan_writes_the_manifest_first_and_resumes_only_missing_shards(tmp_path):
+def test_plan_writes_the_manifest_first_and_a_finished_folder_is_recognised(tmp_path):
     first = plan(tmp_path)
-    assert (first.n_shards, first.pending) == (3, (0, 1, 2))
-    assert json.loads((tmp_path / write.MANIFEST).read_text())["fingerprint"] == "f1"
-    target = write.ShardTarget(str(tmp_path), SHARD_SCHEMA)
-    write.write_shard(1, fragment(["x"]), [results([0])], target=target)
-    (tmp_path / ".part-00002.parquet.abc.tmp").write_bytes(b"half a shard")  # a write killed mid-way
-    assert plan(tmp_path).pending == (0, 2)
+    manifest = json.loads((tmp_path / write.MANIFEST).read_text())
+    assert (manifest["fingerprint"], manifest["rows"], manifest["layout"]) == ("f1", 10, write.LAYOUT)
+    assert not first.finished and first.checkpoint == f"{tmp_path}/{write.CHECKPOINT}"
+    (tmp_path / write.SUCCESS).write_bytes(b"")
+    assert plan(tmp_path).finished
 
 
 def test_a_different_input_or_model_in_the_same_folder_is_refused(tmp_path):
     plan(tmp_path)
     with pytest.raises(ConfigError, match=r"different run \(fingerprint differ\)"):
         plan(tmp_path, fingerprint="f2")
-    with pytest.raises(ConfigError, match="different run"):
-        write.plan_output(
-            str(tmp_path), fingerprint="f1", rows=10, rows_per_shard=4, model_meta={"model": "big", "dim": DIM},
-            overwrite=False,
-        )  # fmt: skip
-    assert plan(tmp_path, fingerprint="f2", overwrite=True).pending == (0, 1, 2)
+    with pytest.raises(ConfigError, match=r"different run \(model differ\)"):
+        plan(tmp_path, model="big")
+    assert not plan(tmp_path, fingerprint="f2", overwrite=True).finished
+
+
+def test_a_folder_of_the_earlier_ordered_layout_is_refused_by_name(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"fingerprint": "f1", "model": "tiny", "dim": DIM}))
+    with pytest.raises(ConfigError, match="written by an earlier clipcluster"):
+        plan(tmp_path)
+    assert plan(tmp_path, overwrite=True).manifest["layout"] == write.LAYOUT
+    assert not (tmp_path / "manifest.json").exists()
 
 
 def test_overwrite_deletes_only_what_the_job_wrote(tmp_path):
     plan(tmp_path)
-    write.write_shard(0, fragment(["x"]), [results([0])], target=write.ShardTarget(str(tmp_path), SHARD_SCHEMA))
-    for name in (write.STATS, write.SUCCESS, write.LOG, write.LEGACY_STATS, ".part-00001.parquet.x.tmp"):
+    put(tmp_path, "part-abc_000000-0.parquet", rows(["a"]))
+    (tmp_path / write.CHECKPOINT).mkdir()
+    (tmp_path / write.CHECKPOINT / "part-abc_000000.parquet").write_bytes(b"ids")
+    for name in (write.STATS, write.SUCCESS, write.LOG, "stats.json"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "partners.csv").write_text("not a shard")
@@ -163,43 +113,23 @@ def test_a_folder_holding_other_files_is_refused_but_one_holding_only_our_log_is
     write.check_output_target(str(ours), overwrite=False)
 
 
-def test_a_folder_written_under_the_old_names_resumes_and_becomes_a_plain_dataset(tmp_path):
-    first = plan(tmp_path)
-    target = write.ShardTarget(str(tmp_path), SHARD_SCHEMA)
-    write.write_shard(0, fragment(["x"]), [results([0])], target=target)
-    (tmp_path / write.MANIFEST).rename(tmp_path / write.LEGACY_MANIFEST)
-    (tmp_path / write.LEGACY_STATS).write_text(json.dumps({"rows": 1}))
-    with pytest.raises(ConfigError, match="different run"):
-        plan(tmp_path, fingerprint="other")
-    resumed = plan(tmp_path)
-    assert resumed.pending == (1, 2) and resumed.manifest == first.manifest
-    assert not (tmp_path / write.LEGACY_MANIFEST).exists() and (tmp_path / write.MANIFEST).exists()
-    assert write.read_stats(resumed) == {"rows": 1}
-    write.finish(resumed, [], elapsed=1.0)
-    assert not (tmp_path / write.LEGACY_STATS).exists()
+# --- statistics and the exactly-once check ----------------------------------------------------------------------------
 
 
-# --- statistics --------------------------------------------------------------------------------------------------
-
-
-def test_shard_records_count_statuses_errors_and_bytes_and_merge_across_shards():
-    table = write.assemble_shard(
-        fragment(["a", "b", "c", "b"]),
-        [results([0]), results([1], status="http_error"), results([2], status="timeout")],
-        shard_schema=SHARD_SCHEMA,
-    )
-    record = write.shard_record(7, table)
+def test_file_records_count_statuses_errors_and_bytes_and_merge_across_files():
+    table = pa.concat_tables([rows(["a"]), rows(["b", "c"], status="http_error"), rows(["d"], status="timeout")])
+    record = write.file_record("part-x.parquet", table)
     assert record == {
-        "shard": 7,
+        "file": "part-x.parquet",
         "rows": 4,
         "status_counts": {"http_error": 2, "ok": 1, "timeout": 1},
-        "top_errors": {"http_error": {"err 1": 2}, "timeout": {"err 2": 1}},
-        "bytes": 100 + 101 + 102 + 101,
+        "top_errors": {"http_error": {"err b": 1, "err c": 1}, "timeout": {"err d": 1}},
+        "bytes": 100 + 100 + 101 + 100,
     }
-    merged = write.merge_records([record, {**record, "shard": 8, "bytes": 1}])
-    assert merged["rows"] == 8 and merged["bytes_downloaded"] == 405
+    merged = write.merge_records([record, {**record, "file": "part-y.parquet", "bytes": 1}])
+    assert merged["rows"] == 8 and merged["bytes_downloaded"] == 402
     assert merged["status_counts"] == {"http_error": 4, "ok": 2, "timeout": 2}
-    assert merged["top_errors"]["http_error"] == {"err 1": 4}
+    assert merged["top_errors"]["http_error"] == {"err b": 2, "err c": 2}
 
 
 def test_top_errors_keep_the_most_frequent_ones_only():
@@ -209,40 +139,61 @@ def test_top_errors_keep_the_most_frequent_ones_only():
     assert len(top) == write.TOP_ERRORS and min(top.values()) == 6 and "HTTP 415" in top
 
 
-def test_finish_covers_shards_of_earlier_runs_and_marks_the_folder_complete(tmp_path):
-    first = plan(tmp_path, rows=8)  # two shards
-    target = write.ShardTarget(str(tmp_path), SHARD_SCHEMA)
-    old = write.write_shard(0, fragment(["a", "b"]), [results([0]), results([1], status="timeout")], target=target)
-    stats = write.finish(first, [old], elapsed=2.0)
-    assert stats["rows"] == 2 and stats["rows_this_run"] == 2 and stats["ok_this_run"] == 1
-    assert stats["images_per_second"] == 0.5
-    assert not (tmp_path / write.SUCCESS).exists()  # one shard of two
+def test_finish_counts_the_whole_folder_and_this_run_and_keeps_earlier_records(tmp_path):
+    first = plan(tmp_path, rows=3)
+    old = put(tmp_path, "part-run1_000000-0.parquet", rows(["a", "b"]))
+    with pytest.raises(write.LostRowsError, match=r"2 rows .* for 3 input rows"):
+        write.finish(first, new_files=[old], elapsed=2.0)
+    assert not (tmp_path / write.SUCCESS).exists()
 
-    (tmp_path / write.STATS).unlink()  # a record-less shard (older versions): counted from the file itself
-    second = plan(tmp_path, rows=8)
-    assert second.pending == (1,) and second.records == {}
-    new = write.write_shard(1, fragment(["c"], start=2), [results([0], status="http_error")], target=target)
-    stats = write.finish(second, [new], elapsed=1.0, extra={"model": "tiny"})
-    assert stats["rows"] == 3 and stats["rows_this_run"] == 1 and stats["model"] == "tiny"
-    assert stats["status_counts"] == {"http_error": 1, "ok": 1, "timeout": 1}
+    second = plan(tmp_path, rows=3)
+    new = put(tmp_path, "part-run2_000000-0.parquet", rows(["c"], status="http_error"))
+    stats = write.finish(second, new_files=[new], elapsed=1.0, extra={"model": "tiny"})
+    assert (stats["rows"], stats["rows_this_run"], stats["ok_this_run"], stats["files"]) == (3, 1, 0, 2)
+    assert stats["status_counts"] == {"http_error": 1, "ok": 2} and stats["model"] == "tiny"
     assert (tmp_path / write.SUCCESS).exists()
     document = json.loads((tmp_path / write.STATS).read_text())
-    assert sorted(document["shard_records"]) == ["0", "1"]
-    assert plan(tmp_path, rows=8).records == {0: document["shard_records"]["0"], 1: document["shard_records"]["1"]}
+    assert sorted(document["file_records"]) == [old, new]
+    assert write.read_stats(second)["rows"] == 3 and "file_records" not in write.read_stats(second)
 
 
-def test_the_shard_folder_opens_whole_in_pandas_and_pyarrow(tmp_path):
+def test_a_row_written_twice_fails_the_exactly_once_check(tmp_path):
+    folder = plan(tmp_path, rows=2)
+    put(tmp_path, "part-a_000000-0.parquet", rows(["a", "b"]))
+    put(tmp_path, "part-b_000000-0.parquet", rows(["b"]))
+    with pytest.raises(write.LostRowsError, match=r"3 rows \(2 distinct ids\) for 2 input rows"):
+        write.check_exactly_once(folder, cio.list_shards(str(tmp_path)))
+
+
+def test_the_folder_opens_whole_in_pandas_and_pyarrow_beside_its_bookkeeping(tmp_path):
     import pandas as pd
 
     first = plan(tmp_path, rows=5)
-    target = write.ShardTarget(str(tmp_path), SHARD_SCHEMA)
-    records = [
-        write.write_shard(0, fragment(["a", "b", "c", "d"]), [results([0, 1, 2, 3])], target=target),
-        write.write_shard(1, fragment(["e"], start=4), [results([0])], target=target),
-    ]
-    write.finish(first, records, elapsed=1.0)
+    names = [put(tmp_path, "part-r_000000-0.parquet", rows(["a", "b", "c", "d"]))]
+    names.append(put(tmp_path, "part-r_000001-0.parquet", rows(["e"])))
+    (tmp_path / write.CHECKPOINT).mkdir()
+    pq.write_table(pa.table({"id": ["a"]}), tmp_path / write.CHECKPOINT / "part-r_000000.parquet")
+    write.finish(first, new_files=names, elapsed=1.0)
     (tmp_path / write.LOG).write_text("log lines")
     assert {p.name for p in Path(tmp_path).iterdir()} >= {write.MANIFEST, write.STATS, write.SUCCESS, write.LOG}
     assert len(pd.read_parquet(tmp_path)) == 5
     assert pads.dataset(str(tmp_path)).to_table().num_rows == 5
     assert pq.read_table(tmp_path).num_rows == 5
+    assert schema.read_metadata(pq.read_schema(tmp_path / names[0]))["model"] == "tiny"
+
+
+def test_a_deleted_data_file_is_forgotten_by_the_checkpoint_so_its_rows_are_done_again(tmp_path):
+    plan(tmp_path, rows=3)
+    checkpoint = tmp_path / write.CHECKPOINT
+    checkpoint.mkdir()
+    for task in ("000000", "000001"):
+        put(tmp_path, f"part-run1_{task}-0.parquet", rows([task]))
+        pq.write_table(pa.table({"id": [task]}), checkpoint / f"part-run1_{task}.parquet")
+    pq.write_table(pa.table({"id": ["x"]}), checkpoint / "part-run1_000002.pending.parquet")  # Ray Data's to clean
+    (tmp_path / write.SUCCESS).write_bytes(b"")
+    assert plan(tmp_path, rows=3).finished  # nothing deleted: nothing forgotten
+    (tmp_path / "part-run1_000001-0.parquet").unlink()
+    again = plan(tmp_path, rows=3)
+    assert not again.finished
+    kept = sorted(p.name for p in checkpoint.iterdir())
+    assert kept == ["part-run1_000000.parquet", "part-run1_000002.pending.parquet"]

@@ -26,7 +26,7 @@ import math
 import struct
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -310,8 +310,14 @@ def decode_image(content: bytes, options: DecodeOptions, spec: PreprocessSpec) -
     return DecodeResult(Status.OK.value, None, size[0], size[1], digest, thumbnail, pixels)
 
 
-def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpec) -> pa.Table:
-    """Ray ``map_batches`` function: decode the ``ok`` rows of a download batch.
+def decode_batch(
+    batch: pa.Table,
+    *,
+    options: DecodeOptions,
+    spec: PreprocessSpec,
+    decoder: Callable[[bytes, DecodeOptions, PreprocessSpec], DecodeResult] | None = None,
+) -> pa.Table:
+    """Decode the ``ok`` rows of a download batch.
 
     Parameters
     ----------
@@ -321,6 +327,8 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
         See :func:`decode_image`.
     spec : PreprocessSpec
         See :func:`decode_image`.
+    decoder : callable, optional
+        Decodes one image (default :func:`decode_image`); the fetch stage passes the one it runs in its child process.
 
     Returns
     -------
@@ -333,6 +341,7 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
     errors = batch.column(schema.ERROR).to_pylist()
     has_content = schema.CONTENT in batch.column_names
     contents = batch.column(schema.CONTENT).to_pylist() if has_content else [None] * batch.num_rows
+    decoder = decoder or decode_image
     results = []
     for status, error, content in zip(statuses, errors, contents, strict=True):
         if status != Status.OK.value:
@@ -340,7 +349,7 @@ def decode_batch(batch: pa.Table, *, options: DecodeOptions, spec: PreprocessSpe
         elif content is None:
             results.append(DecodeResult(Status.DECODE_ERROR.value, "no content to decode"))
         else:
-            results.append(decode_image(content, options, spec))
+            results.append(decoder(content, options, spec))
     if has_content:
         batch = batch.drop_columns([schema.CONTENT])
     columns = {

@@ -95,8 +95,11 @@ class ClipEmbedder:
 
     def __init__(self, *, model: str, preprocess: dict, batch_size: int = 64, device: str | None = None) -> None:
         import torch
+        import transformers
         from transformers import CLIPModel
 
+        # One per actor: their weight-loading bars would interleave with the job's progress bar on the console.
+        transformers.utils.logging.disable_progress_bar()
         self.spec = PreprocessSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()})
         self.device = pick_device(device)
         # fp16 halves memory and doubles throughput on GPUs; CPUs get fp32 (fp16 matmuls are slow or missing there).

@@ -1,47 +1,50 @@
-"""Download and decode one chunk of work items in one process, so raw image bytes never cross the object store.
+"""The fetch+decode stage: download each distinct URL of a batch once, decode it in a child process, keep every row.
 
-A chunk is a table of ``work_id`` and ``url``. A chunk may arrive already failed (``status`` and ``error`` set): the
-one row left when a chunk kept killing its worker. It skips download and decode and keeps that status, so every row
-still comes out once. The result has the columns the embed stage needs (``pixels``) and the shard needs.
+:class:`FetchDecode` is a Ray Data callable class (one instance per actor of the stage's pool). Its aiohttp session
+lives as long as the actor; its decoder runs in a child process (:class:`~clustering.ingest.isolate.IsolatedDecoder`),
+so an image that crashes the decoder ends as one ``decode_error`` row and nothing one image does can fail the batch.
+Raw image bytes stay inside the actor: what leaves it is the thumbnail and the uint8 CLIP crop.
 
-Nothing here knows Ray; :mod:`clustering.ingest.runner` runs :class:`FetchDecode` as a Ray task per chunk.
+Nothing here knows Ray; the stage is plain Arrow in, Arrow out, and runs as well in a test or a notebook.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
+import hashlib
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from clustering import schema
 from clustering.config import DecodeOptions, DownloadOptions, PreprocessSpec
-from clustering.ingest.decode import decode_batch
-from clustering.ingest.download import Downloader, FetchResult, add_fetch_columns
+from clustering.ingest import decode as decode_module
+from clustering.ingest.decode import DecodeResult, decode_batch
+from clustering.ingest.download import Downloader
+from clustering.ingest.isolate import DECODER_CRASHED, IsolatedDecoder
 
-# The error of the one row left when bisecting a chunk that kept killing its worker (a native decoder crash).
-DECODER_CRASHED = "decoder process crashed"
-EMBEDDER_CRASHED = "embedder process crashed"
-# Rows decoded together once downloaded: small enough that decoding starts while most of a chunk is still in flight.
+# Rows decoded together once downloaded: small enough that decoding starts while most of a batch is still in flight.
 DECODE_SLICE = 16
+# The columns the stage adds; the input may hold none of them.
+ADDED_COLUMNS = (
+    schema.STATUS,
+    schema.ERROR,
+    schema.HTTP_STATUS,
+    schema.BYTES,
+    schema.WIDTH,
+    schema.HEIGHT,
+    schema.SHA256,
+    schema.THUMBNAIL,
+    schema.PIXELS,
+)
+
+__all__ = ["DECODER_CRASHED", "FetchDecode"]
 
 
-def mark_failed(batch: pa.Table, status: schema.Status, error: str) -> pa.Table:
-    """``batch`` with its rows set to ``status``/``error``, except rows an earlier stage already failed (they keep
-    their own reason): later stages pass failed rows through untouched."""
-    n = batch.num_rows
-    old_status = batch[schema.STATUS].to_pylist() if schema.STATUS in batch.column_names else [None] * n
-    old_error = batch[schema.ERROR].to_pylist() if schema.ERROR in batch.column_names else [None] * n
-    keep = [s not in (None, schema.Status.OK.value) for s in old_status]
-    statuses = [s if k else status.value for s, k in zip(old_status, keep, strict=True)]
-    errors = [e if k else error for e, k in zip(old_error, keep, strict=True)]
-    batch = schema.set_column(batch, schema.STATUS, pa.array(statuses, pa.string()))
-    return schema.set_column(batch, schema.ERROR, pa.array(errors, pa.string()))
-
-
-@dataclasses.dataclass(frozen=True)
 class FetchDecode:
-    """Callable stage: fetch every URL of a chunk (see :class:`clustering.ingest.download.Downloader`), then decode.
+    """Callable stage: fetch every distinct URL of a batch (see :class:`~clustering.ingest.download.Downloader`),
+    then decode it in a child process.
 
     Parameters
     ----------
@@ -51,38 +54,85 @@ class FetchDecode:
         Accepted formats, pixel and size limits, thumbnail size and quality.
     spec : PreprocessSpec
         The model's resize and crop.
+    url_column : str, default "url"
+        The column holding the URLs; it must hold text.
     local_root : str, optional
         The image folder given as input, readable even with local files off.
     """
 
-    download: DownloadOptions
-    decode: DecodeOptions
-    spec: PreprocessSpec
-    local_root: str | None = None
+    def __init__(
+        self,
+        *,
+        download: DownloadOptions,
+        decode: DecodeOptions,
+        spec: PreprocessSpec,
+        url_column: str = schema.URL,
+        local_root: str | None = None,
+    ) -> None:
+        self.url_column = url_column
+        self.downloader = Downloader(download, local_root=local_root)
+        # The decoder is looked up now, in this process: the child runs exactly this function.
+        decoder = functools.partial(decode_batch, options=decode, spec=spec, decoder=decode_module.decode_image)
+        crashed = functools.partial(_mark_crashed, options=decode, spec=spec)
+        self.decoder = IsolatedDecoder(decoder, crashed)
+        self.decoder.start()
 
-    def __call__(self, chunk: pa.Table) -> pa.Table:
-        if schema.STATUS in chunk.column_names:  # rows the runner marked failed: nothing to fetch or decode
-            statuses, errors = chunk[schema.STATUS].to_pylist(), chunk[schema.ERROR].to_pylist()
-            results = [FetchResult(s, e) for s, e in zip(statuses, errors, strict=True)]
-            fetched = add_fetch_columns(chunk.select([schema.WORK_ID, schema.URL]), results)
-            return decode_batch(fetched, options=self.decode, spec=self.spec)
-        return asyncio.run(self._fetch_and_decode(chunk))
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        """``batch`` with the fetch and decode columns added; same rows, same order."""
+        clashing = sorted(set(batch.column_names) & set(ADDED_COLUMNS))
+        if clashing:
+            raise ValueError(f"the input already has columns {clashing}, which the fetch+decode stage adds")
+        urls = pc.cast(batch[self.url_column], pa.string())
+        distinct = pc.unique(urls)  # reposts within a batch are fetched and decoded once
+        work = pa.table({schema.URL: distinct})
+        results = await self._fetch_and_decode(work)
+        per_row = results.take(pc.index_in(urls, value_set=distinct))
+        for name in ADDED_COLUMNS:
+            batch = batch.append_column(name, per_row[name])
+        return batch
 
-    async def _fetch_and_decode(self, chunk: pa.Table) -> pa.Table:
-        """Decode each slice as soon as it has arrived, in a thread, while the rest downloads.
+    async def _fetch_and_decode(self, work: pa.Table) -> pa.Table:
+        """Decode each slice as soon as it has arrived, while the rest downloads.
 
-        Pillow releases the GIL while decoding and resizing, so the event loop keeps the sockets busy meanwhile: the
-        task never sits idle waiting for the network, nor the network for the CPU. The slices share the downloader's
-        limits on requests in flight.
+        The slices share the downloader's limits on requests in flight; the child process decodes one slice at a
+        time while the event loop keeps the sockets busy, so neither waits for the other.
         """
-        downloader = Downloader(self.download, local_root=self.local_root)
 
         async def one(part: pa.Table) -> pa.Table:
-            fetched = await downloader(part)
-            return await asyncio.to_thread(decode_batch, fetched, options=self.decode, spec=self.spec)
+            fetched = await self.downloader(part)
+            return await asyncio.to_thread(self.decoder, fetched)
 
-        try:
-            parts = [chunk.slice(i, DECODE_SLICE) for i in range(0, chunk.num_rows, DECODE_SLICE)]
-            return pa.concat_tables(await asyncio.gather(*(one(p) for p in parts)))
-        finally:
-            await downloader.close()
+        parts = [work.slice(i, DECODE_SLICE) for i in range(0, work.num_rows, DECODE_SLICE)]
+        decoded = await asyncio.gather(*(one(p) for p in parts))
+        return pa.concat_tables(decoded) if decoded else _empty_result()
+
+    def __del__(self) -> None:
+        decoder = getattr(self, "decoder", None)
+        if decoder is not None:
+            decoder.close()
+
+
+def _mark_crashed(fetched: pa.Table, reason: str, *, options: DecodeOptions, spec: PreprocessSpec) -> pa.Table:
+    """The decoded form of ``fetched`` with every row still ``ok`` ended as ``decode_error`` ``reason``."""
+
+    def crashed(content: bytes, options: DecodeOptions, spec: PreprocessSpec) -> DecodeResult:
+        return DecodeResult(schema.Status.DECODE_ERROR.value, reason, sha256=hashlib.sha256(content).hexdigest())
+
+    return decode_batch(fetched, options=options, spec=spec, decoder=crashed)
+
+
+def _empty_result() -> pa.Table:
+    return pa.table(
+        {
+            schema.URL: pa.array([], pa.string()),
+            schema.STATUS: pa.array([], pa.string()),
+            schema.ERROR: pa.array([], pa.string()),
+            schema.HTTP_STATUS: pa.array([], pa.int32()),
+            schema.BYTES: pa.array([], pa.int64()),
+            schema.WIDTH: pa.array([], pa.int32()),
+            schema.HEIGHT: pa.array([], pa.int32()),
+            schema.SHA256: pa.array([], pa.string()),
+            schema.THUMBNAIL: pa.array([], pa.binary()),
+            schema.PIXELS: pa.array([], pa.binary()),
+        }
+    )

@@ -70,8 +70,33 @@ class InputTable:
 
 
 @dataclass(frozen=True)
+class InputPart:
+    """One file of the input (or an image folder's listing): what one Ray Data read task reads, in order.
+
+    ``name`` is the file's path inside the input folder ("" for an input that is one file); ``blocks`` gives a fresh
+    pass over its raw rows.
+    """
+
+    name: str
+    blocks: Callable[[], Iterator[pa.Table]]
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class InputScan:
+    """What one pass over the whole input found: rows per part (``--limit`` applied) and the input's fingerprint."""
+
+    rows_per_part: tuple[int, ...]
+    fingerprint: str
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_per_part)
+
+
+@dataclass(frozen=True)
 class InputSource:
-    """An input opened for streaming: its columns are known, its rows are read on demand, pass after pass.
+    """An input opened for streaming: its columns are known, its rows are read on demand, part by part.
 
     Attributes
     ----------
@@ -87,6 +112,8 @@ class InputSource:
         See :class:`InputTable`.
     limit : int or None
         Only the first ``limit`` rows are read.
+    parts : tuple of InputPart
+        The input's files in order; each is read by one task, so ids are computed where the rows are read.
     """
 
     uri: str
@@ -96,35 +123,70 @@ class InputSource:
     passthrough_schema: pa.Schema
     local_root: str | None
     limit: int | None
-    batches: Callable[[], Iterator[pa.Table]]
+    parts: tuple[InputPart, ...]
+
+    def read_part(self, index: int, *, rows: int | None = None, check: _IdCheck | None = None) -> Iterator[pa.Table]:
+        """Part ``index`` normalised to ``id``, ``url`` and the passthrough columns, at most ``rows`` rows.
+
+        Default ids are a SHA-1 prefix of the URL with ``-k`` for its k-th repeat within the part; in an input of
+        several files the part's name is hashed with the URL, so the same URL in two files gets two ids.
+        """
+        part = self.parts[index]
+        ids = _UrlIds(prefix=f"{part.name}\n" if len(self.parts) > 1 else "") if self.id_column is None else None
+        done = 0
+        for raw in part.blocks():
+            if rows is not None:
+                raw = raw.slice(0, rows - done)
+            done += raw.num_rows
+            yield self._normalise(raw, ids, check)
+            if rows is not None and done >= rows:
+                return
+
+    def scan(self) -> InputScan:
+        """One pass over the input: rows per part, the fingerprint, and every check that needs all of it.
+
+        Raises :class:`ConfigError` for input that cannot be ingested (a URL column of the wrong type in a later block,
+        repeated or empty ids).
+        """
+        check = _IdCheck(self.id_column, self.uri) if self.id_column is not None else None
+        fingerprint = Fingerprint()
+        counts = []
+        left = self.limit
+        for index in range(len(self.parts)):
+            if left == 0:
+                counts.append(0)
+                continue
+            rows = 0
+            for table in self.read_part(index, rows=left, check=check):
+                fingerprint.update(table)
+                rows += table.num_rows
+            counts.append(rows)
+            left = None if left is None else left - rows
+        if check is not None:
+            check.raise_if_bad()
+        return InputScan(tuple(counts), fingerprint.hexdigest())
 
     def fragments(self, rows: int) -> Iterator[pa.Table]:
-        """The input normalised (``id``, ``url``, passthrough) in tables of ``rows`` rows, the last one shorter.
-
-        Raises :class:`ConfigError` for input that cannot be ingested; repeated ids are only known, and raised, once
-        the pass has read the whole input.
-        """
-        ids = _UrlIds() if self.id_column is None else None
+        """The whole input normalised, in tables of ``rows`` rows (the last one shorter); checks as :meth:`scan`."""
         check = _IdCheck(self.id_column, self.uri) if self.id_column is not None else None
         pending: list[pa.Table] = []
-        buffered = total = 0
-        for raw in self.batches():
-            if self.limit is not None:
-                raw = raw.slice(0, self.limit - total)
-            total += raw.num_rows
-            table = self._normalise(raw, ids, check)
-            pending.append(table)
-            buffered += table.num_rows
-            while buffered >= rows:
-                merged = pa.concat_tables(pending)
-                yield merged.slice(0, rows)
-                pending, buffered = [merged.slice(rows)], buffered - rows
-            if self.limit is not None and total >= self.limit:
+        buffered = 0
+        left = self.limit
+        for index in range(len(self.parts)):
+            for table in self.read_part(index, rows=left, check=check):
+                left = None if left is None else left - table.num_rows
+                pending.append(table)
+                buffered += table.num_rows
+                while buffered >= rows:
+                    merged = pa.concat_tables(pending, promote_options="permissive")
+                    yield merged.slice(0, rows)
+                    pending, buffered = [merged.slice(rows)], buffered - rows
+            if left == 0:
                 break
         if check is not None:
             check.raise_if_bad()
         if buffered:
-            yield pa.concat_tables(pending)
+            yield pa.concat_tables(pending, promote_options="permissive")
 
     def _normalise(self, raw: pa.Table, ids: _UrlIds | None, check: _IdCheck | None) -> pa.Table:
         urls = _as_text(raw[self.url_column], self.url_column, option="--url-column", uri=self.uri)
@@ -132,8 +194,25 @@ class InputSource:
             row_ids = pa.array(ids.next(urls.to_pylist()), pa.string())
         else:
             row_ids = _as_text(raw[self.id_column], self.id_column, option="--id-column", uri=self.uri)
-            check.update(row_ids.to_pylist())
+            if check is not None:
+                check.update(row_ids.to_pylist())
         return pa.table({schema.ID: row_ids, schema.URL: urls, **{c: raw[c] for c in self.passthrough}})
+
+
+class Fingerprint:
+    """Identity of an input for resume, computed block by block: same ids, URLs and order give the same digest."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.rows = 0
+
+    def update(self, table: pa.Table) -> None:
+        ids, urls = table[schema.ID].to_pylist(), table[schema.URL].to_pylist()
+        self._digest.update("".join(f"{i}\t{u}\n" for i, u in zip(ids, urls, strict=True)).encode())
+        self.rows += table.num_rows
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def open_input(
@@ -158,16 +237,18 @@ def open_input(
         raise ConfigError(f"--input: {uri} does not exist")
     local_root = None
     if info.type == pafs.FileType.Directory:
-        batches = _directory_batches(fs, path, uri)
-        first = next(batches(), None)
+        parts = _directory_parts(fs, path, uri)
+        first = next(parts[0].blocks(), None)
         if first is not None and FOLDER_ID in first.column_names:  # a folder of images, not of Parquet files
             id_column = id_column or FOLDER_ID
             local_root = os.path.realpath(path)
     else:
-        batches = _file_batches(fs, path, uri)
-        first = next((b for b in batches() if b.num_rows), None)
+        parts = (InputPart("", _file_batches(fs, path, uri), info.size),)
+        first = next((b for b in parts[0].blocks() if b.num_rows), None)
     if first is None or first.num_rows == 0:
-        columns = ", ".join(_columns(batches)) or "none"
+        first = next((b for p in parts[1:] for b in p.blocks() if b.num_rows), None)
+    if first is None or first.num_rows == 0:
+        columns = ", ".join(_columns(parts[0].blocks)) or "none"
         raise ConfigError(f"--input: {uri} has no rows (columns: {columns}); nothing to ingest")
     names = first.column_names
     if url_column is None and "url" not in names:
@@ -191,7 +272,7 @@ def open_input(
         passthrough_schema=pa.schema([first.schema.field(c) for c in passthrough]),
         local_root=local_root,
         limit=limit,
-        batches=batches,
+        parts=parts,
     )
 
 
@@ -210,15 +291,17 @@ def url_ids(urls: list[str | None]) -> list[str]:
 
 
 class _UrlIds:
-    """:func:`url_ids` over a stream: the repeat counter carries from one batch to the next."""
+    """:func:`url_ids` over a stream: the repeat counter carries from one batch to the next. ``prefix`` is hashed
+    before each URL (the file's name in an input of several files)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self._seen: Counter[str] = Counter()
+        self._prefix = prefix
 
     def next(self, urls: list[str | None]) -> list[str]:
         ids = []
         for url in urls:
-            base = hashlib.sha1((url or "").encode()).hexdigest()[:16]
+            base = hashlib.sha1(f"{self._prefix}{url or ''}".encode()).hexdigest()[:16]
             ids.append(base if self._seen[base] == 0 else f"{base}-{self._seen[base]}")
             self._seen[base] += 1
         return ids
@@ -398,19 +481,23 @@ def _csv_blocks(fs: pafs.FileSystem, path: str, kind: str) -> Iterator[pa.Table]
             yield reader.schema.empty_table()
 
 
-def _directory_batches(fs: pafs.FileSystem, path: str, uri: str) -> Callable[[], Iterator[pa.Table]]:
-    """A folder of Parquet files is a dataset; a folder of images (the workshop case) becomes one row per image."""
+def _directory_parts(fs: pafs.FileSystem, path: str, uri: str) -> tuple[InputPart, ...]:
+    """A folder of Parquet files is a dataset, one part per file; a folder of images becomes one row per image."""
     infos = [i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True)) if i.type == pafs.FileType.File]
-    parquet = sorted(i.path for i in infos if i.path.endswith((".parquet", ".pq")))
+    parquet = sorted((i for i in infos if i.path.endswith((".parquet", ".pq"))), key=lambda i: i.path)
     if parquet:
-        unified = pa.unify_schemas([pq.read_schema(p, filesystem=fs) for p in parquet], promote_options="permissive")
+        unified = pa.unify_schemas(
+            [pq.read_schema(i.path, filesystem=fs) for i in parquet], promote_options="permissive"
+        )
 
-        def parquet_batches() -> Iterator[pa.Table]:
-            for file in parquet:
+        def file_blocks(file: str) -> Callable[[], Iterator[pa.Table]]:
+            def blocks() -> Iterator[pa.Table]:
                 for block in _parquet_blocks(fs, file, "parquet"):
                     yield pa.concat_tables([unified.empty_table(), block], promote_options="permissive")
 
-        return parquet_batches
+            return blocks
+
+        return tuple(InputPart(posixpath.relpath(i.path, path), file_blocks(i.path), i.size) for i in parquet)
     images = sorted(i.path for i in infos if i.path.lower().endswith(IMAGE_SUFFIXES))
     if not images:
         raise ConfigError(f"--input: folder {uri} holds neither Parquet files nor images ({', '.join(IMAGE_SUFFIXES)})")
@@ -418,4 +505,4 @@ def _directory_batches(fs: pafs.FileSystem, path: str, uri: str) -> Callable[[],
         raise ConfigError(f"--input: image folders must be local; list remote images in a table instead ({uri})")
     names = pa.array([posixpath.relpath(p, path) for p in images], pa.string())
     table = pa.table({"url": pa.array(images, pa.string()), FOLDER_ID: names, "filename": names})
-    return lambda: iter([table])
+    return (InputPart("", lambda: iter([table])),)
