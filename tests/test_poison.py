@@ -97,3 +97,52 @@ def test_a_decoder_crash_is_isolated_to_its_row_and_every_other_row_ends_as_usua
     console = (tmp_path / "job.log").read_text(errors="replace")  # the actors' warnings reach the driver's console
     assert "the decoder process died" in console and "marking" in console  # it split, then isolated the one row
     assert "RayActorError" not in console and "ActorDiedError" not in console  # Ray never saw the crash
+
+
+EMBED_POISON = "embed-poison"
+
+
+def install_dying_embedder() -> None:
+    """Worker setup hook: the embed stage's process dies on any batch holding the marked URL, every time."""
+    import clustering.ingest.embed as embed
+
+    real = embed.embed_batch
+
+    def embed_or_die(batch, embedder):
+        if any(EMBED_POISON in (u or "") for u in batch["url"].to_pylist()):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(batch, embedder)
+
+    embed.embed_batch = embed_or_die
+
+
+def run_dying_job(spec_path: str) -> None:
+    """Child-process entry: a job whose embed actor dies on one batch every time; records how the job ended."""
+    from clustering.config import IngestConfig
+
+    spec = json.loads(Path(spec_path).read_text())
+    config = IngestConfig(input=spec["input"], output=spec["output"], model=spec["model"], progress=False,
+                          rows_per_shard=4, download_batch_size=4, batch_size=4)  # fmt: skip
+    try:
+        ingest_on_local_ray(config, {"worker_process_setup_hook": "tests.test_poison.install_dying_embedder"})
+        outcome = "finished"
+    except Exception as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    Path(spec["findings"]).write_text(json.dumps({"outcome": outcome}))
+
+
+def test_a_batch_that_keeps_killing_the_embed_stage_ends_the_job_with_a_clear_error(tmp_path, tiny_model_dir):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (64, 48), (20 * i, 100, 200)).save(folder / f"img{i}.jpg")
+    Image.new("RGB", (64, 48), "red").save(folder / f"{EMBED_POISON}.jpg")
+    spec = {"input": str(folder), "output": str(tmp_path / "out"), "model": tiny_model_dir}
+    spec["findings"] = str(tmp_path / "findings.json")
+    returncode = run_in_child("tests.test_poison:run_dying_job", spec, tmp_path, timeout=300)
+    assert returncode == 0, (tmp_path / "job.log").read_text()[-5000:]  # it ended by itself, within the timeout
+    outcome = json.loads((tmp_path / "findings.json").read_text())["outcome"]
+    assert "the embed stage's process died 3 times on the same batch" in outcome, outcome
+    assert "rerun the same command to resume" in outcome

@@ -6,8 +6,12 @@ rescales, normalises, runs the vision tower and L2-normalises. Rows that failed 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +19,8 @@ import pyarrow.compute as pc
 
 from clustering import schema
 from clustering.config import PreprocessSpec
+from clustering.ingest import attempts
+from clustering.ingest.decode import preprocess_spec_from_processor
 from clustering.schema import Status
 
 log = logging.getLogger(__name__)
@@ -40,10 +46,45 @@ def load_image_processor(model: str):
 
 
 def model_info(model: str) -> ModelInfo:
-    """Read the embedding dimension and preprocessing of ``model`` (a hub id or a local folder)."""
-    from transformers import AutoConfig
+    """Read the embedding dimension and preprocessing of ``model`` (a hub id or a local folder).
 
-    from clustering.ingest.decode import preprocess_spec_from_processor
+    Read from the checkpoint's ``config.json`` and ``preprocessor_config.json`` when they say it all (milliseconds,
+    where transformers' image processor imports torch: seconds before the job can start); through transformers
+    otherwise.
+    """
+    files = _config_files(model)
+    if files is not None:
+        config, processor = files
+        if config.get("model_type") != "clip" or not config.get("projection_dim"):
+            raise ValueError(f"its config ({config.get('model_type', 'unknown type')}) has no projection_dim")
+        if all(processor.get(k) is not None for k in ("size", "crop_size", "image_mean", "image_std")):
+            return ModelInfo(
+                model=model,
+                dim=int(config["projection_dim"]),
+                preprocess=preprocess_spec_from_processor(SimpleNamespace(**processor)),
+                name_or_path=model,
+                random_weights=bool(config.get("clipcluster_random_weights", False)),
+            )
+    return _model_info_from_transformers(model)
+
+
+def _config_files(model: str) -> tuple[dict, dict] | None:
+    """The checkpoint's two JSON configuration files, from its folder or the hub (cache first); None when absent."""
+    names = ("config.json", "preprocessor_config.json")
+    try:
+        if os.path.isdir(model):
+            paths = [os.path.join(model, n) for n in names]
+        else:
+            from huggingface_hub import hf_hub_download
+
+            paths = [hf_hub_download(model, n) for n in names]
+        return tuple(json.loads(Path(p).read_text()) for p in paths)  # type: ignore[return-value]
+    except (OSError, ValueError, ImportError):  # missing files, offline, unparsable: transformers says why
+        return None
+
+
+def _model_info_from_transformers(model: str) -> ModelInfo:
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
     dim = getattr(config, "projection_dim", None)
@@ -138,7 +179,12 @@ class ClipEmbedder:
             return features.cpu().numpy()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return embed_batch(batch, self)
+        """:func:`embed_batch`, counted so that a batch that keeps killing this process ends the job (see
+        :mod:`clustering.ingest.attempts`)."""
+        images = batch[schema.SHA256].to_pylist() if schema.SHA256 in batch.column_names else []
+        describe = f"{batch.num_rows} rows, first image sha256 {images[0] if images else None}"
+        with attempts.attempt("embed", attempts.batch_key([batch.num_rows, *images]), describe=describe):
+            return embed_batch(batch, self)
 
 
 def embed_batch(batch: pa.Table, embedder: ClipEmbedder) -> pa.Table:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from clustering import schema
 from clustering.config import DecodeOptions, DownloadOptions, PreprocessSpec
+from clustering.ingest import attempts
 from clustering.ingest import decode as decode_module
 from clustering.ingest.decode import DecodeResult, decode_batch
 from clustering.ingest.download import Downloader
@@ -75,7 +77,8 @@ class FetchDecode:
         decoder = functools.partial(decode_batch, options=decode, spec=spec, decoder=decode_module.decode_image)
         crashed = functools.partial(_mark_crashed, options=decode, spec=spec)
         self.decoder = IsolatedDecoder(decoder, crashed)
-        self.decoder.start()
+        # The child imports Pillow and Arrow meanwhile: the actor is ready, and the first URLs download, at once.
+        threading.Thread(target=self.decoder.start, name="decoder-start", daemon=True).start()
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         """``batch`` with the fetch and decode columns added; same rows, same order."""
@@ -85,7 +88,9 @@ class FetchDecode:
         urls = pc.cast(batch[self.url_column], pa.string())
         distinct = pc.unique(urls)  # reposts within a batch are fetched and decoded once
         work = pa.table({schema.URL: distinct})
-        results = await self._fetch_and_decode(work)
+        describe = f"{batch.num_rows} rows, first URL {urls[0].as_py() if len(urls) else None!r}"
+        with attempts.attempt("fetch+decode", attempts.batch_key(distinct.to_pylist()), describe=describe):
+            results = await self._fetch_and_decode(work)
         per_row = results.take(pc.index_in(urls, value_set=distinct))
         for name in ADDED_COLUMNS:
             batch = batch.append_column(name, per_row[name])
