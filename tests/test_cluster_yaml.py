@@ -118,5 +118,6 @@ def test_kuberay_rayjob_matches_the_pinned_ray_and_sizes_one_actor_per_gpu():
     (group,) = cluster["workerGroupSpecs"]
     gpus = group["replicas"] * group["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
     assert int(entrypoint[entrypoint.index("--embed-actors") + 1]) == gpus
+    assert int(entrypoint[entrypoint.index("--min-embed-actors") + 1]) == gpus  # every GPU busy from the start
     env = yaml.safe_load(spec["runtimeEnvYAML"])
     assert env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"
