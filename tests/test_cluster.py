@@ -636,14 +636,14 @@ def test_a_node_added_while_the_job_runs_gets_fetch_and_embed_work(tmp_path, tin
     found = scenario(
         tmp_path,
         tiny_model_dir,
-        rows=160,
+        rows=320,
         workers=1,
-        worker_cpus=2,  # one fetch actor, one embed actor, the reads and the writes: full
+        worker_cpus=1,  # one fetch actor and one embed actor (half a CPU each): full; reads and writes need none
         worker_gpus=1,
-        latency=0.05,
-        slow_embed=0.2,
+        latency=0.1,  # one request at a time: about a second per fetch batch, more per embed batch, so both queues
+        slow_embed=1.2,  # back up and both pools have a reason to grow onto the new node
         join={"num_cpus": 2, "num_gpus": 1},  # with default flags, nothing sized at the start
-        config={"rows_per_shard": 20, "download_batch_size": 8, "batch_size": 8, "max_in_flight": 2},
+        config={"rows_per_shard": 20, "download_batch_size": 8, "batch_size": 8, "max_in_flight": 1},
     )
     assert "error" not in found, found.get("error")
     assert not found["finished_before_join"] and not found["still_running"]
