@@ -91,7 +91,6 @@ def set_column(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
 
 
 # --- Inter-stage columns: handed from one ingest stage to the next, never written to a shard -----------------------
-WORK_ID = "work_id"  # one distinct URL of a shard; results are keyed by it so a retried delivery cannot duplicate
 CONTENT = "content"  # downloaded bytes, download -> decode
 PIXELS = "pixels"  # uint8 CLIP crop, decode -> embed
 

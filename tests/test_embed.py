@@ -60,7 +60,7 @@ def test_failed_rows_pass_through_with_null_embedding(embedder):
     pixels = crops(2, seed=2)
     batch = pa.table(
         {
-            "work_id": [0, 1, 2],
+            "post": [0, 1, 2],  # a column of the input, carried through
             "status": ["ok", "http_error", "ok"],
             "error": [None, "HTTP 404 Not Found", None],
             PIXELS: pa.array([pixels[0].tobytes(), None, pixels[1].tobytes()], pa.binary()),
