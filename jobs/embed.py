@@ -1,6 +1,7 @@
-"""Embed an image-URL table with CLIP into sharded Parquet (download → decode → embed on Ray).
+"""Embed an image-URL table with CLIP into a Parquet dataset (read → download + decode → embed → write, on Ray Data).
 
-Runs locally (starts its own Ray runtime) or under `ray job submit` on a cluster (attaches to it).
+Runs locally (starts its own Ray runtime) or under `ray job submit` on a cluster (attaches to it); a rerun resumes.
+The same stages fit into any Ray Data pipeline: `clustering.ingest.embed_images`.
 """
 
 from __future__ import annotations
