@@ -30,4 +30,11 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "setup: WARNING /usr/bin/chromium missing; install it (apt-get install chromium) for the browser tests" >&2
   fi
 fi
+
+# A first analysis compiles numba kernels for about a minute (issue 27): compile them now, into the cache `make`
+# points jobs and tests at, and copy them to the one jobs typed in a shell use (~/.cache/clipcluster/numba). numba
+# keys the cache by this checkout's path: another clone warms its own.
+export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$PWD/.numba_cache}
+"$VENV/bin/python" -m clustering.devtools.warm_cache --also-user-cache | sed 's/^/setup: /' \
+  || echo "setup: WARNING the numba warm-up failed; the first analysis will compile its kernels itself" >&2
 echo "setup: done"

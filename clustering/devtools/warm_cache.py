@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -55,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also cache what numba can of pynndescent's compile (inputs above 80,000 points; about 45 s more)",
     )
+    parser.add_argument(
+        "--also-user-cache",
+        action="store_true",
+        help="then copy the cache into the folder that jobs started without NUMBA_CACHE_DIR use "
+        "(~/.cache/clipcluster/numba), so that `python jobs/analyze.py` typed in a shell starts warm too",
+    )
     args = parser.parse_args(argv)
     folder = keep_compile_cache()  # before numba is imported: it reads NUMBA_CACHE_DIR then
     if folder is None:
@@ -65,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     warm(pynndescent=args.pynndescent)
     after = count_index_files(folder)
     seconds = time.perf_counter() - start
-    print(f"warm_cache: {after} kernels in numba's cache {folder} ({after - before} new) in {seconds:.1f} s")
+    copied = ""
+    if args.also_user_cache:
+        user = user_cache_folder()
+        if user is not None and Path(user).resolve() != Path(folder).resolve():
+            copy_cache(folder, user)
+            copied = f", copied to {user}"
+    print(f"warm_cache: {after} kernels in numba's cache {folder} ({after - before} new) in {seconds:.1f} s{copied}")
     return 0
 
 
@@ -154,6 +168,37 @@ def write_shards(folder: Path, points: int, *, reposts: int = 0, seed: int = 0) 
     half = n // 2
     pq.write_table(table.slice(0, half), folder / "part-00000.parquet")
     pq.write_table(table.slice(half), folder / "part-00001.parquet")
+
+
+def user_cache_folder() -> str | None:
+    """The folder that jobs started without ``NUMBA_CACHE_DIR`` cache in (:func:`clustering.cli.keep_compile_cache`),
+    created; None when it cannot be written."""
+    from clustering.cli import keep_compile_cache
+
+    saved = os.environ.pop("NUMBA_CACHE_DIR", None)
+    try:
+        return keep_compile_cache()
+    finally:
+        os.environ.pop("NUMBA_CACHE_DIR", None)
+        if saved is not None:
+            os.environ["NUMBA_CACHE_DIR"] = saved
+
+
+def copy_cache(source: str | Path, target: str | Path) -> None:
+    """Copy a numba cache folder's files into ``target``, replacing files of the same name.
+
+    A cache folder can move: numba names its subfolders after the source files' folders, not after the cache's. Each
+    file is written under a temporary name and renamed, as numba writes them, so a process reading the cache
+    meanwhile never sees half a file; the data files go first, so that no index names a file not there yet.
+    """
+    source, target = Path(source), Path(target)
+    files = sorted((p for p in source.rglob("*") if p.is_file()), key=lambda p: p.suffix == ".nbi")
+    for path in files:
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f"{destination.name}.{os.getpid()}.tmp")
+        shutil.copyfile(path, partial)
+        os.replace(partial, destination)
 
 
 def count_index_files(folder: str | Path) -> int:
