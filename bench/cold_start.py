@@ -16,8 +16,8 @@ compiled for this checkout or another clone is reused.
    warm-up, the default warm-up and ``warm_cache --pynndescent``: what numba's cache can save of its compile.
 
 Also printed: the CPU seconds of each command's process tree (less swayed than wall time by other work on a shared
-machine), kernels newly written to the cache by each run (0 after the warm-up: nothing left to compile) and the
-1-minute load average around each run (compare the runs of one invocation).
+machine), the entries each command wrote to numba's cache (0 after the warm-up: nothing left to compile that numba
+can cache) and the 1-minute load average around each run (compare the runs of one invocation).
 
     python bench/cold_start.py                         # about 5 min on 2 cores
     python bench/cold_start.py --repeats 3 --other-clone --pynndescent
@@ -47,17 +47,17 @@ _PYNNDESCENT_PROBE = (
 
 @dataclass(frozen=True)
 class Timed:
-    """One command's wall seconds, the CPU seconds of its process tree, the cache kernels it added and the 1-minute
-    load average before and after."""
+    """One command's wall seconds, the CPU seconds of its process tree, the numba cache entries it wrote (one data
+    file per compiled signature and CPU) and the 1-minute load average before and after."""
 
     seconds: float
     cpu: float
-    new_kernels: int
+    new_entries: int
     load: tuple[float, float]
 
     def cell(self) -> str:
         return (
-            f"{self.seconds:.1f} s, CPU {self.cpu:.1f} s (+{self.new_kernels} kernels, "
+            f"{self.seconds:.1f} s, CPU {self.cpu:.1f} s (+{self.new_entries} cache entries, "
             f"load {self.load[0]:.1f}/{self.load[1]:.1f})"
         )
 
@@ -81,9 +81,7 @@ class Clone:
 
     def run(self, label: str, *args: str) -> Timed:
         """Run ``python ARGS`` in the clone, timed from start to exit; its output goes to a log file."""
-        from clustering.devtools.warm_cache import count_index_files
-
-        before, load, cpu = count_index_files(self.cache), os.getloadavg()[0], _children_cpu()
+        before, load, cpu = _cache_entries(self.cache), os.getloadavg()[0], _children_cpu()
         log = self.logs / f"{label}.log"
         start = time.perf_counter()
         with log.open("w") as out:
@@ -91,7 +89,7 @@ class Clone:
         seconds = time.perf_counter() - start
         if done.returncode:
             sys.exit(f"{label} failed (exit status {done.returncode}); see {log}:\n{log.read_text()[-3000:]}")
-        added = count_index_files(self.cache) - before
+        added = _cache_entries(self.cache) - before
         return Timed(seconds, _children_cpu() - cpu, added, (load, os.getloadavg()[0]))
 
     def analyze(self, label: str, shards: Path) -> Timed:
@@ -136,6 +134,11 @@ def pynndescent_section(root: Path) -> None:
         )
         probe = clone.run("probe", "-c", _PYNNDESCENT_PROBE)
         print(f"| {name} | {warmed.cell() if warmed else '-'} | {probe.cell()} |", flush=True)
+
+
+def _cache_entries(folder: Path) -> int:
+    """numba cache entries under ``folder``: its data files, one per compiled signature (and CPU) of a kernel."""
+    return sum(1 for _ in folder.rglob("*.nbc"))
 
 
 def _children_cpu() -> float:
