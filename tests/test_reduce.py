@@ -100,6 +100,19 @@ def test_umaps_kernels_come_from_the_disk_cache_with_the_same_code_and_results(s
         assert np.array_equal(found, expected)
 
 
+def test_the_parallel_epoch_is_never_disk_cached():
+    """umap builds the serial and the parallel epoch from one Python function and numba's cache key has no compile
+    options: a cached parallel variant would later serve seeded (serial) layouts and make them differ run to run."""
+    from umap import layouts
+
+    reduce_module._use_disk_cached_umap_kernels()
+    serial = layouts._nb_optimize_layout_euclidean_single_epoch
+    parallel = layouts._nb_optimize_layout_euclidean_single_epoch_parallel
+    assert serial.py_func is parallel.py_func  # the collision this guards against still exists in umap
+    assert type(serial._cache).__name__ == "FunctionCache"
+    assert type(parallel._cache).__name__ == "NullCache"
+
+
 def test_principal_components_match_an_svd_and_are_signed_deterministically():
     X = np.random.default_rng(2).normal(size=(300, 12)).astype(np.float32) * np.linspace(3, 0.5, 12)
     pcs = principal_components(X, 4)

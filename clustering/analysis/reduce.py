@@ -421,8 +421,10 @@ _UMAP_KERNELS = (
     ("umap.umap_", "smooth_knn_dist"),
     ("umap.umap_", "compute_membership_strengths"),
     ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"),
-    ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch_parallel"),
 )
+# Not the parallel epoch: umap compiles it from the same Python function as the serial one, and numba's cache key
+# holds no compile options, so a disk-cached parallel variant would serve seeded (serial) layouts too and make them
+# differ run to run.
 
 
 @functools.cache
