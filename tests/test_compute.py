@@ -10,7 +10,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from clustering.analysis.compute import _parallel_layout, cluster_points
 from clustering.analysis.config import AnalyzeConfig
-from clustering.analysis.hierarchy import levels_from_sweep
 from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS
 from clustering.analysis.steps import Steps
 
@@ -39,7 +38,13 @@ def test_every_setting_is_scored_cheaply_and_the_compared_ones_fully(clustered):
 
 def test_per_point_arrays_are_kept_only_where_later_steps_read_them(clustered):
     selection = clustered.selection
-    assert clustered.levels == levels_from_sweep(clustered.rows, selection.index)
+    # The levels are picked at selection; the original-space tests may change the chosen row's counts after it.
+    levels, rows = clustered.levels, clustered.rows
+    assert levels["clusters"] == selection.index
+    chosen = rows[selection.index]
+    assert all(rows[i]["min_samples"] == chosen["min_samples"] for i in levels.values())
+    assert "themes" not in levels or rows[levels["themes"]]["min_cluster_size"] > chosen["min_cluster_size"]
+    assert "subclusters" not in levels or rows[levels["subclusters"]]["min_cluster_size"] < chosen["min_cluster_size"]
     ladder = {rung.index for rung in clustered.ladder}
     assert ladder and ladder <= set(selection.eligible)
     assert set(clustered.results) == {selection.index, *selection.runner_ups[:1], *clustered.levels.values(), *ladder}

@@ -25,6 +25,7 @@ from clustering.analysis.propagate import RESOLUTION
 from clustering.analysis.reduce import PARALLEL_LAYOUT_MIN_POINTS, reduce
 from clustering.analysis.result import Clustering
 from clustering.analysis.select import partition_key, select
+from clustering.analysis.split_merge import Refinement, refine, refined_setting
 from clustering.analysis.steps import Steps
 from clustering.analysis.sweep import SettingResult, parse_grid, sweep
 from clustering.analysis.threads import available_threads, machine_record
@@ -145,6 +146,12 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
                     f"background: {dropped} cluster{'s' if dropped != 1 else ''} of images no more alike than the "
                     f"collection as a whole labelled noise ({rows[selection.index]['noise_fraction']:.1%} noise now)"
                 )
+        refinement = None
+        if config.original_space_tests and not selection.pinned:
+            # The original space has the last word on the clusters a person sees: the choice and the ladder's (a
+            # pinned setting is the person's own and stays as HDBSCAN made it).
+            tested = [selection.index, *(rung.index for rung in ladder)]
+            refinement = _refine(results, rows, tested, X, reduction.knn, config)[selection.index]
     if config.resolution != RESOLUTION and config.select_by == "modularity_filled":
         lean = "more, smaller" if config.resolution > RESOLUTION else "fewer, larger"
         notes.append(f"selection at resolution {config.resolution:g} (default {RESOLUTION:g}): {lean} clusters")
@@ -156,6 +163,8 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         f"(the chosen setting and its runner-ups) ({steps.last('metrics')})"
     )
     log.info(f"selection: {selection.reason}")  # the reason starts with the setting's name ("pinned by ..." if pinned)
+    for decision in refinement.decisions if refinement else ():
+        log.info(f"original space: {decision.sentence()}")
     params |= {
         "sweep": {
             "min_cluster_sizes": list(sizes),
@@ -171,6 +180,9 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         },
         "noise_z": config.noise_z,
         "diffuse_clusters_as_noise": config.diffuse_clusters_as_noise,
+        "original_space_tests": config.original_space_tests,
+        "split_alpha": config.split_alpha,
+        "split_min_effect": config.split_min_effect,
         "silhouette_sample_size": config.silhouette_sample_size,
     }
     return Clustering(
@@ -183,7 +195,24 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         params=params,
         knn=reduction.knn,
         notes=tuple(notes),
+        refinement=refinement,
     )
+
+
+def _refine(results: list[SettingResult], rows: list[dict], indices, X: np.ndarray, knn, config) -> dict:
+    """Apply the original-space tests to the settings at ``indices``, in place; their refinements by index."""
+    found: dict[int, Refinement] = {}
+    for i in dict.fromkeys(indices):
+        found[i] = refine(
+            results[i].labels, X, knn.indices, knn.distances, min_cluster_size=results[i].min_cluster_size,
+            seed=config.seed or 0, alpha=config.split_alpha, min_effect=config.split_min_effect,
+        )  # fmt: skip
+        results[i] = refined_setting(results[i], found[i])
+        rows[i] |= count_columns(results[i]) | {
+            f"original_space_{column}": found[i].count(kind)
+            for column, kind in (("merges", "merge"), ("splits", "split"), ("background", "background"))
+        }
+    return found
 
 
 def _drop_diffuse_clusters(results: list[SettingResult], rows: list[dict], indices, X: np.ndarray) -> dict[int, int]:

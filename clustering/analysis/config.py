@@ -20,6 +20,7 @@ from clustering.analysis.propagate import RESOLUTION
 from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, PARALLEL_LAYOUT_MIN_POINTS
 from clustering.analysis.reposts import MIN_HASH_SIMILARITY, MIN_SIMILARITY
 from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
+from clustering.analysis.split_test import ALPHA, MIN_EFFECT
 from clustering.analysis.sweep import SELECTIONS, parse_grid
 from clustering.analysis.timeline import PERIODS
 from clustering.config import ConfigError, option, parse_args
@@ -117,6 +118,17 @@ class AnalyzeConfig:
         "background test: a cluster whose images are no more alike (mean pairwise cosine similarity) than those of the "
         "whole collection becomes noise; off with --no-diffuse-clusters-as-noise or --noise-z inf",
     )
+    original_space_tests: bool = option(
+        True,
+        "after the choice, merge two adjacent clusters the original embeddings cannot tell apart and split a cluster "
+        "whose halves they keep apart (clustering/analysis/split_merge.py); off with --no-original-space-tests",
+    )
+    split_alpha: float = option(ALPHA, "original-space tests: significance level of a split (SigClust null), in (0, 1)")
+    split_min_effect: float = option(
+        MIN_EFFECT,
+        "original-space tests: how much closer a half's images must be to their own half than to the other, as a "
+        "share of their spread, for the halves to count as apart",
+    )
     pack_map: bool = option(
         True,
         "move repost bursts on the 2-D map beside their nearest content, not to its edges, and draw far islands in",
@@ -193,6 +205,10 @@ class AnalyzeConfig:
             raise ConfigError(f"--max-noise must be a fraction in 0..1, got {self.max_noise!r}")
         if not (math.isfinite(self.resolution) and self.resolution > 0):
             raise ConfigError(f"--resolution must be a positive number, got {self.resolution!r}")
+        if not 0 < self.split_alpha < 1:
+            raise ConfigError(f"--split-alpha must be between 0 and 1, got {self.split_alpha!r}")
+        if not self.split_min_effect >= 0:
+            raise ConfigError(f"--split-min-effect must be 0 or more, got {self.split_min_effect!r}")
         if not self.noise_z > 0:
             raise ConfigError(f"--noise-z must be a positive number (inf: no background test), got {self.noise_z!r}")
         if self.pin_min_cluster_size is not None and self.pin_min_cluster_size < 2:

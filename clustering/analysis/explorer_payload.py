@@ -198,6 +198,7 @@ def _cluster_info(entry: dict) -> dict | None:
         "name_source": _text(entry.get("name_source")),
         "uncertain": bool(entry.get("uncertain")),
         "keywords": [_text(k, 100) for k in list(keywords)[:_MAX_KEYWORDS] if _text(k)],
+        "mixed": [_text(k, 100) for k in list(entry.get("mixed_keywords") or [])[:_MAX_KEYWORDS] if _text(k)],
     }
 
 

@@ -50,6 +50,11 @@ METRIC_DOCS: dict[str, str] = {
     "more alike than the whole collection's. Counted for the settings whose labels are written (the chosen one, its "
     "runner-ups, the hierarchy levels), whose clusters, noise and persistence columns count after it and whose "
     "scores are those the selection saw; empty elsewhere.",
+    "original_space_merges": "Merges of clusters the original space cannot tell apart (split_merge.py), after the "
+    "selection and the diffuse-cluster test; for the chosen setting and the granularity ladder's, whose clusters, "
+    "noise and persistence columns count after them; empty elsewhere (as are the next two).",
+    "original_space_splits": "Splits of clusters whose halves the original space keeps apart (split_merge.py).",
+    "original_space_background": "Diffuse halves split off a cluster and labelled noise (split_merge.py).",
     "dbcv": "hdbscan relative_validity_: fast DBCV approximation on the mutual-reachability spanning tree, in [-1, 1], "
     "higher = denser, better separated clusters; noise points count against it; 0 when everything is noise.",
     "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points of a seeded "
@@ -146,6 +151,9 @@ def score_setting(
         "n": int(n),
         **count_columns(result),
         "diffuse_clusters": math.nan,
+        "original_space_merges": math.nan,
+        "original_space_splits": math.nan,
+        "original_space_background": math.nan,
         "dbcv": float(result.dbcv),
         "silhouette_reduced": math.nan,
         "silhouette_cosine": math.nan,

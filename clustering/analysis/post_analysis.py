@@ -19,6 +19,7 @@ import pyarrow as pa
 from clustering import schema
 from clustering.analysis.accounts import AccountStats, cluster_accounts
 from clustering.analysis.keywords import TOP_KEYWORDS, Keywords, cluster_keywords, post_terms
+from clustering.analysis.mixed_topics import MixedTopics, mixed_topics
 from clustering.analysis.names import (
     BUILTIN_LABELS,
     NAME_MARGIN,
@@ -78,17 +79,22 @@ class LevelPosts:
     ----------
     keywords, names, timelines, accounts
         Per-cluster results (clusters: every non-negative label present).
+    mixed : MixedTopics
+        Per cluster, the top hashtags that avoid each other ("possibly mixed": advisory).
     """
 
     keywords: Keywords
     names: Names
     timelines: Timelines
     accounts: AccountStats
+    mixed: MixedTopics
 
     def table(self) -> pa.Table:
         """One row per cluster: ``cluster`` then name, keyword, time and account columns (docs/post-analysis.md)."""
         table = self.names.table()
-        for part in (self.keywords.table().drop_columns(["texts"]), self.timelines.table(), self.accounts.table()):
+        parts = (self.keywords.table().drop_columns(["texts"]), self.mixed.table(), self.timelines.table(),
+                 self.accounts.table())  # fmt: skip
+        for part in parts:
             table = table.join(part, "cluster")
         return table.sort_by("cluster")
 
@@ -255,6 +261,7 @@ def analyse_posts(
             ),
             timelines=cluster_timelines(values, dates, period=options.period),
             accounts=cluster_accounts(values, posts.accounts),
+            mixed=mixed_topics(values, terms, keywords),
         )
 
     described = {name: describe(values) for name, values in labels.items()}

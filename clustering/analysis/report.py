@@ -76,7 +76,7 @@ class ClusterSummary:
     ``name_source``, "zero-shot" or "keywords", and whether a zero-shot name is ``uncertain``), the first
     ``keywords``, when the cluster circulated (ISO 8601 UTC instants, the peak period) and who posted it
     (``accounts``, the ``top_account`` and its ``top_account_share``; ``high_share`` flags a coordinated-posting
-    signal, see :data:`HIGH_SHARE`).
+    signal, see :data:`HIGH_SHARE`); ``mixed_keywords`` are hashtags of its posts that never meet (mixed_topics.py).
     """
 
     cluster: int
@@ -98,6 +98,7 @@ class ClusterSummary:
     top_account: str | None = None
     top_account_share: float | None = None
     high_share: bool = False
+    mixed_keywords: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -360,6 +361,7 @@ def _post_facts(row: Mapping) -> dict:
         "top_account": row.get("top_account"),
         "top_account_share": share,
         "high_share": share is not None and share >= HIGH_SHARE and row["size"] >= HIGH_SHARE_MIN_POSTS,
+        "mixed_keywords": tuple(row["mixed_keywords"].split(" | ")) if row.get("mixed_keywords") else (),
     }
 
 

@@ -55,6 +55,8 @@ class Clustering:
         The reduction's cosine kNN graph over the points (repost candidates reuse it); None when none was built.
     notes : tuple of str
         Situations worth a reader's attention (too few points, a PCA fallback, ...).
+    refinement : split_merge.Refinement or None
+        The original-space tests' decisions on the chosen setting; None when they did not run.
     """
 
     map_coords: np.ndarray
@@ -66,6 +68,7 @@ class Clustering:
     params: dict = dataclasses.field(default_factory=dict)
     knn: object | None = None
     notes: tuple[str, ...] = ()
+    refinement: object | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

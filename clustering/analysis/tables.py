@@ -95,6 +95,10 @@ def assemble_outcome(
             "rule": selection.rule,
             "reason": selection.reason,
             "pinned": bool(selection.pinned),
+            "original_space": [
+                {**decision.document(), "sentence": decision.sentence()}
+                for decision in (clustering.refinement.decisions if clustering.refinement else ())
+            ],
         }
         runner_up_rows = [clustering.rows[i] for i in selection.runner_ups]
         written = {selection.index: _alternative(schema.CLUSTER, chosen, labels, "chosen")}  # sweep row -> entry
@@ -459,6 +463,7 @@ def hierarchy_document(run: AnalysisRun) -> dict:
                 "name_source": value("name_source", c),
                 "uncertain": bool(value("name_uncertain", c)),
                 "keywords": value("keywords", c).split(";") if value("keywords", c) else [],
+                "mixed_keywords": value("mixed_keywords", c).split(" | ") if value("mixed_keywords", c) else [],
             }
             for c in range(level.n_clusters)
         ]

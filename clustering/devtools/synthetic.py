@@ -4,6 +4,8 @@ Real CLIP image embeddings of a social-media collection look roughly like this: 
 pairs have cosine ~0.2-0.5, not 0), themes made of a few related sub-topics, clusters of very different sizes and
 tightness, a large background of one-off images that belong to no theme, and bursts of near-identical reposts.
 :func:`make_blobs_on_sphere` builds each of these on purpose, so a clustering can be scored against the truth.
+:func:`make_topic_posts` builds issue 22's harder case: topics that share nothing but the common direction, as far
+from each other as from the background, which UMAP can still lay out side by side.
 """
 
 from __future__ import annotations
@@ -148,6 +150,82 @@ def make_blobs_on_sphere(
     # Renormalise after the float32 cast so every row is unit length to float32 precision.
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     order = rng.permutation(n)
+    return X[order], y[order]
+
+
+def make_topic_posts(
+    *,
+    topics: int = 8,
+    per_topic: int = 400,
+    background: int = 1_100,
+    bursts: int = 5,
+    burst_size: int = 20,
+    dim: int = 512,
+    within: float = 0.76,
+    between: float = 0.59,
+    siblings: int = 1,
+    sibling_similarity: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Topics around one common direction, mutually unrelated in the original space (issue 22's held-out shape).
+
+    A member is ``sqrt(between) * common + sqrt(within - between) * own + sqrt(1 - within) * noise``: cosine about
+    ``within`` inside a topic, ``between`` across topics, and ``between`` to the background too (background images
+    have only the common part and noise). Bursts copy a random topic member with a tiny jitter and keep its topic.
+
+    Parameters
+    ----------
+    topics, per_topic, background : int
+        Topics, images per topic, background images (defaults: 8 x 400 and 1,100, 25 % of 4,400 with the bursts).
+    bursts, burst_size : int
+        Near-duplicate bursts and their size.
+    dim : int
+        Embedding dimension.
+    within, between : float
+        Mean cosine inside a topic and between topics (and to the background), ``0 <= between < within < 1``.
+    siblings, sibling_similarity : int, float
+        Topics come in groups of ``siblings`` whose own directions share ``sibling_similarity`` of their square
+        (0: every topic unrelated): the harder variant, where UMAP lays several topics side by side.
+    seed : int
+
+    Returns
+    -------
+    X : np.ndarray
+        ``(n, dim)`` float32 unit rows in random order, ``n = topics * per_topic + bursts * burst_size + background``.
+    labels : np.ndarray
+        int64 topic per row, -1 for the background.
+    """
+    if not 0.0 <= between < within < 1.0:
+        raise ValueError(f"need 0 <= between < within < 1, got between={between}, within={within}")
+    if topics < 1 or per_topic < 1 or siblings < 1 or not 0.0 <= sibling_similarity < 1.0:
+        raise ValueError("topics, per_topic and siblings must be positive, sibling_similarity in [0, 1)")
+    rng = np.random.default_rng(seed)
+    common = _unit(rng.standard_normal(dim))
+    own = []
+    for k in range(topics):
+        if k % siblings == 0:
+            shared = rng.standard_normal(dim)
+        mixed = np.sqrt(sibling_similarity) * _unit(shared) + np.sqrt(1 - sibling_similarity) * _unit(
+            rng.standard_normal(dim)
+        )
+        own.append(_unit(mixed))  # random: by chance a little closer to some topics (and the common part) than others
+    a, b, c = np.sqrt(between), np.sqrt(within - between), np.sqrt(1.0 - within)
+    parts, labels = [], []
+    for k in range(topics):
+        noise = rng.standard_normal((per_topic, dim)) / np.sqrt(dim)
+        parts.append(a * common + b * own[k] + c * noise)
+        labels.append(np.full(per_topic, k))
+    for _ in range(bursts):
+        k = int(rng.integers(topics))
+        source = parts[k][int(rng.integers(per_topic))]
+        parts.append(source + 0.02 * rng.standard_normal((burst_size, dim)) / np.sqrt(dim))
+        labels.append(np.full(burst_size, k))
+    parts.append(a * common + np.sqrt(1.0 - between) * rng.standard_normal((background, dim)) / np.sqrt(dim))
+    labels.append(np.full(background, -1))
+    X = _unit(np.concatenate(parts)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.concatenate(labels).astype(np.int64)
+    order = rng.permutation(len(X))
     return X[order], y[order]
 
 

@@ -179,6 +179,10 @@ function clusterAbout(label, k) {
   const source = sources[info.name_source];
   if (source) box.appendChild(el('div', 'muted', source));
   if (info.uncertain) box.appendChild(el('div', 'uncertain', 'Uncertain name: the runner-up label scored close.'));
+  if (info.mixed && info.mixed.length) {
+    box.appendChild(el('div', 'mixed', `Possibly mixed: its posts use ${info.mixed.join(', ')} apart, never together ` +
+      '(hashtags of separate communities; a check to read, not a change to the clusters).'));
+  }
   return box;
 }
 
