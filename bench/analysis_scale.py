@@ -4,7 +4,8 @@
    of the images in repost bursts), in one run, each side in a fresh process as a user would run it (numba's
    compile cache kept, pynndescent's first-call compile paid by both):
 
-   - the tool: :func:`clustering.analysis.compute.cluster_points` with the job's defaults (kNN graph, both layouts,
+   - the tool: :func:`clustering.analysis.cluster.cluster_points.cluster_points` with the job's defaults (kNN graph,
+     both layouts,
      the sweep, the background test, the scores, the choice);
    - the notebook recipe (the seed notebooks): a 2-D UMAP (cosine, n_neighbors 20, min_dist 0, seeded), one
      ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=5)`` refit for m = 2, 7, ..., 67, and one exact silhouette of
@@ -73,8 +74,8 @@ def run_tool(n: int) -> dict:
     """The Analyze job's compute on the distinct images, with its defaults."""
     import umap  # noqa: F401  imported before the clock, as the notebook side does
 
-    from clustering.analysis.compute import cluster_points
-    from clustering.analysis.config import AnalyzeConfig
+    from clustering.analysis.cluster.cluster_points import cluster_points
+    from clustering.analysis.options import AnalyzeConfig
     from clustering.analysis.steps import Steps
 
     X, truth = dataset(n)

@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 REPOSTS = 0.03  # share of extra rows repeating an image, as bench/scale_shards.py's sets have
 _PYNNDESCENT_PROBE = (
-    "from clustering.analysis.knn import knn_graph; from clustering.devtools.synthetic import make_blobs_on_sphere; "
+    "from clustering.analysis.space.knn_graph import knn_graph; "
+    "from clustering.devtools.synthetic import make_blobs_on_sphere; "
     "X, _ = make_blobs_on_sphere(2000, seed=0); knn_graph(X, n_neighbors=15, method='pynndescent', seed=42)"
 )
 

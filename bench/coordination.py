@@ -27,10 +27,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from clustering.analysis.coordination import CoordinationOptions, cluster_coordination, find_coordination
-from clustering.analysis.lineage import repost_lineage
-from clustering.analysis.posts import Accounts
-from clustering.analysis.reposts import RepostGroups
+from clustering.analysis.posts.columns import Accounts
+from clustering.analysis.posts.concentration import cluster_coordination
+from clustering.analysis.posts.coordination import CoordinationOptions, find_coordination
+from clustering.analysis.posts.lineage import repost_lineage
+from clustering.analysis.posts.reposts import RepostGroups
 
 ACCOUNTS = 200_000
 VIRAL_POSTS, VIRAL_ACCOUNTS, BURST_POSTS = 50_000, 20_000, 5_000

@@ -31,8 +31,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout; the browser helper is in tests/
 
-from clustering.analysis.explorer import Explorer
-from clustering.analysis.explorer_payload import page_payload
+from clustering.analysis.explorer.build import Explorer
+from clustering.analysis.explorer.payload import page_payload
 from tests.browser import launch_chromium, open_page, wait_idle
 
 WORDS = np.array(

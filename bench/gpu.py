@@ -55,7 +55,7 @@ def bench_model(model: str, batch_sizes: list[int], images: int, device: str | N
     """Forward passes alone: uint8 crops already in memory, one warm-up batch per size, then ``images`` timed."""
     import torch
 
-    from clustering.ingest.embed import ClipEmbedder, model_info, preprocess_dict
+    from clustering.ingest.clip_embedder import ClipEmbedder, model_info, preprocess_dict
 
     info = model_info(model)
     rows = []
@@ -93,8 +93,8 @@ def bench_model(model: str, batch_sizes: list[int], images: int, device: str | N
 def bench_decode(jpegs: list[bytes], model: str) -> dict:
     """Decode + thumbnail + CLIP crop of each JPEG on this one core (the decode stage's work per image)."""
     from clustering.config import DecodeOptions
+    from clustering.ingest.clip_embedder import model_info
     from clustering.ingest.decode import decode_image
-    from clustering.ingest.embed import model_info
 
     spec, options = model_info(model).preprocess, DecodeOptions()
     decode_image(jpegs[0], options, spec)
@@ -115,7 +115,7 @@ def bench_job(jpegs: list[bytes], model: str, workdir: Path, latency: float) -> 
 
     from clustering.config import IngestConfig
     from clustering.devtools.devserver import ImageServer
-    from clustering.ingest.pipeline import run_ingest
+    from clustering.ingest.job import run_ingest
 
     images = workdir / "images"
     images.mkdir(parents=True)

@@ -163,9 +163,9 @@ def stage_rates(urls: list[str], model_dir: str, n: int) -> dict[str, float]:
     import pyarrow as pa
 
     from clustering.config import DecodeOptions, DownloadOptions
+    from clustering.ingest.clip_embedder import ClipEmbedder, embed_batch, model_info, preprocess_dict
     from clustering.ingest.decode import decode_batch
     from clustering.ingest.download import add_fetch_columns, fetch_all
-    from clustering.ingest.embed import ClipEmbedder, embed_batch, model_info, preprocess_dict
 
     info = model_info(model_dir)
     work = pa.table({"url": pa.array(urls[:n], pa.string())})
@@ -195,7 +195,7 @@ def rss_child(rows: int, workdir: str, model_dir: str, base_url: str) -> None:
 
     from clustering import io as cio
     from clustering.config import IngestConfig
-    from clustering.ingest.pipeline import run_ingest
+    from clustering.ingest.job import run_ingest
 
     rng = np.random.default_rng(rows)
     unique = rows // 2

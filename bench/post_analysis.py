@@ -21,14 +21,14 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from clustering.analysis.accounts import cluster_accounts
-from clustering.analysis.keywords import cluster_keywords
-from clustering.analysis.knn import KnnGraph
-from clustering.analysis.names import cluster_centroids
-from clustering.analysis.post_analysis import analyse_posts
-from clustering.analysis.posts import parse_accounts, parse_dates, read_posts
-from clustering.analysis.reposts import find_repost_groups, repost_group_table
-from clustering.analysis.timeline import cluster_timelines
+from clustering.analysis.posts.accounts import cluster_accounts
+from clustering.analysis.posts.columns import parse_accounts, parse_dates, read_posts
+from clustering.analysis.posts.describe import analyse_posts
+from clustering.analysis.posts.keywords import cluster_keywords
+from clustering.analysis.posts.names import cluster_centroids
+from clustering.analysis.posts.reposts import find_repost_groups, repost_group_table
+from clustering.analysis.posts.timeline import cluster_timelines
+from clustering.analysis.space.knn_graph import KnnGraph
 from clustering.schema import PostColumns
 
 WORDS = [f"mot{i}" for i in range(5000)]

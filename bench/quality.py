@@ -23,17 +23,17 @@ true background):
 
 - ``tool: automatic``: what ``jobs/analyze.py`` does by default: reduce (10-D layout + map from one kNN graph),
   one-tree HDBSCAN sweep (excess-of-mass and leaf selection), background from the original space dropped
-  (noise.py), selection by the kNN-graph modularity once HDBSCAN's noise has taken its neighbours' clusters
-  (``modularity_filled``: propagate.py, select.py), then the original-space tests (split_merge.py);
+  (cluster/background.py), selection by the kNN-graph modularity once HDBSCAN's noise has taken its neighbours' clusters
+  (``modularity_filled``: cluster/modularity.py, select.py), then the original-space tests (cluster/original_space.py);
 - ``tool: automatic before the original-space tests``: the same choice as HDBSCAN and the background tests left it;
 - ``tool: best setting (truth)``: the same sweep, setting picked with the labels;
 - ``tool: best of the granularity ladder (truth)``: the best, by the labels, of the handful of settings the rule
-  would choose at resolutions 0.25-4 (granularity.py: what the report offers an analyst beside the choice), after the
+  would choose at resolutions 0.25-4 (cluster/ladder.py: what the report offers an analyst beside the choice), after the
   original-space tests as the job writes them;
-- ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what noise.py adds);
+- ``tool: automatic, no background test``: the chosen setting's HDBSCAN labels (what cluster/background.py adds);
 - ``tool: excess of mass only``: the same rule over the sweep's EOM settings alone (before leaf settings joined);
 - ``tool: modularity of clustered points only``: the same sweep chosen by the rule before ``modularity_filled``
-  (HDBSCAN's noise left out of the score instead of taking its neighbours' clusters, propagate.py);
+  (HDBSCAN's noise left out of the score instead of taking its neighbours' clusters, cluster/modularity.py);
 - ``previous defaults``: the same sweep, no background test, highest reduced-space silhouette with noise <= 35 %;
 - ``notebook recipe (truth)``: 2-D UMAP (cosine, n_neighbors 20, min_dist 0) + HDBSCAN(min_samples 5) for
   min_cluster_size 2, 7, ..., 197, best picked with the labels (the seed notebooks' loop, by one-tree sweep);
@@ -48,7 +48,7 @@ their splits and merges; real sets, synthetic ones and held-out ones apart.
     python bench/quality.py --seeds 42,1,2                    # and the ratios on two more layouts per set
     python bench/quality.py --sets emoji,glyphs --skip evoc   # quicker
     python bench/quality.py --sets none --map 40000           # only the map: content share before / after packing
-                                                              # and after layout.compress_outskirts
+                                                              # and after repost_packing.compress_outskirts
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class ToolRun:
     final: list  # the same with the original-space background dropped
     rows: list  # scored rows of ``final``
     chosen: int
-    ladder: list[int]  # the granularity ladder's settings, coarse to fine (granularity.py)
+    ladder: list[int]  # the granularity ladder's settings, coarse to fine (cluster/ladder.py)
     seconds: float
     refined: dict  # sweep index -> split_merge.Refinement: the chosen setting and the ladder's, as the job writes them
 
@@ -205,13 +205,14 @@ def run_tool(X: np.ndarray, seed: int = 42) -> ToolRun:
 
 
 def _run_tool(X: np.ndarray, seed: int) -> ToolRun:
-    from clustering.analysis.granularity import resolution_ladder
-    from clustering.analysis.metrics import score_setting
-    from clustering.analysis.noise import core_distances, drop_background, drop_diffuse_clusters
-    from clustering.analysis.reduce import reduce
-    from clustering.analysis.select import select
-    from clustering.analysis.split_merge import refine
-    from clustering.analysis.sweep import parse_grid, sweep
+    from clustering.analysis.cluster.background import core_distances, drop_background, drop_diffuse_clusters
+    from clustering.analysis.cluster.ladder import resolution_ladder
+    from clustering.analysis.cluster.original_space import refine
+    from clustering.analysis.cluster.scores import score_setting
+    from clustering.analysis.cluster.select import select
+    from clustering.analysis.cluster.sweep import sweep
+    from clustering.analysis.grid import parse_grid
+    from clustering.analysis.space.reduce import reduce
 
     start = time.perf_counter()
     reduction = reduce(X, seed=seed)
@@ -240,8 +241,8 @@ def _run_tool(X: np.ndarray, seed: int) -> ToolRun:
 
 def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
     """The rule before issue 10: highest reduced-space silhouette, noise <= 35 %, HDBSCAN's own (EOM) labels."""
-    from clustering.analysis.metrics import score_setting
-    from clustering.analysis.select import select
+    from clustering.analysis.cluster.scores import score_setting
+    from clustering.analysis.cluster.select import select
 
     rows = [score_setting(tool.raw[i], tool.reduction.cluster_coords, X) for i in tool.eom]
     return tool.eom[select(rows, score="silhouette_reduced", max_noise=0.35).index]
@@ -250,7 +251,7 @@ def previous_choice(tool: ToolRun, X: np.ndarray) -> int:
 def notebook_labels(X: np.ndarray, truth: np.ndarray, seed: int = 42) -> tuple[np.ndarray, int]:
     import umap
 
-    from clustering.analysis.sweep import sweep
+    from clustering.analysis.cluster.sweep import sweep
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -299,7 +300,7 @@ def core_auc(truth: np.ndarray, distances: np.ndarray) -> float:
 def evaluate(data: Dataset, skip: set[str], seed: int = 42) -> tuple[list[tuple[str, dict, float]], str, Ratios]:
     """(method, scores, seconds) rows for one dataset on the layouts of UMAP seed ``seed``, a line on the set's shape
     and the ratios issue 10 reads."""
-    from clustering.analysis.select import select
+    from clustering.analysis.cluster.select import select
 
     X, truth = data.X, data.truth
     out: list[tuple[str, dict, float]] = []
@@ -486,8 +487,8 @@ def _joined(values: list, form: str = "{:.2f}") -> str:
 
 def map_packing(n: int) -> None:
     """Content share of the 2-D map with and without packing, on n CLIP-like points with ~2 repost bursts per 1,000."""
-    from clustering.analysis import layout
-    from clustering.analysis.reduce import reduce
+    from clustering.analysis.space import repost_packing
+    from clustering.analysis.space.reduce import reduce
     from clustering.devtools.synthetic import make_blobs_on_sphere
 
     X, _ = make_blobs_on_sphere(n, n_clusters=100, noise_fraction=0.3, duplicate_bursts=n // 500, seed=4)
@@ -496,19 +497,19 @@ def map_packing(n: int) -> None:
     reduction = reduce(X, cluster_dims=2, min_dist=0.1, map_min_dist=0.1, pack=False)
     fit = time.perf_counter() - start
     start = time.perf_counter()
-    bursts = layout.find_bursts(X, reduction.knn.indices, reduction.knn.distances)
-    packed = layout.pack(reduction.map_coords, bursts.labels, bursts.anchors)
+    bursts = repost_packing.find_bursts(X, reduction.knn.indices, reduction.knn.distances)
+    packed = repost_packing.pack(reduction.map_coords, bursts.labels, bursts.anchors)
     seconds = time.perf_counter() - start
     start = time.perf_counter()
-    compressed = layout.compress_outskirts(packed)
+    compressed = repost_packing.compress_outskirts(packed)
     seconds_outskirts = time.perf_counter() - start
-    before, after = layout.content_share(reduction.map_coords), layout.content_share(packed)
-    final = layout.content_share(compressed)
+    before, after = repost_packing.content_share(reduction.map_coords), repost_packing.content_share(packed)
+    final = repost_packing.content_share(compressed)
     print(f"\n### map packing: n={n:,}, {bursts.n_bursts} repost bursts moved\n")
     print("| map | central 90 % box / plot box | seconds |\n|---|---|---|")
     print(f"| UMAP as laid out | {before:.3f} | {fit:.0f} (reduce) |")
-    print(f"| bursts packed (layout.pack) | {after:.3f} | {seconds:.1f} (find_bursts + pack) |")
-    print(f"| and outskirts drawn in (layout.compress_outskirts) | {final:.3f} | {seconds_outskirts:.1f} |")
+    print(f"| bursts packed (repost_packing.pack) | {after:.3f} | {seconds:.1f} (find_bursts + pack) |")
+    print(f"| and outskirts drawn in (repost_packing.compress_outskirts) | {final:.3f} | {seconds_outskirts:.1f} |")
     print(f"\nratio to unpacked: bursts packed {after / before:.2f}, and outskirts {final / before:.2f}", flush=True)
 
 

@@ -4,7 +4,8 @@ All on one synthetic dataset with known labels (:func:`clustering.devtools.synth
 vectors, clusters of skewed sizes in sibling groups, background points, near-duplicate bursts), in one process:
 
 1. Speed and identity: ``hdbscan.HDBSCAN(min_cluster_size=m, min_samples=5).fit(X)`` for m = 2, 7, 12, ... (the
-   notebook's loop) against :func:`clustering.analysis.sweep.sweep` on the same coordinates, in 2-D (the notebook's
+   notebook's loop) against :func:`clustering.analysis.cluster.sweep.sweep` on the same coordinates, in 2-D (the
+   notebook's
    UMAP) and in the tool's default cluster space; labels compared setting by setting.
 2. Quality, ARI / AMI against the known labels, computed two ways: "all" counts every point, background and
    predicted noise each being one more label (rewards putting background in noise); "fg" only scores points that
@@ -79,7 +80,7 @@ def refit_loop(X: np.ndarray, sizes: list[int], min_samples: int) -> list[np.nda
 
 
 def compare(name: str, X: np.ndarray, sizes: list[int], min_samples: int) -> dict:
-    from clustering.analysis.sweep import sweep
+    from clustering.analysis.cluster.sweep import sweep
 
     with step(f"{name}: notebook refit loop, {len(sizes)} settings"):
         refits = refit_loop(X, sizes, min_samples)
@@ -123,11 +124,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import umap
 
-    from clustering.analysis.metrics import score_setting
-    from clustering.analysis.noise import core_distances, drop_background
-    from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, reduce
-    from clustering.analysis.select import DEFAULT_MAX_NOISE, DEFAULT_SCORE, select
-    from clustering.analysis.sweep import parse_grid, sweep
+    from clustering.analysis.cluster.background import core_distances, drop_background
+    from clustering.analysis.cluster.scores import score_setting
+    from clustering.analysis.cluster.select import select
+    from clustering.analysis.cluster.sweep import sweep
+    from clustering.analysis.defaults import DEFAULT_CLUSTER_DIMS, DEFAULT_MAX_NOISE, DEFAULT_SCORE
+    from clustering.analysis.grid import parse_grid
+    from clustering.analysis.space.reduce import reduce
     from clustering.devtools.synthetic import make_blobs_on_sphere
 
     sizes = [2 + 5 * i for i in range(args.settings)]

@@ -13,16 +13,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from clustering.analysis.options import AnalyzeConfig  # light: no stage (and no numba) loads with the options
 from clustering.cli import run_entrypoint
 from clustering.config import parse_args
 
 
 def main(argv: list[str] | None = None) -> int:
     def job() -> list[str]:
-        from clustering.analysis import AnalyzeConfig  # here: numba must not load before its cache is set
-
         config = parse_args(AnalyzeConfig, argv, prog="jobs/analyze.py", description=__doc__.splitlines()[0])
-        from clustering.analysis.pipeline import run_analysis  # after parsing: --help and typos stay fast
+        from clustering.analysis.run import run_analysis  # after parsing: --help and typos stay fast
 
         return run_analysis(config).summary_lines()
 

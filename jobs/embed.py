@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from clustering.cli import run_entrypoint
 from clustering.config import IngestConfig, parse_args
-from clustering.ingest.pipeline import run_ingest, summary_lines
+from clustering.ingest.job import run_ingest, summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,7 +96,7 @@ def apply_flags(sections: dict[str, dict], args: argparse.Namespace) -> None:
 
 def build_configs(argv: list[str] | None):
     """Both job configs, validated before anything runs: a typo in the analysis must not cost a GPU hour first."""
-    from clustering.analysis.config import AnalyzeConfig  # lazily: the analysis stack is only needed from here on
+    from clustering.analysis.options import AnalyzeConfig  # lazily: the analysis stack is only needed from here on
 
     args = build_parser().parse_args(argv)
     sections = load_sections(args.config)
@@ -119,7 +119,7 @@ def build_configs(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     def job() -> list[str]:
         ingest_config, analyze_config = build_configs(argv)
-        from clustering.ingest.pipeline import run_ingest, summary_lines
+        from clustering.ingest.job import run_ingest, summary_lines
 
         ingest = run_ingest(ingest_config)
         for line in summary_lines(ingest):
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 analyze_config.output,
                 nodes,
             )
-        from clustering.analysis.pipeline import run_analysis
+        from clustering.analysis.run import run_analysis
 
         return run_analysis(analyze_config).summary_lines()
 

@@ -3,7 +3,7 @@
 Session-scoped and shared by the reduce, sweep, metrics, selection and end-to-end analysis tests (names are stable):
 
 - ``sphere_blobs``: :class:`Blobs` of 600 unit vectors in 64-D, 6 clusters, 15 % background, 3 near-duplicate bursts.
-- ``sphere_reduction``: :func:`clustering.analysis.reduce.reduce` of ``sphere_blobs`` (5-D cluster space, seed 0).
+- ``sphere_reduction``: :func:`clustering.analysis.space.reduce.reduce` of ``sphere_blobs`` (5-D cluster space, seed 0).
 - ``reference_hdbscan``: a function ``(X, min_cluster_size, min_samples) -> fitted hdbscan.HDBSCAN`` with
   ``gen_min_span_tree=True`` and every other option at hdbscan's default: what the sweep must reproduce.
 """
@@ -39,7 +39,7 @@ def sphere_blobs() -> Blobs:
 
 @pytest.fixture(scope="session")
 def sphere_reduction(sphere_blobs):
-    from clustering.analysis.reduce import reduce
+    from clustering.analysis.space.reduce import reduce
 
     return reduce(sphere_blobs.X, cluster_dims=5, seed=0)
 

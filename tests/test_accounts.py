@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from clustering.analysis.accounts import cluster_accounts
-from clustering.analysis.posts import parse_accounts
+from clustering.analysis.posts.accounts import cluster_accounts
+from clustering.analysis.posts.columns import parse_accounts
 
 
 def test_a_topic_posted_by_three_accounts_has_a_top_share_of_at_least_a_third():

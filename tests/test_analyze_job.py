@@ -25,10 +25,10 @@ import pytest
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis import AnalyzeConfig, gpu, run_analysis, tables
-from clustering.analysis.select import partition_key
+from clustering.analysis import AnalyzeConfig, documents, gpu, run_analysis
+from clustering.analysis.cluster.select import partition_key
 from clustering.config import ConfigError
-from tests.test_read import MODEL_META, blobs, thumbnail, write_shards
+from tests.test_shards import MODEL_META, blobs, thumbnail, write_shards
 
 ALWAYS = (
     "assignments.parquet",
@@ -165,7 +165,7 @@ def test_duplicates_share_everything_and_are_counted(analysis):
             assert row[column] == original[column], column
     assert result.n_unique == N_POINTS
     clusters = pd.read_csv(out / "clusters.csv")
-    assert list(clusters.columns)[:10] == list(tables.CLUSTER_COLUMNS)
+    assert list(clusters.columns)[:10] == list(documents.CLUSTER_COLUMNS)
     assert {"name", "keywords", "first_seen", "last_seen", "peak_period", "posts", "accounts",
             "top_account_share"} <= set(clusters.columns)  # fmt: skip
     clusters = clusters[clusters.level == "clusters"]

@@ -40,10 +40,10 @@ import pytest
 
 from clustering import io as cio
 from clustering.config import ConfigError, IngestConfig, StageOptions
+from clustering.ingest.clip_embedder import ClipEmbedder
 from clustering.ingest.dataset import embed_gpus
-from clustering.ingest.embed import ClipEmbedder
 from clustering.ingest.fetch import FetchDecode
-from clustering.ingest.pipeline import check_shared_output
+from clustering.ingest.job import check_shared_output
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_CLI = str(Path(sys.executable).with_name("ray"))
@@ -453,11 +453,11 @@ def run_scenario(spec_path: str) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
+    import clustering.ingest.clip_embedder
     import clustering.ingest.dataset
-    import clustering.ingest.embed
     from clustering.devtools.devserver import ImageServer
     from clustering.devtools.sample import make_sample
-    from clustering.ingest.pipeline import run_ingest
+    from clustering.ingest.job import run_ingest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = json.loads(Path(spec_path).read_text())
@@ -481,7 +481,7 @@ def run_scenario(spec_path: str) -> None:
             SLOW_EMBED_ENV: str(spec.get("slow_embed", 0)),
         }
         ray.init(address=cluster.address, runtime_env={"env_vars": env_vars})
-        clustering.ingest.embed.ClipEmbedder = RecordingEmbedder  # embed_images looks it up at call time
+        clustering.ingest.clip_embedder.ClipEmbedder = RecordingEmbedder  # embed_images looks it up at call time
         clustering.ingest.dataset.FetchDecode = RecordingFetch
         with ImageServer(sample.outdir, latency=spec["latency"]) as server:
             kinds = write_sample_csv(sample.manifest, server.base_url, workdir / "urls.csv")
@@ -514,7 +514,7 @@ def run_scenario(spec_path: str) -> None:
 
 
 def _job_in_a_thread(config: IngestConfig) -> tuple[threading.Thread, dict]:
-    from clustering.ingest.pipeline import run_ingest
+    from clustering.ingest.job import run_ingest
 
     outcome: dict = {}
 

@@ -12,14 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from clustering.analysis.coordination import (
-    CoordinationOptions,
-    cluster_coordination,
-    find_coordination,
-)
-from clustering.analysis.lineage import VARIANTS, repost_lineage
-from clustering.analysis.posts import parse_accounts
-from clustering.analysis.reposts import find_repost_groups, repost_group_table
+from clustering.analysis.posts.columns import parse_accounts
+from clustering.analysis.posts.concentration import cluster_coordination
+from clustering.analysis.posts.coordination import CoordinationOptions, find_coordination
+from clustering.analysis.posts.lineage import VARIANTS, repost_lineage
+from clustering.analysis.posts.reposts import find_repost_groups, repost_group_table
 from clustering.config import ConfigError, DecodeOptions
 from clustering.devtools.sample import GENERATORS
 from clustering.ingest.decode import make_thumbnail

@@ -2,8 +2,8 @@
 
 Like fast_hdbscan's test_edge_cases.py, each through the whole job: no ok row, a handful of points, fewer points than
 min_cluster_size, everything noise, all duplicates, no thumbnail column. The cases a whole job adds nothing to are unit
-tests next to their code: one cluster or all noise in tests/test_tables.py, the model and input notes in
-tests/test_read.py, missing thumbnails in tests/test_report.py.
+tests next to their code: one cluster or all noise in tests/test_documents.py, the model and input notes in
+tests/test_shards.py, missing thumbnails in tests/test_report.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image
 
 from clustering.analysis import run_analysis
 from tests.test_analyze_job import ALWAYS, fast_config
-from tests.test_read import blobs, write_shards
+from tests.test_shards import blobs, write_shards
 
 
 def check_valid(out: Path, n_rows: int) -> dict:

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from clustering.config import PreprocessSpec
-from clustering.ingest.embed import ClipEmbedder, embed_batch, model_info, preprocess_dict
+from clustering.ingest.clip_embedder import ClipEmbedder, embed_batch, model_info, preprocess_dict
 from clustering.schema import PIXELS
 
 

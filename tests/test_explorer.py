@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw
 
 from clustering import io as cio
 from clustering import schema
-from clustering.analysis import explorer_thumbs
-from clustering.analysis.explorer import ExplorerResult, build_explorer
-from clustering.analysis.explorer_page import SCRIPT_FILES, page_script, script_json
+from clustering.analysis.explorer import thumbnails
+from clustering.analysis.explorer.build import ExplorerResult, build_explorer
+from clustering.analysis.explorer.page import SCRIPT_FILES, page_script, script_json
 from tests.browser import open_page, wait_idle
 
 TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
@@ -325,7 +325,7 @@ def test_script_json_escapes_everything_that_could_break_out():
 
 
 def test_page_script_never_parses_data_as_html():
-    folder = Path(__file__).parents[1] / "clustering/analysis/templates/explorer"
+    folder = Path(__file__).parents[1] / "clustering/analysis/explorer/templates/explorer"
     assert sorted(SCRIPT_FILES) == sorted(p.name for p in folder.glob("*.js"))  # every feature file is in the page
     js = page_script()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
@@ -561,7 +561,7 @@ def test_canvas2d_fallback_draws_the_same_points(browser, folder, tmp_path):
 
 
 def test_notebook_html_is_one_escaped_iframe(folder):
-    from clustering.analysis.explorer import Explorer
+    from clustering.analysis.explorer.build import Explorer
 
     explorer = Explorer.from_output_dir(folder["output"])
     page = explorer.to_html(embed_budget_bytes=50_000)
@@ -572,7 +572,7 @@ def test_notebook_html_is_one_escaped_iframe(folder):
 
 
 def test_sidecar_chunks_load_from_file_and_a_rebuild_removes_them(browser, tmp_path, monkeypatch):
-    monkeypatch.setattr(explorer_thumbs, "CHUNK_BYTES", 60_000)  # a few chunks out of 120 thumbnails of ~4 KB
+    monkeypatch.setattr(thumbnails, "CHUNK_BYTES", 60_000)  # a few chunks out of 120 thumbnails of ~4 KB
     info = write_output_folder(tmp_path, n=120, n_clusters=3, seed=1, hierarchy=False)
     result = build_explorer(info["output"], embed_budget_bytes=20_000)
     files = sorted((info["output"] / "explorer_files").iterdir())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis.explorer import build_explorer
+from clustering.analysis.explorer.build import build_explorer
 from tests.browser import open_page, wait_idle
 from tests.test_explorer import XSS_ACCOUNT, XSS_HASHTAG, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 

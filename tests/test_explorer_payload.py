@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clustering.analysis import explorer_thumbs
-from clustering.analysis.explorer import Explorer, build_explorer
-from clustering.analysis.explorer_encode import MAX_TEXT_CHARS, numeric_array, pack_arrays, text_blob
-from clustering.analysis.explorer_payload import EXEMPLARS_PER_CLUSTER, page_payload
-from clustering.analysis.explorer_thumbs import ChunkSink, place_thumbnails
+from clustering.analysis.explorer import thumbnails
+from clustering.analysis.explorer.build import Explorer, build_explorer
+from clustering.analysis.explorer.encode import MAX_TEXT_CHARS, numeric_array, pack_arrays, text_blob
+from clustering.analysis.explorer.payload import EXEMPLARS_PER_CLUSTER, page_payload
+from clustering.analysis.explorer.thumbnails import ChunkSink, place_thumbnails
 from tests.test_explorer import XSS_ACCOUNT, XSS_COLUMN, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 
 _TYPES = {"i1": "<i1", "u1": "<u1", "i2": "<i2", "u2": "<u2", "i4": "<i4", "u4": "<u4", "f4": "<f4", "f8": "<f8"}
@@ -216,7 +216,7 @@ def _jpeg_like(k: int, size: int) -> bytes:
 
 
 def test_thumbnails_are_embedded_by_priority_then_chunked(tmp_path, monkeypatch):
-    monkeypatch.setattr(explorer_thumbs, "CHUNK_BYTES", 3000)
+    monkeypatch.setattr(thumbnails, "CHUNK_BYTES", 3000)
     n = 20
     ids = pa.array([f"r{i}" for i in range(n)])
     images = {f"r{i}": _jpeg_like(i, 1000) for i in range(n)}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.analysis.hierarchy import Hierarchy, build_hierarchy, by_size, levels_from_sweep
-from clustering.analysis.metrics import score_setting
-from clustering.analysis.noise import core_distances, drop_background
-from clustering.analysis.select import select
-from clustering.analysis.sweep import sweep
+from clustering.analysis.cluster.background import core_distances, drop_background
+from clustering.analysis.cluster.hierarchy import Hierarchy, build_hierarchy, by_size, levels_from_sweep
+from clustering.analysis.cluster.scores import score_setting
+from clustering.analysis.cluster.select import select
+from clustering.analysis.cluster.sweep import sweep
 
 
 def assert_nested(h: Hierarchy) -> None:

@@ -15,7 +15,7 @@ import pytest
 from clustering import io as cio
 from clustering import schema
 from clustering.config import ConfigError, IngestConfig
-from clustering.ingest.pipeline import run_ingest
+from clustering.ingest.job import run_ingest
 from tests.fixtures_images import EXPECTED_STATUS, FAST_DOWNLOAD
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.analysis.keywords import cluster_keywords, post_terms, tokenize
+from clustering.analysis.posts.keywords import cluster_keywords, post_terms, tokenize
 
 
 def test_tokens_keep_hashtags_mentions_and_emoji_and_drop_urls_numbers_and_stop_words():

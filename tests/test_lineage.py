@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from clustering.analysis.lineage import VARIANTS, repost_lineage
-from clustering.analysis.posts import parse_accounts
-from clustering.analysis.reposts import ImageHashes, RepostGroups, repost_group_table
+from clustering.analysis.posts.columns import parse_accounts
+from clustering.analysis.posts.lineage import VARIANTS, repost_lineage
+from clustering.analysis.posts.reposts import ImageHashes, RepostGroups, repost_group_table
 
 START = np.datetime64("2025-03-01T00:00:00", "s")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustering.analysis.keywords import cluster_keywords, post_terms
-from clustering.analysis.mixed_topics import mixed_topics
+from clustering.analysis.posts.keywords import cluster_keywords, post_terms
+from clustering.analysis.posts.mixed_topics import mixed_topics
 
 GENERIC = ["rally", "downtown", "tonight", "crowd", "police", "march"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clustering.analysis.keywords import cluster_keywords
-from clustering.analysis.names import (
+from clustering.analysis.posts.keywords import cluster_keywords
+from clustering.analysis.posts.names import (
     BUILTIN_LABELS,
     TextTower,
     cluster_centroids,

@@ -41,7 +41,7 @@ def ingest_on_local_ray(config, runtime_env: dict):
     the job's result. Run in a child process (:func:`tests.test_cluster.run_in_child`)."""
     import ray
 
-    from clustering.ingest.pipeline import run_ingest
+    from clustering.ingest.job import run_ingest
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=runtime_env)
     try:
@@ -104,7 +104,7 @@ EMBED_POISON = "embed-poison"
 
 def install_dying_embedder() -> None:
     """Worker setup hook: the embed stage's process dies on any batch holding the marked URL, every time."""
-    import clustering.ingest.embed as embed
+    import clustering.ingest.clip_embedder as embed
 
     real = embed.embed_batch
 

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis import reduce as reduce_module
-from clustering.analysis.reduce import DEFAULT_CLUSTER_DIMS, Reduction, principal_components, reduce
-from clustering.analysis.sweep import sweep
+from clustering.analysis.cluster.sweep import sweep
+from clustering.analysis.defaults import DEFAULT_CLUSTER_DIMS
+from clustering.analysis.space import reduce as reduce_module
+from clustering.analysis.space import umap_layout
+from clustering.analysis.space.reduce import Reduction, principal_components, reduce
 
 
 def test_shapes_dtypes_timings_and_params(sphere_blobs, sphere_reduction):
@@ -54,7 +56,7 @@ def test_layouts_start_from_principal_components_and_equal_umap_learn_with_that_
     import umap
 
     X, graph = sphere_blobs.X, sphere_reduction.knn
-    start = reduce_module._initial_layout(principal_components(X, 5), 0)
+    start = umap_layout.initial_layout(principal_components(X, 5), 0)
     model = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=0, init=start,
                       precomputed_knn=(graph.indices, graph.distances, None))  # fmt: skip
     with warnings.catch_warnings():
@@ -68,7 +70,7 @@ def test_membership_graph_is_umaps_fuzzy_simplicial_set(sphere_blobs, sphere_red
     from umap.umap_ import fuzzy_simplicial_set
 
     graph = sphere_reduction.knn
-    ours = reduce_module._membership_graph(sphere_blobs.X, graph, "cosine", n_epochs=None)
+    ours = umap_layout.membership_graph(sphere_blobs.X, graph, "cosine", n_epochs=None)
     theirs, _, _ = fuzzy_simplicial_set(sphere_blobs.X, 15, None, "cosine", knn_indices=graph.indices,
                                         knn_dists=graph.distances)  # fmt: skip
     theirs = theirs.tocoo()
@@ -85,8 +87,8 @@ def test_umaps_kernels_come_from_the_disk_cache_with_the_same_code_and_results(s
 
     import numba
 
-    reduce_module._use_disk_cached_umap_kernels()
-    for module_name, name in reduce_module._UMAP_KERNELS:
+    umap_layout.use_disk_cached_umap_kernels()
+    for module_name, name in umap_layout.UMAP_KERNELS:
         kernel = getattr(importlib.import_module(module_name), name)
         assert type(kernel._cache).__name__ == "FunctionCache", name  # numba's NullCache when not cached
         assert kernel.py_func.__module__ == module_name
@@ -105,7 +107,7 @@ def test_the_parallel_epoch_is_never_disk_cached():
     options: a cached parallel variant would later serve seeded (serial) layouts and make them differ run to run."""
     from umap import layouts
 
-    reduce_module._use_disk_cached_umap_kernels()
+    umap_layout.use_disk_cached_umap_kernels()
     serial = layouts._nb_optimize_layout_euclidean_single_epoch
     parallel = layouts._nb_optimize_layout_euclidean_single_epoch_parallel
     assert serial.py_func is parallel.py_func  # the collision this guards against still exists in umap
@@ -224,13 +226,13 @@ def test_a_script_without_a_main_guard_runs_the_map_beside_once(tmp_path):
     script = tmp_path / "analysis_script.py"
     script.write_text(
         "import numpy as np\n"
-        "from clustering.analysis import reduce as r\n"
+        "from clustering.analysis.space import reduce as r\n"
         "r.BESIDE_MIN_POINTS = 0\n"
         "print('script ran', flush=True)\n"
         "X = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)\n"
         "print(r.reduce(X, cluster_dims=3, n_epochs=20, threads=2).params['layout'])\n"
     )
-    root = str(Path(reduce_module.__file__).resolve().parents[2])
+    root = str(Path(reduce_module.__file__).resolve().parents[3])
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": root})  # fmt: skip
     assert done.returncode == 0, done.stderr

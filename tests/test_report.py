@@ -11,18 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis import plots, report, tables
-from clustering.analysis.report import (
-    TEMPLATES,
-    ClusterSummary,
-    ReportData,
-    ReportSection,
-    draw_montages,
-    plan_montages,
-    render_report,
-    report_data,
-)
-from tests.test_tables import make_run, setting, shard_data
+from clustering.analysis import documents
+from clustering.analysis.report import contents, plots
+from clustering.analysis.report.contents import ClusterSummary, ReportData, report_data
+from clustering.analysis.report.montages import draw_montages, plan_montages
+from clustering.analysis.report.render import TEMPLATES, render_report
+from clustering.analysis.report.sections import ReportSection
+from tests.test_documents import make_run, setting, shard_data
 
 EVIL = '<script>alert("x")</script>'
 
@@ -241,7 +236,12 @@ def test_report_data_shows_what_the_run_found():
     run = dataclasses.replace(run, notes=(*run.notes, data.model_note, "a note"))
     montages = draw_montages(run, plan_montages(run), {})
     shown = report_data(
-        run, clusters=tables.cluster_table(run), montages=montages, timings={"total": 1.0}, output="/o", explorer=True
+        run,
+        clusters=documents.cluster_table(run),
+        montages=montages,
+        timings={"total": 1.0},
+        output="/o",
+        explorer=True,
     )
     assert shown.model == "tiny" and "random-weight test model" in shown.model_note
     assert shown.notes[-1] == "a note" and shown.model_note not in shown.notes  # the model note has its own place
@@ -359,10 +359,10 @@ XSS = '<img src=x onerror="alert(1)">'
 
 
 def posts_run():
-    """Three levels (tests.test_tables.three_levels' labels) over posts with texts, dates and accounts."""
-    from clustering.analysis.post_analysis import analyse_posts
-    from clustering.analysis.posts import read_posts
-    from tests.test_tables import CHOSEN, COARSER, FINER
+    """Three levels (tests.test_documents.three_levels' labels) over posts with texts, dates and accounts."""
+    from clustering.analysis.posts.columns import read_posts
+    from clustering.analysis.posts.describe import analyse_posts
+    from tests.test_documents import CHOSEN, COARSER, FINER
 
     texts = [f"#chats {XSS} miaou" if i < 3 else f"#chiens wouf {i}" for i in range(12)]
     accounts = ["<b onmouseover=alert(2)>troll</b>"] * 9 + ["alice", "bob", "carol"]
@@ -379,14 +379,14 @@ def posts_run():
         ids=run.ids,
         metadata=data.metadata,
     )
-    return tables.with_posts(run, found)
+    return run.with_posts(found)
 
 
 def test_report_data_carries_names_keywords_times_accounts_and_the_tree():
     run = posts_run()
     montages = draw_montages(run, plan_montages(run), {})
     shown = report_data(
-        run, clusters=tables.cluster_table(run), montages=montages, timings={}, output="/o", explorer=False
+        run, clusters=documents.cluster_table(run), montages=montages, timings={}, output="/o", explorer=False
     )
     first = shown.clusters[0]  # rows 0-2: "#chats" posted by the troll account only
     assert first.keywords[0] == "#chats" and first.name_source == "keywords" and first.name.startswith("#chats")
@@ -409,8 +409,8 @@ def test_report_data_carries_names_keywords_times_accounts_and_the_tree():
 
 def test_a_high_top_account_share_over_enough_posts_is_flagged():
     row = {"size": 40, "top_account_share": 0.6, "keywords": "a;b"}
-    assert report._post_facts(row)["high_share"] and not report._post_facts({**row, "size": 9})["high_share"]
-    assert not report._post_facts({**row, "top_account_share": 0.49})["high_share"]
+    assert contents._post_facts(row)["high_share"] and not contents._post_facts({**row, "size": 9})["high_share"]
+    assert not contents._post_facts({**row, "top_account_share": 0.49})["high_share"]
     rendered = render_report(sample_data(clusters=(ClusterSummary(cluster=0, size=40, unique=40, duplicates=0,
         mean_probability=1.0, persistence=0.5, top_account="x", top_account_share=0.6, high_share=True),)))  # fmt: skip
     assert 'class="flag"' in rendered.html and "60.0% ⚑" in rendered.markdown
@@ -425,7 +425,7 @@ def test_hostile_names_keywords_accounts_and_texts_stay_inert_in_the_browser(tmp
         "top_account": "<iframe src=javascript:alert(5)>",
     }
     run = posts_run()
-    clusters = [{**row, **hostile} for row in tables.cluster_table(run)]
+    clusters = [{**row, **hostile} for row in documents.cluster_table(run)]
     montages = draw_montages(run, plan_montages(run), {})
     shown = report_data(run, clusters=clusters, montages=montages, timings={}, output="/o", explorer=False)
     rendered = render_report(shown)

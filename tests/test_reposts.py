@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from clustering.analysis.knn import knn_graph
-from clustering.analysis.posts import parse_accounts
-from clustering.analysis.read import find_duplicates
-from clustering.analysis.reposts import (
+from clustering.analysis.posts.columns import parse_accounts
+from clustering.analysis.posts.reposts import (
     RepostGroups,
     find_repost_groups,
     hash_similarity,
@@ -19,10 +17,12 @@ from clustering.analysis.reposts import (
     perceptual_hashes,
     repost_group_table,
 )
+from clustering.analysis.shards import find_duplicates
+from clustering.analysis.space.knn_graph import knn_graph
 from clustering.config import DecodeOptions, PreprocessSpec
 from clustering.devtools.sample import GENERATORS
+from clustering.ingest.clip_embedder import ClipEmbedder, model_info, preprocess_dict
 from clustering.ingest.decode import decode_image
-from clustering.ingest.embed import ClipEmbedder, model_info, preprocess_dict
 
 N_COPIES = 20
 

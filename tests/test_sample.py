@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis.keywords import tokenize
-from clustering.analysis.posts import parse_dates
+from clustering.analysis.posts.columns import parse_dates
+from clustering.analysis.posts.keywords import tokenize
 from clustering.config import DecodeOptions, PreprocessSpec
 from clustering.devtools.sample import BROKEN, KINDS, MANIFEST_COLUMNS, VIRAL_KINDS, main, make_sample
 from clustering.devtools.sample_posts import RELAY_ACCOUNT, START, THEMES

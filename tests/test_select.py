@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis import layout
-from clustering.analysis.metrics import score_setting
-from clustering.analysis.noise import core_distances, drop_background
-from clustering.analysis.select import (
-    DEFAULT_MAX_NOISE,
-    DEFAULT_SCORE,
-    RELAX_MARGIN,
-    SCORES,
-    Selection,
-    partition_key,
-    select,
-)
-from clustering.analysis.sweep import sweep
+from clustering.analysis.cluster.background import core_distances, drop_background
+from clustering.analysis.cluster.scores import score_setting
+from clustering.analysis.cluster.select import RELAX_MARGIN, Selection, partition_key, select
+from clustering.analysis.cluster.sweep import sweep
+from clustering.analysis.defaults import DEFAULT_MAX_NOISE, DEFAULT_SCORE, SCORES
+from clustering.analysis.space import repost_packing
 
 
 def row(m, s=5, *, clusters=5, noise=0.2, score=0.5, **extra):
@@ -186,14 +179,14 @@ def test_plain_modularity_rule_picks_the_most_modular_eligible_setting(sphere_bl
 
 
 def test_default_rule_picks_close_to_the_best_setting_on_known_labels(sphere_blobs, sphere_reduction):
-    """The default rule (filled modularity, select.py's evidence), on rows scored as compute.py scores them.
+    """The default rule (filled modularity, select.py's evidence), on rows scored as cluster_points.py scores them.
 
     ARI over the topic members outside the fixture's 3 repost bursts: at small min_cluster_size the rule keeps each
     burst as a cluster of its own (94 near-identical points; the repost groups and sub-clusters are their place too),
     which the topic labels count as a split.
     """
     coords, truth, neighbours = sphere_reduction.cluster_coords, sphere_blobs.labels, sphere_reduction.knn.indices
-    bursts = layout.find_bursts(sphere_blobs.X, neighbours, sphere_reduction.knn.distances)
+    bursts = repost_packing.find_bursts(sphere_blobs.X, neighbours, sphere_reduction.knn.distances)
     assert bursts.n_bursts == 3
     fg = (truth >= 0) & (bursts.labels < 0)
     core = core_distances(sphere_reduction.knn.distances)

@@ -11,16 +11,11 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from clustering.analysis.sweep import (
-    SELECTIONS,
-    SettingResult,
-    build_tree,
-    default_grid,
-    parse_grid,
-    relative_validity,
-    select_from_tree,
-    sweep,
-)
+from clustering.analysis.cluster.hdbscan_tree import build_tree, relative_validity, select_from_tree
+from clustering.analysis.cluster.setting import SettingResult
+from clustering.analysis.cluster.sweep import sweep
+from clustering.analysis.defaults import SELECTIONS
+from clustering.analysis.grid import default_grid, parse_grid
 from clustering.config import ConfigError
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from clustering.analysis import reduce as reduce_module
-from clustering.analysis import topk
-from tests.test_read import blobs, write_shards
+from clustering.analysis.space import exact_knn
+from clustering.analysis.space import reduce as reduce_module
+from tests.test_shards import blobs, write_shards
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def runs(tmp_path_factory, request):
     monkeypatch = pytest.MonkeyPatch()
     request.addfinalizer(monkeypatch.undo)
     monkeypatch.setattr(reduce_module, "BESIDE_MIN_POINTS", 0)  # the map in a second process whenever 2+ threads
-    monkeypatch.setattr(topk, "_TILE", 128)  # 12 tiles a side: the threads really share the products out
+    monkeypatch.setattr(exact_knn, "_TILE", 128)  # 12 tiles a side: the threads really share the products out
     tmp = tmp_path_factory.mktemp("threads")
     X, labels = blobs(N, dim=48, clusters=6, spread=0.35, seed=11)
     shards = tmp / "shards"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering.analysis.plots import figure_to_png
-from clustering.analysis.timeline import choose_period, cluster_timelines, largest_over_time
-from clustering.analysis.timeline_plot import over_time_figure
+from clustering.analysis.posts.timeline import choose_period, cluster_timelines, largest_over_time
+from clustering.analysis.report.plots import figure_to_png
+from clustering.analysis.report.timeline_figure import over_time_figure
 
 START = np.datetime64("2025-08-25T00:00:00", "s")  # a Monday
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustering.analysis.compute import cluster_points
-from clustering.analysis.config import AnalyzeConfig
+from clustering.analysis.cluster.cluster_points import cluster_points
+from clustering.analysis.options import AnalyzeConfig
 from clustering.analysis.steps import Steps
 from clustering.devtools.synthetic import make_topic_posts
 

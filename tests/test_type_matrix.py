@@ -30,10 +30,10 @@ import pytest
 
 from clustering import io as cio
 from clustering import schema
-from clustering.analysis.posts import read_posts
-from clustering.analysis.read import iter_thumbnails, read_ok_rows
+from clustering.analysis.posts.columns import read_posts
+from clustering.analysis.shards import iter_thumbnails, read_ok_rows
 from clustering.config import ConfigError
-from tests.test_read import blobs, thumbnail
+from tests.test_shards import blobs, thumbnail
 
 REPO = Path(__file__).resolve().parents[1]
 N = 40

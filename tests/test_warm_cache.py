@@ -64,7 +64,7 @@ def warmed(tmp_path_factory):
 
 
 def test_write_shards_gives_the_distinct_images_and_their_reposts(tmp_path):
-    from clustering.analysis.read import read_ok_rows
+    from clustering.analysis.shards import read_ok_rows
 
     write_shards(tmp_path, 300, reposts=20, seed=3)
     data = read_ok_rows(str(tmp_path))

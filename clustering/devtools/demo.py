@@ -40,7 +40,7 @@ def pick_model(workdir: Path) -> str:
     if not hub_reachable():
         # Offline: use the local Hugging Face cache only, instead of five retried lookups that cannot succeed.
         os.environ["HF_HUB_OFFLINE"] = "1"
-    from clustering.ingest.embed import model_info
+    from clustering.ingest.clip_embedder import model_info
 
     try:
         model_info(DEFAULT_MODEL)
@@ -76,7 +76,7 @@ def write_url_table(sample_manifest: Path, base_url: str, dest: Path) -> int:
 def run_demo(output: Path, *, n_images: int) -> int:
     from clustering.devtools.devserver import ImageServer
     from clustering.devtools.sample import make_sample
-    from clustering.ingest.pipeline import run_ingest, summary_lines
+    from clustering.ingest.job import run_ingest, summary_lines
 
     if output.exists():
         shutil.rmtree(output)
@@ -117,8 +117,8 @@ def names_line(shards: Path) -> str | None:
 
 
 def run_analysis_step(shards: Path, outdir: Path) -> int:
-    from clustering.analysis.config import AnalyzeConfig
-    from clustering.analysis.pipeline import run_analysis
+    from clustering.analysis.options import AnalyzeConfig
+    from clustering.analysis.run import run_analysis
 
     # Wider than the default grid for a few hundred images (5 to 20), so the sweep holds the coarser settings whose
     # clusters become the themes of the report's hierarchy.

@@ -39,7 +39,7 @@ REPOST_FRACTION = 0.1
 REPOSTS_PER_VIRAL = 7
 EXACT_REPOST_SHARE = 0.5
 # Viral images are posters and gradients: pictures whose perceptual hash survives resizing (fine stripes and
-# checkerboards alias when shrunk, see clustering.analysis.reposts), as memes and flyers do.
+# checkerboards alias when shrunk, see clustering.analysis.posts.reposts), as memes and flyers do.
 VIRAL_KINDS = ("shapes", "gradient")
 BROKEN_FILES = ("truncated.jpg", "html.jpg", "empty.jpg")
 MIN_IMAGES = len(KINDS) + len(BROKEN_FILES) + 2

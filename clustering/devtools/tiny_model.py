@@ -55,7 +55,7 @@ def build_tiny_clip(outdir: str | Path, *, projection_dim: int = 32, seed: int =
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from clustering.analysis.names import quiet_transformers
+    from clustering.analysis.posts.names import quiet_transformers
 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")

@@ -8,7 +8,8 @@ kernels that ``import umap`` compiles. This runs the Analyze job itself (:func:`
 options parsed as ``jobs/analyze.py`` parses them) on generated shards, so every kernel is compiled with the argument
 types of a real run (numba caches one machine-code version per signature: float32 against float64, int32 against
 int64 and C against A layout are different entries). With ``--pynndescent`` it also runs
-:func:`clustering.analysis.reduce.reduce` with pynndescent's kNN graph, the path of inputs above 80,000 points: that
+:func:`~clustering.analysis.space.reduce.reduce`
+with pynndescent's kNN graph, the path of inputs above 80,000 points: that
 caches the part of pynndescent's first-call compile that numba can cache (about 10 s of 45 s; its ``nn_descent``
 takes the distance function as an argument and compiles in every process).
 
@@ -115,7 +116,7 @@ def run_job(argv: list[str]) -> None:
 
 def run_pynndescent(n: int, *, seed: int) -> None:
     """The reduction with pynndescent's kNN graph, as the job runs it above 80,000 points (seeded, reproducible)."""
-    from clustering.analysis.reduce import reduce
+    from clustering.analysis.space.reduce import reduce
 
     X, _ = _embeddings(n, seed=seed)
     reduce(X, knn="pynndescent", n_epochs=WARM_EPOCHS, seed=seed)

@@ -23,7 +23,7 @@ import ray
 import ray.data
 
 from clustering.config import DEFAULT_MODEL, DecodeOptions, DownloadOptions, StageOptions
-from clustering.ingest.embed import ModelInfo, model_info, preprocess_dict
+from clustering.ingest.clip_embedder import ModelInfo, model_info, preprocess_dict
 from clustering.ingest.fetch import FetchDecode
 
 # Logical CPUs per actor. A fetch+decode actor waits on sockets while its child process decodes: two per core keep
@@ -77,7 +77,7 @@ def embed_images(
         ``ds``'s columns plus ``status``, ``error``, ``http_status``, ``bytes``, ``width``, ``height``, ``sha256``,
         ``thumbnail`` (JPEG) and ``embedding`` (L2-normalised float32, null unless ``status == "ok"``).
     """
-    from clustering.ingest import embed  # looked up at call time, so a test can swap the embedder class
+    from clustering.ingest import clip_embedder  # looked up at call time, so a test can swap the embedder class
 
     download = download or DownloadOptions()
     decode = decode or DecodeOptions()
@@ -104,7 +104,7 @@ def embed_images(
     )
     gpus = embed_gpus(stages)
     return fetched.map_batches(
-        embed.ClipEmbedder,
+        clip_embedder.ClipEmbedder,
         fn_constructor_kwargs={
             "model": model,
             "preprocess": preprocess_dict(info.preprocess),

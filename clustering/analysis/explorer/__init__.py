@@ -1,0 +1,1 @@
+"""explorer.html: the data it embeds, its thumbnails and the page."""

@@ -1,0 +1,2 @@
+"""What the posts of each cluster say: their columns, names, keywords, timelines, accounts, repost groups, lineage
+and coordination."""

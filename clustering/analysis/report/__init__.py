@@ -1,0 +1,1 @@
+"""The report (HTML and Markdown), its montages and the matplotlib figures."""
