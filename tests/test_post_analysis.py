@@ -20,9 +20,9 @@ from clustering.ingest.decode import decode_image
 from clustering.ingest.embed import ClipEmbedder, model_info, preprocess_dict
 from clustering.schema import detect_post_columns
 
-CLUSTER_COLUMNS = ["name", "name_source", "name_uncertain", "name_scores", "keywords", "first_seen", "last_seen",
-                   "peak_period", "peak_posts", "dated_posts", "posts", "accounts", "top_account",
-                   "top_account_share", "top_accounts"]  # fmt: skip
+CLUSTER_COLUMNS = ["name", "name_source", "name_uncertain", "name_scores", "keywords", "possibly_mixed",
+                   "mixed_keywords", "first_seen", "last_seen", "peak_period", "peak_posts", "dated_posts", "posts",
+                   "accounts", "top_account", "top_account_share", "top_accounts"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

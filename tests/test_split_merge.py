@@ -19,13 +19,21 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def posts(sizes: list[int], *, background: int = 0, bursts: dict[int, int] | None = None, seed: int = 0):
+def posts(
+    sizes: list[int],
+    *,
+    background: int = 0,
+    bursts: dict[int, int] | None = None,
+    seed: int = 0,
+    within: float = WITHIN,
+    between: float = BETWEEN,
+):
     """Topics of ``sizes`` around one common direction, ``background`` images related to none, and per topic
     index a burst of that many near-copies of one of its images. Returns X and the truth (-1 background, bursts
     labelled with their topic)."""
     rng = np.random.default_rng(seed)
     common = unit(rng.standard_normal(DIM))
-    shared, own, noise = np.sqrt(BETWEEN), np.sqrt(WITHIN - BETWEEN), np.sqrt(1 - WITHIN)
+    shared, own, noise = np.sqrt(between), np.sqrt(within - between), np.sqrt(1 - within)
     # Each topic's own direction: orthonormal to the others and to the common one (a QR with the common one first).
     directions = np.linalg.qr(np.column_stack([common, rng.standard_normal((DIM, len(sizes)))]))[0][:, 1:].T
     parts, truth = [], []
@@ -40,7 +48,7 @@ def posts(sizes: list[int], *, background: int = 0, bursts: dict[int, int] | Non
             parts.append(source)
             truth.append(np.full(copies, topic))
     if background:
-        loose = np.sqrt(1 - BETWEEN) * rng.standard_normal((background, DIM)) / np.sqrt(DIM)
+        loose = np.sqrt(1 - between) * rng.standard_normal((background, DIM)) / np.sqrt(DIM)
         parts.append(shared * common + loose)
         truth.append(np.full(background, -1))
     return unit(np.concatenate(parts)).astype(np.float32), np.concatenate(truth)
@@ -156,3 +164,19 @@ def test_the_same_input_gives_the_same_decisions():
     labels = labels_of(truth, [[0, 1], [2]])
     one, two = (refine(labels, X, knn.indices, knn.distances, min_cluster_size=15, seed=7) for _ in range(2))
     assert np.array_equal(one.labels, two.labels) and one.decisions == two.decisions
+
+
+def test_a_collection_of_alike_images_keeps_its_clusters():
+    """Every image alike, as with the demo's random-weight model: cosine 0.97 within a cluster, 0.92 between. Distinct
+    images pass the near-copy cosine there, but they are not copies of one picture: two clusters stay two."""
+    X, truth = posts([150, 150], within=0.985, between=0.93, seed=2)
+    knn = graph(X)
+    collection = mean_similarity(X)
+    assert collection > 0.9
+    chained = near_copy_groups(knn.distances, knn.indices)
+    copies = near_copy_groups(knn.distances, knn.indices, collection=collection)
+    assert len(np.unique(chained)) < 10, "at the fixed bar the images chain into a few 'pictures'"
+    assert len(np.unique(copies)) > 0.9 * len(X), "the bar rises with the collection's likeness"
+    labels = labels_of(truth, [[0], [1]])
+    refined = refine(labels, X, knn.indices, knn.distances, min_cluster_size=20, seed=0)
+    assert refined.count("merge") == 0 and pure(refined.labels, truth) == [{0}, {1}]

@@ -226,8 +226,9 @@ def test_metrics_hierarchy_lists_levels_coarse_to_fine_with_names_and_keywords()
     ]  # fmt: skip
     assert document["levels"][0]["clusters"] == [
         {"cluster": 0, "parent": -1, "size": 7, "name": "a", "name_source": "keywords", "uncertain": False,
-         "keywords": ["#a", "b"]},
-        {"cluster": 1, "parent": -1, "size": 3, "name": None, "name_source": None, "uncertain": False, "keywords": []},
+         "keywords": ["#a", "b"], "mixed_keywords": []},
+        {"cluster": 1, "parent": -1, "size": 3, "name": None, "name_source": None, "uncertain": False, "keywords": [],
+         "mixed_keywords": []},
     ]  # fmt: skip
     assert [c["parent"] for c in document["levels"][2]["clusters"]] == [1, 0, 2, 0, 3]
     assert tables.metrics_document(run, notes=[], timings={})["hierarchy"] == document

@@ -115,9 +115,9 @@ def refine(
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     rng = np.random.default_rng(seed)
-    test = functools.partial(
-        split_test, X, collection=mean_similarity(X), copies=near_copy_groups(distances, neighbours)
-    )
+    collection = mean_similarity(X)
+    copies = near_copy_groups(distances, neighbours, collection=collection)
+    test = functools.partial(split_test, X, collection=collection, copies=copies)
     rule = {"alpha": alpha, "min_effect": min_effect}
     decisions: list[Decision] = []
     _merge(labels, X, neighbours, test, rng, decisions, rule)

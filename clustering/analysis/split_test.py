@@ -58,6 +58,9 @@ LOCAL_SAMPLE = 300
 # repost candidates' 0.92 (reposts.py MIN_SIMILARITY, which a perceptual hash then confirms): joined transitively,
 # 0.92 chained an emoji subgroup's skin-tone variants and neighbouring gestures into one "picture".
 NEAR_COPY = 0.97
+# Mean cosine of a collection up to which NEAR_COPY holds as it is: issue 22's CLIP-like posts (0.59). Above it the bar
+# rises so that it keeps the same share of the collection's mean distance (near_copy_groups).
+COPY_REFERENCE = 0.6
 # Principal components the split and its null work in: the directions a split can follow; the rest is noise that adds
 # about the same to every CI.
 SUBSPACE = 20
@@ -393,15 +396,22 @@ def _top_mean(similarities: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, np.where(finite, top, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
 
 
-def near_copy_groups(distances: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+def near_copy_groups(distances: np.ndarray, neighbours: np.ndarray, *, collection: float = 0.0) -> np.ndarray:
     """Per point, a group id it shares with its near-copies: kNN neighbours at cosine :data:`NEAR_COPY` or more
-    (cosine distance ``distances``), joined transitively, so a burst of re-encodes is one group."""
+    (cosine distance ``distances``), joined transitively, so a burst of re-encodes is one group.
+
+    In a collection whose images are all alike (mean cosine ``collection`` above :data:`COPY_REFERENCE`, as with a
+    random-weight model, or a set of one kind of picture) the bar rises with it: a near-copy's distance must stay the
+    same share of the collection's mean distance. Otherwise distinct images of one cluster pass 0.97, chain into one
+    "picture" across clusters, and every cluster looks like every other.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    bar = max(NEAR_COPY, 1.0 - (1.0 - NEAR_COPY) * (1.0 - collection) / (1.0 - COPY_REFERENCE))
     n = len(neighbours)
     source = np.repeat(np.arange(n), neighbours.shape[1] - 1)
     target = np.asarray(neighbours[:, 1:]).ravel()
-    close = (1.0 - np.asarray(distances[:, 1:]).ravel()) >= NEAR_COPY
+    close = (1.0 - np.asarray(distances[:, 1:]).ravel()) >= bar
     graph = coo_matrix((np.ones(int(close.sum())), (source[close], target[close])), shape=(n, n))
     return connected_components(graph, directed=False)[1]
