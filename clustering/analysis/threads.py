@@ -60,11 +60,9 @@ def machine_record() -> dict:
             libraries[name] = version(name)
         except PackageNotFoundError:
             libraries[name] = "not installed"
-    blas = [
-        {key: info.get(key) for key in ("internal_api", "prefix", "version", "architecture", "threading_layer")}
-        for info in threadpool_info()
-        if info.get("user_api") == "blas"
-    ]
+    keys = ("internal_api", "prefix", "version", "architecture", "threading_layer")
+    found = [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
+    blas = sorted(found, key=lambda entry: [str(entry[key]) for key in keys])  # not in the order modules loaded them
     return {
         "cpu": _cpu_model() or platform.processor() or platform.machine(),
         "cores": available_threads(None),
