@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,6 +19,7 @@ from clustering.analysis.explorer.build import Explorer, build_explorer
 from clustering.analysis.explorer.encode import MAX_TEXT_CHARS, numeric_array, pack_arrays, text_blob
 from clustering.analysis.explorer.payload import EXEMPLARS_PER_CLUSTER, page_payload
 from clustering.analysis.explorer.thumbnails import ChunkSink, place_thumbnails
+from clustering.analysis.palette import hex_colours
 from tests.test_explorer import XSS_ACCOUNT, XSS_COLUMN, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 
 _TYPES = {"i1": "<i1", "u1": "<u1", "i2": "<i2", "u2": "<u2", "i4": "<i4", "u4": "<u4", "f4": "<f4", "f8": "<f8"}
@@ -165,6 +167,19 @@ def test_without_post_time_the_date_column_is_parsed_and_without_dates_the_page_
     assert none["key"] is None and "no date column" in none["note"]
     bad = table.set_column(table.column_names.index("date"), "date", pa.array(["soon"] * table.num_rows))
     assert "could be read as a date" in page_payload(bad, {}).header["time"]["note"]
+    # A run without a date column writes post_time all null: the page says there is no date column, not "None".
+    undated = contract["table"].drop_columns(["date"])
+    undated = undated.set_column(undated.column_names.index("post_time"), "post_time",
+                                 pa.nulls(undated.num_rows, pa.timestamp("ms", tz="UTC")))  # fmt: skip
+    note = page_payload(undated, {}).header["time"]["note"]
+    assert "no date column" in note and "None" not in note
+
+
+def test_the_page_carries_the_runs_palette_for_every_cluster_of_every_view(contract):
+    header = page_payload(contract["table"], {}).header
+    most = max(int(pc.max(contract["table"][c]).as_py()) + 1 for c in ("cluster", "theme", "subcluster")
+               if c in contract["table"].column_names)  # fmt: skip
+    assert header["palette"] == hex_colours(most)
 
 
 def test_other_column_types_reach_the_page_as_text_or_numbers():

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from clustering.analysis import documents
+from clustering.analysis.palette import BACKGROUND_RGB, cluster_palette, hex_colours
 from clustering.analysis.report import contents, plots
 from clustering.analysis.report.contents import ClusterSummary, ReportData, report_data
 from clustering.analysis.report.montages import draw_montages, plan_montages
@@ -299,12 +300,21 @@ def test_map_figure_degenerate(n):
     assert Image.open(io.BytesIO(png)).format == "PNG"
 
 
-def test_cluster_colors_stay_apart():
-    colors = plots.cluster_colors(120)
-    assert colors.shape == (120, 3) and (colors >= 0).all() and (colors <= 1).all()
-    # Neighbouring labels (often neighbours on the map too) never get near-identical colours.
-    assert np.linalg.norm(np.diff(colors, axis=0), axis=1).min() > 0.15
-    assert len({tuple(np.round(c, 3)) for c in colors}) == 120
+def test_one_palette_for_the_map_the_montages_and_the_explorer():
+    """Cluster k has colour k in map.png (pixels near its colour are drawn), a montage's frame and the explorer."""
+    colours = cluster_palette(120)
+    assert colours.shape == (120, 3) and len({tuple(c) for c in colours}) == 120
+    assert hex_colours(2) == ["#5b9cf0", "#f5a041"]  # the explorer's first hand-picked hues
+    coords = np.array([[0.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    figure = plots.map_figure(coords, np.array([0, 1, 2]), centroids=dict.fromkeys(range(3), (5.0, 5.0)))
+    image = np.asarray(Image.open(io.BytesIO(plots.figure_to_png(figure))).convert("RGB")).reshape(-1, 3)
+    present = {tuple(p) for p in image}
+    for k in range(3):  # each cluster's colour is drawn (alpha 0.85 over the dark ground moves it a little)
+        ground = np.array(BACKGROUND_RGB)
+        blended = np.round(0.85 * colours[k] + 0.15 * ground).astype(int)
+        assert min(np.abs(np.array(list(present)) - blended).sum(axis=1)) <= 6, k
+    frame = Image.open(io.BytesIO(plots.montage([None], frame=tuple(colours[3]), tile=32))).convert("RGB")
+    assert np.abs(np.array(frame.getpixel((1, 1))) - colours[3]).max() <= 8  # JPEG rounding
 
 
 def test_sweep_figure_marks_the_chosen_setting():

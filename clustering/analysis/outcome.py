@@ -119,17 +119,27 @@ def assemble_outcome(
 
 
 def _hierarchy(clustering: Clustering, labels: np.ndarray, point_of_row: np.ndarray) -> Hierarchy:
-    """Themes above and sub-clusters below the chosen labels, from the sweep's other settings, spread over every row.
+    """Themes above (the overview, or the sweep's coarser setting) and sub-clusters below the chosen labels, spread
+    over every row.
 
     A level whose clusters are all gone once nested (a finer setting that splits no cluster) is left out.
     """
-    picked = clustering.levels
+    picked = dict(clustering.levels)
+    overview = clustering.overview
+    if overview is not None:  # the overview replaces the sweep's coarser setting as the theme level
+        picked = {"themes": None, **{name: index for name, index in picked.items() if name != "themes"}}
+    chosen_points = clustering.results[picked[CHOSEN_LEVEL]].labels
+
+    def level_labels(name: str, index: int | None) -> np.ndarray:
+        if name == CHOSEN_LEVEL:
+            return labels
+        if index is None:
+            return overview.labels(chosen_points)[point_of_row]
+        return np.asarray(clustering.results[index].labels)[point_of_row]
+
     names = tuple(picked)
-    arrays = [
-        labels if name == CHOSEN_LEVEL else np.asarray(clustering.results[index].labels)[point_of_row]
-        for name, index in picked.items()
-    ]
-    sizes = [clustering.rows[index]["min_cluster_size"] for index in picked.values()]
+    arrays = [level_labels(name, index) for name, index in picked.items()]
+    sizes = [None if index is None else clustering.rows[index]["min_cluster_size"] for index in picked.values()]
     tree = build_hierarchy(arrays, names=names, chosen=names.index(CHOSEN_LEVEL), min_cluster_sizes=sizes)
     if tree.levels[-1].n_clusters == 0:  # only the finest level can end empty: it holds no clustered point
         tree = Hierarchy(tree.levels[:-1], tree.chosen)

@@ -58,8 +58,11 @@ class Clustering:
         The reduction's cosine kNN graph over the points (repost candidates reuse it); None when none was built.
     notes : tuple of str
         Situations worth a reader's attention (too few points, a PCA fallback, ...).
-    refinement : split_merge.Refinement or None
+    refinement : original_space.Refinement or None
         The original-space tests' decisions on the chosen setting; None when they did not run.
+    overview : themes.Overview or None
+        The chosen clusters joined into the theme level (8 to 30 themes); None with 8 clusters or fewer, where the
+        theme level is the sweep's coarser setting (``levels["themes"]``).
     """
 
     map_coords: np.ndarray
@@ -72,6 +75,7 @@ class Clustering:
     knn: object | None = None
     notes: tuple[str, ...] = ()
     refinement: object | None = None
+    overview: object | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from clustering.analysis.cluster.scores import count_columns, score_setting, sep
 from clustering.analysis.cluster.select import partition_key, select
 from clustering.analysis.cluster.setting import SettingResult
 from clustering.analysis.cluster.sweep import sweep
+from clustering.analysis.cluster.themes import MAX_THEMES, MIN_THEMES, overview_themes
 from clustering.analysis.defaults import PARALLEL_LAYOUT_MIN_POINTS, RESOLUTION
 from clustering.analysis.grid import parse_grid
 from clustering.analysis.options import AnalyzeConfig
@@ -167,6 +168,12 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
     log.info(f"selection: {selection.reason}")  # the reason starts with the setting's name ("pinned by ..." if pinned)
     for decision in refinement.decisions if refinement else ():
         log.info(f"original space: {decision.sentence()}")
+    overview = overview_themes(X, results[selection.index].labels)
+    if overview is not None:
+        n_chosen = rows[selection.index]["clusters"]
+        log.info(f"overview: {overview.sentence(n_chosen)}")
+        params["themes"] = {"method": "original space", "themes": overview.n_themes, "cut": overview.cut,
+                            "jump": overview.jump, "min_themes": MIN_THEMES, "max_themes": MAX_THEMES}  # fmt: skip
     params |= {
         "sweep": {
             "min_cluster_sizes": list(sizes),
@@ -198,6 +205,7 @@ def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Cluste
         knn=reduction.knn,
         notes=tuple(notes),
         refinement=refinement,
+        overview=overview,
     )
 
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from clustering import schema
 from clustering.analysis.cluster.setting import setting_name
 from clustering.analysis.explorer.encode import MAX_TEXT_CHARS, numeric_array, text_blob
+from clustering.analysis.palette import hex_colours
 from clustering.analysis.posts.columns import parse_dates
 from clustering.analysis.posts.timeline import choose_period
 
@@ -114,6 +115,7 @@ def page_payload(table: pa.Table, metrics: dict, *, post: schema.PostColumns | N
     levels = _levels(table, metrics, arrays)
     clusterings = _clusterings(table, metrics, arrays)
     label_columns = {lv["column"] for lv in levels} | {c["column"] for c in clusterings}
+    header["palette"] = hex_colours(_most_clusters(table, label_columns))
     passthrough = [
         name
         for name in names
@@ -268,6 +270,12 @@ def _priority(table: pa.Table, levels: list[dict], clusterings: list[dict]) -> n
     return np.argsort(score, kind="stable")
 
 
+def _most_clusters(table: pa.Table, columns: set[str]) -> int:
+    """Clusters of the view with the most: the palette the page needs (label k takes colour k)."""
+    highest = [pc.max(table.column(c)).as_py() for c in columns if c in table.column_names]
+    return max((int(h) + 1 for h in highest if h is not None), default=0)
+
+
 # ------------------------------------------------------------------------------------------------ posts
 def _post_columns(
     table: pa.Table, passthrough: list[str], posts_doc: dict, post: schema.PostColumns | None
@@ -282,9 +290,12 @@ def _post_columns(
 def _times(arrays: dict, table: pa.Table, post: schema.PostColumns, posts_doc: dict) -> dict:
     """Each row's post time as whole seconds after the earliest (-1: none), the period, or why there is none."""
     seconds = _post_seconds(table, post.date)
+    no_column = {"key": None, "note": "No timeline: the data has no date column (set one with --date-column)."}
     if seconds is None:
-        return {"key": None, "note": "No timeline: the data has no date column (set one with --date-column)."}
+        return no_column
     valid = seconds != np.iinfo(np.int64).min
+    if not valid.any() and post.date is None:  # the run wrote post_time, all null: it had no date column
+        return no_column
     if not valid.any():
         return {"key": None, "note": f"No timeline: no value of the date column {post.date!r} could be read as a date."}
     origin = int(seconds[valid].min())

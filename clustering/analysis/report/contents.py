@@ -118,6 +118,8 @@ class ReportData:
     high_share: float = HIGH_SHARE
     tree: tuple[TreeNode, ...] = ()
     tree_levels: tuple[tuple[str, str], ...] = ()  # (level, its assignments column), coarse to fine
+    themes: tuple[dict, ...] = ()  # the overview: theme, name, size, clusters, example (a montage), largest first
+    themes_note: str | None = None  # how the themes were made
     sections: tuple[ReportSection, ...] = ()
 
 
@@ -196,8 +198,44 @@ def report_data(
         names_note=run.posts.clusters.names.note if run.posts is not None else None,
         tree=hierarchy_tree(clusters, anchors={c: f"#cluster-{c}" for c in montages.cluster_paths}),
         tree_levels=tuple((lv.name, schema.LEVEL_COLUMNS[lv.name]) for lv in outcome.hierarchy.levels),
+        themes=_themes(clusters, montages),
+        themes_note=_themes_note(clustering),
         sections=(*post_sections(run, reposts_montage=montages.reposts_path), *sections),
     )
+
+
+def _themes(clusters: Sequence[dict], montages: Montages) -> tuple[dict, ...]:
+    """The theme level's rows, each with its clusters (largest first) and the montage of its largest one."""
+    themes = [row for row in clusters if row["level"] == "themes"]
+    inside: dict[int, list[dict]] = {}
+    for row in clusters:
+        if row["level"] == CHOSEN_LEVEL:
+            inside.setdefault(row["parent"], []).append(row)
+    found = []
+    for theme in themes:
+        members = sorted(inside.get(theme["cluster"], []), key=lambda row: (-row["size"], row["cluster"]))
+        drawn = [montages.cluster_paths[m["cluster"]] for m in members if m["cluster"] in montages.cluster_paths]
+        keywords = theme.get("keywords")
+        found.append({"theme": theme["cluster"], "name": theme.get("name"), "size": theme["size"],
+                      "keywords": keywords.split(";")[:KEYWORDS_IN_REPORT] if keywords else [],
+                      "clusters": [m["cluster"] for m in members], "example": drawn[0] if drawn else None})  # fmt: skip
+    return tuple(found)
+
+
+def _themes_note(clustering) -> str | None:
+    overview = clustering.overview
+    if overview is not None:
+        return (
+            f"The {overview.n_themes} themes join clusters whose images are alike in the original embeddings "
+            f"(average linkage of the cluster centroids, cut where the next join would be farthest: cosine "
+            f"{overview.cut:.3f} + {overview.jump:.3f}); a theme is a union of whole clusters."
+        )
+    if "themes" in clustering.levels:
+        return (
+            "A theme groups the clusters that merge at a larger min_cluster_size (a cluster that joins none is its "
+            "own theme)."
+        )
+    return None
 
 
 def _summaries(run: AnalysisRun, clusters: Sequence[dict], montages: Montages) -> tuple[ClusterSummary, ...]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from clustering.analysis.outcome import ranked_rows, top_outliers
 from clustering.analysis.output_folder import OUTLIERS_MONTAGE, REPOSTS_MONTAGE, montage_name
+from clustering.analysis.palette import cluster_palette
 from clustering.analysis.report import plots
 from clustering.analysis.report.sections import (
     REPOST_GROUPS_IN_REPORT,
@@ -67,16 +68,18 @@ def draw_montages(run: AnalysisRun, plan: MontagePlan, thumbnails: Mapping[str, 
         return Montages(note=note, notes=(note,))
     outcome, ids = run.outcome, run.ids
 
-    def draw(rows: Sequence[int], caption: str) -> bytes:
+    palette = cluster_palette(outcome.n_clusters)
+
+    def draw(rows: Sequence[int], caption: str, frame=(255, 255, 255)) -> bytes:
         blobs = [thumbnails.get(ids[r]) for r in rows]
         captions = [
             caption.format(p=outcome.probabilities[r], glosh=outcome.outlier_scores[r])
             + (f" x{outcome.group_size[r]}" if outcome.group_size[r] > 1 else "")
             for r in rows
         ]
-        return plots.montage(blobs, captions=captions)
+        return plots.montage(blobs, captions=captions, frame=frame)
 
-    images = {montage_name(c): draw(rows, "p={p:.2f}") for c, rows in plan.clusters.items()}
+    images = {montage_name(c): draw(rows, "p={p:.2f}", tuple(palette[c])) for c, rows in plan.clusters.items()}
     cluster_paths = {c: montage_name(c) for c in plan.clusters}
     if plan.outliers:
         images[OUTLIERS_MONTAGE] = draw(plan.outliers, "glosh={glosh:.2f}")

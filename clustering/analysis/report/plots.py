@@ -7,7 +7,6 @@ headless nodes and leaves no global figure state behind.
 
 from __future__ import annotations
 
-import colorsys
 import io
 import math
 from collections.abc import Sequence
@@ -19,34 +18,17 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
 
 from clustering.analysis.cluster.select import SCORE_LABELS
+from clustering.analysis.palette import BACKGROUND_RGB, NOISE_RGB, cluster_palette
 
 __all__ = [
-    "cluster_colors",
     "figure_to_png",
     "map_figure",
     "montage",
     "sweep_figure",
 ]
 
-NOISE_COLOR = (0.72, 0.72, 0.72)
 # Labels drawn at cluster centroids; beyond this many the smallest clusters go unlabelled so the map stays legible.
 MAX_MAP_LABELS = 300
-
-
-def cluster_colors(n: int) -> np.ndarray:
-    """``n`` RGB colours, neighbours in label order far apart in hue.
-
-    Hues step by the golden ratio (so any run of consecutive labels spreads around the wheel) and lightness and
-    saturation cycle through three levels, which keeps 100+ clusters distinguishable next to their printed numbers.
-    """
-    golden = (math.sqrt(5) - 1) / 2
-    levels = ((0.45, 0.85), (0.62, 0.70), (0.32, 0.75))
-    colors = []
-    for i in range(n):
-        hue = (0.07 + i * golden) % 1.0
-        lightness, saturation = levels[(i // 7) % len(levels)]
-        colors.append(colorsys.hls_to_rgb(hue, lightness, saturation))
-    return np.asarray(colors, dtype=float).reshape(n, 3)
 
 
 def figure_to_png(figure: Figure, *, dpi: int = 120) -> bytes:
@@ -64,7 +46,8 @@ def map_figure(
     title: str = "",
     centroids: dict[int, tuple[float, float]] | None = None,
 ) -> Figure:
-    """Scatter of the 2-D map: noise in light grey underneath, clusters coloured, cluster numbers at centroids.
+    """Scatter of the 2-D map on the explorer's dark ground: noise grey underneath, clusters in the palette the explorer
+    and the montages use (:mod:`clustering.analysis.palette`), cluster numbers at centroids.
 
     Parameters
     ----------
@@ -82,15 +65,24 @@ def map_figure(
     n = len(labels)
     figure = Figure(figsize=(11, 9))
     ax = figure.add_subplot()
+    ax.set_facecolor(np.array(BACKGROUND_RGB) / 255)
     # Point size (points^2) shrinks with n so 40k points do not merge into one smear, but never below 2: tight clusters
     # of tiny points vanished behind their own numbers at 40k points.
     size = float(np.clip(8000 / max(n, 1), 2, 30))
     noise = labels < 0
     if noise.any():
-        ax.scatter(*coords[noise].T, s=size, c=[NOISE_COLOR], linewidths=0, alpha=0.6, rasterized=True, label="noise")
+        ax.scatter(
+            *coords[noise].T,
+            s=size,
+            c=[np.array(NOISE_RGB) / 255],
+            linewidths=0,
+            alpha=0.6,
+            rasterized=True,
+            label="noise",
+        )
     cluster_ids = np.unique(labels[~noise]) if (~noise).any() else np.array([], dtype=int)
     if len(cluster_ids):
-        palette = cluster_colors(int(cluster_ids.max()) + 1)
+        palette = cluster_palette(int(cluster_ids.max()) + 1) / 255
         ax.scatter(*coords[~noise].T, s=size, c=palette[labels[~noise]], linewidths=0, alpha=0.85, rasterized=True)
         sizes = {int(c): int((labels == c).sum()) for c in cluster_ids}
         labelled = sorted(sizes, key=lambda c: -sizes[c])[:MAX_MAP_LABELS]
@@ -116,14 +108,14 @@ def map_figure(
                 bbox={
                     "boxstyle": "round,pad=0.18",
                     "facecolor": colour,
-                    "edgecolor": "white",
+                    "edgecolor": "black",
                     "linewidth": 0.6,
                     "alpha": 0.8,
                 },
             )
     n_clusters = len(cluster_ids)
     noise_share = noise.mean() if n else 0.0
-    subtitle = f"{n:,} points, {n_clusters:,} clusters, {noise_share:.1%} noise (grey)"
+    subtitle = f"{n:,} points, {n_clusters:,} clusters, {noise_share:.1%} noise (grey); colours as in the explorer"
     if n_clusters > MAX_MAP_LABELS:
         subtitle += f"; numbers shown for the {MAX_MAP_LABELS} largest clusters"
     ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=11)
@@ -257,6 +249,7 @@ def montage(
     columns: int = 5,
     tile: int = 128,
     quality: int = 85,
+    frame: tuple[int, int, int] = (255, 255, 255),
 ) -> bytes:
     """A grid of thumbnails as JPEG bytes; missing or undecodable thumbnails become labelled grey tiles.
 
@@ -272,12 +265,14 @@ def montage(
         Side of each square tile in pixels; thumbnails are letterboxed into it.
     quality : int, default 85
         JPEG quality of the montage.
+    frame : tuple of int, default white
+        RGB of the gaps between tiles: a cluster's montage is framed in the cluster's colour.
     """
     count = max(len(thumbnails), 1)
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)
     gap = 4
-    sheet = Image.new("RGB", (columns * (tile + gap) + gap, rows * (tile + gap) + gap), (255, 255, 255))
+    sheet = Image.new("RGB", (columns * (tile + gap) + gap, rows * (tile + gap) + gap), tuple(frame))
     if not thumbnails:
         sheet.paste(_placeholder(tile, "no images"), (gap, gap))
     for index, blob in enumerate(thumbnails):

@@ -24,6 +24,10 @@ for (const c of META.clusterings) {
   }
 }
 const CHOSEN_VIEW = Math.max(0, VIEWS.findIndex((v) => v.column === 'cluster'));
+/** More clusters than this and the page opens on the themes: an overview a person reads in one screen (issue 27). */
+const OVERVIEW_ABOVE = 30;
+const THEMES_VIEW = VIEWS.findIndex((v) => v.column === 'theme');
+const OPENING_VIEW = THEMES_VIEW >= 0 && VIEWS[CHOSEN_VIEW].info.size > OVERVIEW_ABOVE ? THEMES_VIEW : CHOSEN_VIEW;
 
 function labelsOf(k) {
   const v = VIEWS[k];
@@ -52,7 +56,7 @@ function levelStep(k, step) {
 
 // ------------------------------------------------------------------------------------------------ state
 const S = {
-  k: CHOSEN_VIEW,
+  k: OPENING_VIEW,
   labels: null,
   clusters: [],
   byLabel: new Map(),
