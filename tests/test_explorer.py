@@ -26,6 +26,7 @@ from clustering import schema
 from clustering.analysis.explorer import thumbnails
 from clustering.analysis.explorer.build import ExplorerResult, build_explorer
 from clustering.analysis.explorer.page import SCRIPT_FILES, page_script, script_json
+from clustering.analysis.palette import cluster_palette
 from tests.browser import open_page, wait_idle
 
 TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
@@ -707,9 +708,14 @@ def _oklab(rgb: np.ndarray) -> np.ndarray:
     return np.cbrt(lin @ to_lms) @ to_lab
 
 
-def test_palette_stays_distinguishable_past_100_clusters(page):
+def test_the_page_colours_clusters_with_the_runs_palette(page):
     page, _ = page
-    colours = np.array(page.evaluate("window.explorer.palette(120)"), float)
+    k = page.evaluate("window.explorer.counts.clusters")
+    assert page.evaluate(f"window.explorer.palette({k})") == cluster_palette(k).tolist()
+
+
+def test_palette_stays_distinguishable_past_100_clusters():
+    colours = cluster_palette(120).astype(float)
     assert len({tuple(c) for c in colours}) == 120
     lab = _oklab(colours)
     d = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.eye(120)

@@ -265,3 +265,29 @@ def test_the_app_fills_the_window(browser, folder, size, tmp_path):
         assert log.page_errors == [] and log.console_errors == []
     finally:
         page.context.close()
+
+
+# ------------------------------------------------------------------------------------------------ labels
+
+
+def test_labels_sit_on_clusters_a_person_can_see_and_zooming_in_reveals_finer_ones(browser, tmp_path):
+    """Issue 27: at the default zoom every label belongs to a cluster whose points cover enough screen; the small
+    clusters' labels wait for a zoom, and zooming in never hides a label that stays on screen."""
+    info = write_output_folder(tmp_path, n=2000, n_clusters=150, seed=3, hierarchy=False)
+    page, log = open_page(browser, build_explorer(info["output"]).path)
+    try:
+        wait_idle(page)
+        labels = page.evaluate("window.explorer.labels")
+        drawn = labels["drawn"]
+        assert drawn and all(label["covered"] >= labels["visiblePx"] for label in drawn)
+        assert len(drawn) < page.evaluate("window.explorer.counts.clusters"), "the smallest clusters wait for a zoom"
+        before = {label["label"] for label in drawn}
+        for _ in range(3):
+            page.click("#zoom-in")
+            wait_idle(page)
+        zoomed = page.evaluate("window.explorer.labels")["drawn"]
+        assert all(label["covered"] >= labels["visiblePx"] for label in zoomed)
+        assert {label["label"] for label in zoomed} - before, "zooming in reveals finer labels"
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        page.context.close()

@@ -23,6 +23,9 @@ const HOVER_SLOP_PX = 4;
 const LABEL_AREA_PX = 12000;
 const LABEL_MARGIN_PX = 8;
 const LABEL_MAX_CHARS = 26;
+// A cluster is labelled only where its points cover at least this much of the screen at the current zoom (its dots,
+// or the disc of its spread if smaller): labels sit on points a person can see, and zooming in reveals finer ones.
+const LABEL_VISIBLE_PX = 400;
 // Level of detail: the map is cut into TILE_SIDE x TILE_SIDE tiles, and a frame draws at most `budget` points on screen
 // (a random sample of every tile, the same sample every frame). Software GL (SwiftShader, 2 cores) draws 200k points
 // in ~67-150 ms, a GPU in well under 1 ms: while the view moves, the budget shrinks after slow frames; at rest a frame

@@ -101,6 +101,11 @@ window.explorer = Object.freeze({
   get view() {
     return Object.freeze(Object.assign({}, S.view));
   },
+  /** The labels the last overlay drew: [{label, covered}] (screen px its cluster's points cover), and the threshold. */
+  get labels() {
+    const drawn = (S.labelled || []).map((l) => Object.freeze({ ...l }));
+    return Object.freeze({ drawn, visiblePx: LABEL_VISIBLE_PX });
+  },
   /** Page (client) coordinates of point i, or null when it is not on screen. */
   screenPosition(i) {
     if (!(i >= 0 && i < N) || !VALID[i]) return null;

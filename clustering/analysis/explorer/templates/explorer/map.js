@@ -469,9 +469,18 @@ function drawOverlay() {
   }
 }
 
-/** Cluster numbers at their centroids, biggest clusters first, skipping labels that would overlap. */
+/** Screen pixels a cluster's points cover at the current zoom: its dots, or the disc of its spread if smaller. */
+function coveredPx(c) {
+  const dot = pointPx();
+  const disc = Math.PI * (c.spread * S.view.scale) ** 2 + dot * dot;
+  return Math.min(disc, c.members.length * dot * dot);
+}
+
+/** Cluster numbers at their centroids, biggest clusters first, skipping labels that would overlap and clusters too
+ * small on screen to be seen (LABEL_VISIBLE_PX). */
 function drawLabels() {
   const placed = [];
+  S.labelled = [];
   const maxLabels = Math.max(12, Math.round((W * H) / LABEL_AREA_PX));
   octx.font = '600 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   octx.textAlign = 'center';
@@ -482,6 +491,8 @@ function drawLabels() {
     const sx = (c.cx - S.view.cx) * S.view.scale + W / 2;
     const sy = H / 2 - (c.cy - S.view.cy) * S.view.scale;
     if (sx < 0 || sy < 0 || sx > W || sy > H) continue;
+    const covered = coveredPx(c);
+    if (covered < LABEL_VISIBLE_PX) continue;
     const name = c.info && c.info.name ? cut(c.info.name, LABEL_MAX_CHARS) : null;
     const text = name ? `${c.label} · ${name}${c.info.uncertain ? ' ?' : ''}` : String(c.label);
     const w = octx.measureText(text).width + 12;
@@ -501,6 +512,7 @@ function drawLabels() {
     octx.stroke();
     octx.fillStyle = '#f2f4f7';
     octx.fillText(text, lx, sy + 0.5);
+    S.labelled.push({ label: c.label, covered });
     if (placed.length >= maxLabels) break;
   }
 }

@@ -59,6 +59,7 @@ const S = {
   k: OPENING_VIEW,
   labels: null,
   clusters: [],
+  labelled: [], // the labels the last overlay drew (map.js drawLabels)
   byLabel: new Map(),
   noise: [],
   showNoise: true,
@@ -114,13 +115,17 @@ function computeClusters(k) {
     let sx = 0;
     let sy = 0;
     let sp = 0;
+    let sxx = 0;
     for (const i of c.members) {
       sx += X[i];
       sy += Y[i];
+      sxx += X[i] * X[i] + Y[i] * Y[i];
       sp += prob(i) || 0;
     }
     c.cx = sx / c.members.length;
     c.cy = sy / c.members.length;
+    // Root-mean-square distance of the members from the centroid, in map units: the cluster's extent on screen.
+    c.spread = Math.sqrt(Math.max(0, sxx / c.members.length - c.cx * c.cx - c.cy * c.cy));
     c.meanProb = PROB ? sp / c.members.length : NaN;
   });
   noise.sort((a, b) => (OUTLIER ? OUTLIER[b] - OUTLIER[a] : 0) || a - b);
