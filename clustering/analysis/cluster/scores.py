@@ -48,15 +48,16 @@ METRIC_DOCS: dict[str, str] = {
     "median_persistence": "Median per-cluster persistence; nan with no cluster.",
     "largest_cluster_share": "Size of the largest cluster as a share of all points (a catch-all cluster shows up "
     "here); 0 with no cluster.",
-    "diffuse_clusters": "Clusters the diffuse-cluster test (noise.py) labelled noise after the selection: images no "
-    "more alike than the whole collection's. Counted for the settings whose labels are written (the chosen one, its "
-    "runner-ups, the hierarchy levels), whose clusters, noise and persistence columns count after it and whose "
-    "scores are those the selection saw; empty elsewhere.",
-    "original_space_merges": "Merges of clusters the original space cannot tell apart (split_merge.py), after the "
-    "selection and the diffuse-cluster test; for the chosen setting and the granularity ladder's, whose clusters, "
-    "noise and persistence columns count after them; empty elsewhere (as are the next two).",
-    "original_space_splits": "Splits of clusters whose halves the original space keeps apart (split_merge.py).",
-    "original_space_background": "Diffuse halves split off a cluster and labelled noise (split_merge.py).",
+    "diffuse_clusters": "Clusters the diffuse-cluster test (cluster/background.py) labelled noise after the selection: "
+    "images no more alike than the whole collection's. Counted for the settings whose labels are written (the chosen "
+    "one, its runner-ups, the hierarchy levels), whose clusters, noise and persistence columns count after it and "
+    "whose scores are those the selection saw; empty elsewhere.",
+    "original_space_merges": "Merges of clusters the original space cannot tell apart (cluster/original_space.py), "
+    "after the selection and the diffuse-cluster test; for the chosen setting and the granularity ladder's, whose "
+    "clusters, noise and persistence columns count after them; empty elsewhere (as are the next two).",
+    "original_space_splits": "Splits of clusters whose halves the original space keeps apart "
+    "(cluster/original_space.py).",
+    "original_space_background": "Diffuse halves split off a cluster and labelled noise (cluster/original_space.py).",
     "dbcv": "hdbscan relative_validity_: fast DBCV approximation on the mutual-reachability spanning tree, in [-1, 1], "
     "higher = denser, better separated clusters; noise points count against it; 0 when everything is noise.",
     "silhouette_reduced": "Silhouette (euclidean) in the reduced space HDBSCAN ran in, non-noise points of a seeded "
@@ -70,7 +71,7 @@ METRIC_DOCS: dict[str, str] = {
     "clusters that match who is near whom in meaning, without splitting them up; nan without the graph or with fewer "
     "than 2 clusters.",
     "modularity_filled": "The same modularity once every point HDBSCAN left as noise takes the cluster most of its "
-    "original-space neighbours are in (the background test's noise stays out; see propagate.py), at the run's "
+    "original-space neighbours are in (the background test's noise stays out; see cluster/modularity.py), at the run's "
     "--resolution (default 0.8, which leans towards fewer, larger clusters than plain modularity; metrics.json "
     "params.selection.resolution); the default selection score; nan without the graph or the HDBSCAN labels, or "
     "with fewer than 2 clusters.",
