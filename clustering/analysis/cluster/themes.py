@@ -2,7 +2,7 @@
 what kinds of images a collection holds in one screen, whatever its size.
 
 The theme level used to be a larger ``min_cluster_size`` of the sweep: at 40,000 CLIP-like images that gave 128 themes
-beside 142 clusters (issue 27). Here the chosen clusters are joined by average linkage on their centroids in the
+beside 142 clusters (issue 27). Here the chosen clusters are joined by complete linkage on their centroids in the
 original embeddings (cosine distance), and the tree is cut where its merge distance jumps most among the cuts that
 leave :data:`MIN_THEMES` to :data:`MAX_THEMES` themes: the most natural grouping an overview can have. Each theme is a
 union of whole clusters. With :data:`MIN_THEMES` clusters or fewer there is nothing to join for an overview, and the
@@ -34,7 +34,7 @@ class Overview:
         int32 per cluster label ``0 .. k - 1`` of the labels given: its theme, ``0 .. n_themes - 1``.
     n_themes : int
     cut : float
-        Cosine distance between theme centroids (average linkage) below which clusters were joined.
+        Cosine distance within which every two clusters of a theme lie (complete linkage).
     jump : float
         How much the next merge's distance exceeds the last one made: the gap the cut sits in.
     """
@@ -51,7 +51,7 @@ class Overview:
 
     def sentence(self, n_clusters: int) -> str:
         return (
-            f"{n_clusters} clusters joined into {self.n_themes} themes in the original space (average linkage of "
+            f"{n_clusters} clusters joined into {self.n_themes} themes in the original space (complete linkage of "
             f"their centroids, cut at cosine distance {self.cut:.3f}, where the next join would be {self.jump:.3f} "
             "farther)"
         )
@@ -90,8 +90,10 @@ def overview_themes(
     sums = np.zeros((k, X.shape[1]))
     np.add.at(sums, labels[member], np.asarray(X[member], dtype=np.float64))
     centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    tree = linkage(centroids, method="average", metric="cosine")
-    heights = tree[:, 2]  # non-decreasing for average linkage; after m joins, k - m themes remain
+    # Complete linkage: every two clusters of a theme are at most the cut apart, so no theme swallows the collection.
+    # Average linkage chained: on 40,000 CLIP-like images one theme held 61 % of the clustered images (complete: 21 %).
+    tree = linkage(centroids, method="complete", metric="cosine")
+    heights = tree[:, 2]  # non-decreasing for complete linkage; after m joins, k - m themes remain
     counts = np.arange(min_themes, min(max_themes, k - 1) + 1)
     jumps = heights[k - counts] - heights[k - counts - 1]
     best = int(counts[np.argmax(jumps)])  # ties: the fewest themes

@@ -227,7 +227,7 @@ def _themes_note(clustering) -> str | None:
     if overview is not None:
         return (
             f"The {overview.n_themes} themes join clusters whose images are alike in the original embeddings "
-            f"(average linkage of the cluster centroids, cut where the next join would be farthest: cosine "
+            f"(complete linkage of the cluster centroids, cut where the next join would be farthest: cosine "
             f"{overview.cut:.3f} + {overview.jump:.3f}); a theme is a union of whole clusters."
         )
     if "themes" in clustering.levels:
