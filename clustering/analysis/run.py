@@ -147,7 +147,11 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
     levels = ", ".join(f"{level.n_clusters:,} {level.name}" for level in outcome.hierarchy.levels)
     groups = run.posts.reposts.n_groups
     found = run.posts.coordination
-    together = f"{found.n_groups:,} groups posted together" if found is not None else "posted together: not analysed"
+    together = (
+        f"{found.n_groups:,} group{'s' if found.n_groups != 1 else ''} of accounts posted together"
+        if found is not None
+        else "posted together: not analysed"
+    )
     log.info(
         f"posts: names, keywords, timelines, accounts of {levels}; {groups:,} repost groups; {together} "
         f"({steps.last('posts')})"

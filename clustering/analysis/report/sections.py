@@ -236,9 +236,9 @@ def _together(found, names: Mapping[int, str | None]) -> ReportSection:
     shown = range(min(together.n_groups, TOGETHER_GROUPS_IN_REPORT))
     intro = (
         f"Accounts that posted the same images (a repost group: exact or near copies) within {window} of each other, "
-        f"in {repeat} or more different repost groups; accounts linked through such pairs form one group. The "
-        f"{len(shown)} groups least likely by chance come first; every group is in coordination.csv and every pair "
-        "of accounts in coordinated_pairs.csv."
+        f"in {repeat} or more different repost groups; accounts linked through such pairs form one group. "
+        + (f"The {len(shown)} groups least likely by chance come first. " if len(shown) > 1 else "")
+        + "Every group is in coordination.csv and every pair of accounts in coordinated_pairs.csv."
     )
     chance = (
         f"Expected by chance: the pair meetings the null model gives on average over {options.null_rounds} seeded "
