@@ -110,6 +110,8 @@ EXPLORER_FILES = "explorer_files"
 MONTAGES = "montages"
 REPOST_GROUPS_CSV = "repost_groups.csv"
 OVER_TIME_PNG = "clusters_over_time.png"
+COORDINATION_CSV = "coordination.csv"  # groups of accounts that posted the same images together (docs/coordination.md)
+COORDINATED_PAIRS_CSV = "coordinated_pairs.csv"
 
 # --- Assignment columns (assignments.parquet), beside ID, URL, SHA256 and the passthrough columns -------------------
 X = "x"
@@ -122,6 +124,10 @@ THEME = "theme"  # label of the coarse hierarchy level (int32, -1 noise)
 SUBCLUSTER = "subcluster"  # label of the fine hierarchy level (int32, -1 noise)
 REPOST_GROUP = "repost_group"  # near-duplicate group (int32, -1 when none)
 POST_TIME = "post_time"  # the parsed post date (timestamp[ms, UTC], null when unknown)
+REPOST_ORDER = "repost_order"  # place in its repost group's lineage (int32, 0 first post, null outside any group)
+REPOST_DELAY = "repost_delay_s"  # seconds after its repost group's first post (int64, null when undated or none)
+REPOST_VARIANT = "repost_variant"  # first, exact, same_picture, template or indirect (string, null outside a group)
+COORDINATED_GROUP = "coordinated_group"  # coordinated group whose shared images this post is one of (int32, -1 none)
 # Hierarchy levels, coarse to fine, and their label columns (clusters.csv ``level``, metrics.json ``hierarchy``).
 LEVEL_COLUMNS = {"themes": THEME, "clusters": CLUSTER, "subclusters": SUBCLUSTER}
 

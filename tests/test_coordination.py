@@ -457,7 +457,7 @@ def test_tables_name_accounts_images_and_gaps(planted):
         ("window", -1, "--coordination-window"),
         ("window", float("nan"), "--coordination-window"),
         ("min_repetition", 0, "--min-repetition"),
-        ("null_rounds", -1, "--coordination-null-rounds"),
+        ("null_rounds", -1, "--coordination-rounds"),
         ("max_followers", 0, "--coordination-burst-cap"),
         ("min_repetition", 2.5, "--min-repetition"),
         ("seed", -3, "--seed"),

@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from clustering import io, schema
+from clustering.devtools.sample import TOGETHER_IMAGES
+from clustering.devtools.sample_posts import TOGETHER_ACCOUNTS
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +59,13 @@ def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     assert all(row["accounts"] >= 1 and 0 < row["top_account_share"] <= 1 for row in chosen)
     groups = pa_csv.read_csv(analysis / "repost_groups.csv")
     assert groups.num_rows >= 1 and min(groups["posts"].to_pylist()) >= 2
+    # The sample's three accounts that post the same pictures within seconds: one group, shown in the report.
+    together = pa_csv.read_csv(analysis / "coordination.csv").to_pylist()
+    assert len(together) == 1 and sorted(together[0]["account_names"].split(";")) == list(TOGETHER_ACCOUNTS)
+    assert together[0]["together"] == TOGETHER_IMAGES
+    section = html.split("<h2>Posted together</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"within 60 seconds, {TOGETHER_IMAGES} times" in section
+    assert all(account in section for account in TOGETHER_ACCOUNTS)
     assignments = pq.read_table(analysis / "assignments.parquet")
     assert (pc.greater_equal(assignments[schema.REPOST_GROUP], 0).to_pylist()).count(True) == sum(
         groups["posts"].to_pylist()

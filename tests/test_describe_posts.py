@@ -22,7 +22,8 @@ from clustering.schema import detect_post_columns
 
 CLUSTER_COLUMNS = ["name", "name_source", "name_uncertain", "name_scores", "keywords", "possibly_mixed",
                    "mixed_keywords", "first_seen", "last_seen", "peak_period", "peak_posts", "dated_posts", "posts",
-                   "accounts", "top_account", "top_account_share", "top_accounts"]  # fmt: skip
+                   "accounts", "top_account", "top_account_share", "top_accounts", "coordinated_posts",
+                   "coordinated_share", "account_herfindahl"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,9 @@ def test_one_call_gives_every_cluster_column_a_repost_column_and_notes(sample_ru
     known = ~np.isnat(dates.values)
     assert (post_time.to_numpy(zero_copy_only=False)[known].astype("datetime64[s]") == dates.values[known]).all()
     assert result.repost_table.num_rows == result.reposts.n_groups > 0
-    assert result.notes[-2] == "names come from keywords: the model has random weights, so it gives no zero-shot names"
-    assert result.notes[-1].startswith(f"repost groups: {result.reposts.n_groups} images or near-duplicates")
+    assert result.notes[-3] == "names come from keywords: the model has random weights, so it gives no zero-shot names"
+    assert result.notes[-2].startswith(f"repost groups: {result.reposts.n_groups} images or near-duplicates")
+    assert result.notes[-1].startswith("posted together: no accounts posted the same images within 60 seconds")
 
 
 def test_every_repost_of_a_viral_image_lands_in_its_originals_group(sample_run):
@@ -111,8 +113,8 @@ def test_every_repost_of_a_viral_image_lands_in_its_originals_group(sample_run):
     for repost, original in reposts:
         assert group[original] >= 0 and group[repost] == group[original]
     # A group never mixes two different pictures: each holds one original with its reposts and re-saved copies.
-    truth = [r or d or i for r, d, i in zip(table["repost_of"].to_pylist(), table["duplicate_of"].to_pylist(), ids,
-                                             strict=True)]  # fmt: skip
+    truth = [r or d or w or i for r, d, w, i in zip(table["repost_of"].to_pylist(), table["duplicate_of"].to_pylist(),
+                                                    table["posted_with"].to_pylist(), ids, strict=True)]  # fmt: skip
     for number in range(result.reposts.n_groups):
         assert len({truth[i] for i in np.flatnonzero(group == number)}) == 1
 
@@ -128,7 +130,9 @@ def test_options_come_from_the_config_and_missing_columns_are_said(sample_run, t
     bare = read_posts(table, detect_post_columns(table, []))
     result, _ = run_analysis_of_posts(sample_run, posts=bare, thumbnails=None, options=options)
     assert [n.split(" (")[0] for n in result.notes[:3]] == ["no text column", "no date column", "no account column"]
-    assert result.notes[-1].endswith("not confirmed by perceptual hashes (no thumbnails))")
+    assert result.notes[-2].endswith("not confirmed by perceptual hashes (no thumbnails))")
+    assert result.notes[-1] == "posted together: not analysed (no account column; name one with --account-column)"
+    assert result.coordination is None and result.concentration is None
     columns = result.cluster_columns("clusters", 7)  # one label more than the data holds: its cells are empty
     assert columns["keywords"][:6] == [None] * 6 and columns["name"][6] is None
     assert columns["posts"][:6] == np.bincount(sample_run["labels"]).tolist()

@@ -412,7 +412,7 @@ def test_report_data_carries_names_keywords_times_accounts_and_the_tree():
     assert [(t.kind, t.cluster) for t in lone.same] == [("cluster", 0)]
     assert [(n.kind, n.cluster) for n in lone.children] == [("subcluster", 1), ("subcluster", 3)]
     titles = [s.title for s in shown.sections]
-    assert titles == ["Clusters over time", "Most active accounts", "Most reposted images"]
+    assert titles == ["Clusters over time", "Most active accounts", "Most reposted images", "Posted together"]
     accounts = shown.sections[1]
     assert accounts.rows[0][:4] == ("<b onmouseover=alert(2)>troll</b>", 9, "75.0%", 4)
 

@@ -4,6 +4,7 @@ promised, and posts (text, date, account) that give the post analysis something 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 from collections import Counter
 
@@ -14,8 +15,16 @@ from PIL import Image
 from clustering.analysis.posts.columns import parse_dates
 from clustering.analysis.posts.keywords import tokenize
 from clustering.config import DecodeOptions, PreprocessSpec
-from clustering.devtools.sample import BROKEN, KINDS, MANIFEST_COLUMNS, VIRAL_KINDS, main, make_sample
-from clustering.devtools.sample_posts import RELAY_ACCOUNT, START, THEMES
+from clustering.devtools.sample import (
+    BROKEN,
+    KINDS,
+    MANIFEST_COLUMNS,
+    TOGETHER_IMAGES,
+    VIRAL_KINDS,
+    main,
+    make_sample,
+)
+from clustering.devtools.sample_posts import RELAY_ACCOUNT, START, THEMES, TOGETHER_ACCOUNTS
 from clustering.ingest.decode import decode_image
 
 N = 60  # 45 originals (7-8 per kind), 6 near-duplicates, 6 reposts, 3 broken files: seconds, not minutes
@@ -57,13 +66,14 @@ def test_manifest_columns_and_rows(sample):
     assert info.n_rows == N == len(rows)
     assert tuple(rows[0]) == MANIFEST_COLUMNS
     assert len({r["post_id"] for r in rows}) == N
+    assert info.together == 0 and not any(r["posted_with"] for r in rows)
     assert all(r["post_text"].strip() and r["account"] for r in rows)
     assert all((info.outdir / r["path"]).is_file() and r["url"] == r["path"] for r in rows)
 
 
 def test_every_kind_is_present_and_balanced(sample):
     info, rows = sample
-    originals = [r for r in rows if not r["duplicate_of"] and not r["repost_of"]]
+    originals = [r for r in rows if not r["duplicate_of"] and not r["repost_of"] and not r["posted_with"]]
     counts = {kind: sum(r["kind"] == kind for r in originals) for kind in KINDS}
     assert min(counts.values()) >= 7 and max(counts.values()) - min(counts.values()) <= 1
     assert info.counts == {**Counter(r["kind"] for r in rows if r["kind"] != BROKEN), BROKEN: 3}
@@ -194,3 +204,27 @@ def test_too_few_images_is_refused(tmp_path):
     with pytest.raises(ValueError, match="n_images must be at least 11"):
         make_sample(tmp_path, n_images=5)
     assert make_sample(tmp_path, n_images=11).reposts == 1
+
+
+def test_three_accounts_post_three_pictures_together_within_seconds(sample, tmp_path):
+    info = make_sample(tmp_path, n_images=N, seed=0, together=True)
+    rows = read_manifest(info)
+    assert info.n_rows == N + 2 * TOGETHER_IMAGES == len(rows)
+    _, plain = sample
+    firsts = {r["posted_with"] for r in rows if r["posted_with"]}
+    assert [r for r in rows[:N] if r["post_id"] not in firsts] == [r for r in plain if r["post_id"] not in firsts]
+    by_id = {r["post_id"]: r for r in rows}
+    copies = [r for r in rows if r["posted_with"]]
+    firsts = sorted({r["posted_with"] for r in copies})
+    assert len(firsts) == TOGETHER_IMAGES and len(copies) == 2 * TOGETHER_IMAGES
+    assert info.together == 3 * TOGETHER_IMAGES
+    days = set()
+    for first in firsts:
+        group = [by_id[first], *sorted((r for r in copies if r["posted_with"] == first), key=lambda r: r["created_at"])]
+        assert [r["account"] for r in group] == list(TOGETHER_ACCOUNTS)
+        times = [dt.datetime.fromisoformat(r["created_at"]) for r in group]
+        assert times == sorted(times) and (times[-1] - times[0]).total_seconds() < 60
+        assert (info.outdir / group[1]["path"]).read_bytes() == (info.outdir / group[0]["path"]).read_bytes()
+        assert group[0]["kind"] in VIRAL_KINDS and not group[0]["repost_of"]
+        days.add(times[0].date())
+    assert len(days) == TOGETHER_IMAGES

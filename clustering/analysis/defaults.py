@@ -137,5 +137,23 @@ MIN_SIMILARITY = 0.92
 # (stripes, checkerboards) alias when resized and can fall below: a missed repost, never a false group.
 MIN_HASH_SIMILARITY = 0.90
 
+# --- Coordinated image sharing (posts/coordination.py; docs/coordination.md)
+# Seconds within which two posts of one repost group count as posted together. CooRTweet's default is 10 s for
+# retweets and shared URLs, one click each; an image repost is a download and a re-upload (the copies are
+# re-encoded), which takes longer. 60 s holds the 30 s of the planted chains in tests/test_coordination.py; under
+# activity spread evenly over a day, two given posts fall within 60 s of each other with probability 120/86,400.
+WINDOW_SECONDS = 60.0
+# Distinct repost groups a pair must post together to be an edge. CooRTweet's min_repetition default was 2. Among
+# bench/coordination.py's 1,000,000 posts (organic part, seed 0: Zipf-like accounts, a 50,000-post viral group) chance
+# alone made 1,601,440 pairs meet once, 3 twice and 1 three times (the two busiest accounts, 17,729 and 7,330 posts):
+# 3 keeps nearly all chance meetings of busy accounts out, and the null model scores the rest.
+MIN_REPETITION = 3
+# Seeded rounds of the null model: the smallest p-value is 1/201 ~ 0.005.
+NULL_ROUNDS = 200
+# Later posts one post is paired with at most (the burst bound): a coordinated group of up to 100 accounts posting
+# within one window is paired in full; bench/coordination.py's burst of 5,000 posts in 60 s costs 5,000 x 100 pairs
+# instead of 12.5 million.
+MAX_FOLLOWERS = 100
+
 # --- Timelines (posts/timeline.py)
 PERIODS = ("auto", "day", "week")

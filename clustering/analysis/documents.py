@@ -157,7 +157,15 @@ def metrics_document(run: AnalysisRun, *, notes: Sequence[str], timings: Mapping
         "notes": list(notes),
         "shard_metadata": data.metadata,
         "hierarchy": hierarchy_document(run),
-        **({"posts": run.posts.posts_summary(), "reposts": run.posts.reposts_summary()} if run.posts else {}),
+        **(
+            {
+                "posts": run.posts.posts_summary(),
+                "reposts": run.posts.reposts_summary(),
+                "coordination": run.posts.coordination_summary(),
+            }
+            if run.posts
+            else {}
+        ),
     }
 
 

@@ -161,6 +161,25 @@ class AnalyzeConfig:
     repost_hash_similarity: float = option(
         d.MIN_HASH_SIMILARITY, "perceptual-hash similarity of the thumbnails that confirms a repost candidate"
     )
+    # Lineage and coordinated image sharing (docs/coordination.md)
+    coordination_window: float = option(
+        d.WINDOW_SECONDS,
+        "seconds within which two accounts' posts of the same repost group count as posted together",
+    )
+    min_repetition: int = option(
+        d.MIN_REPETITION,
+        "different repost groups two accounts must post together (within --coordination-window) to be linked",
+    )
+    coordination_rounds: int = option(
+        d.NULL_ROUNDS,
+        "seeded rounds of the null model that scores each group of linked accounts against chance (0: no scores; "
+        "the smallest p-value is 1 / (rounds + 1))",
+    )
+    coordination_burst_cap: int = option(
+        d.MAX_FOLLOWERS,
+        "later posts of a repost group one post is paired with at most, so a burst of thousands of posts in one "
+        "window stays linear",
+    )
     explorer: bool = option(True, "build explorer.html at the end of the run")
     explorer_only: bool = option(False, "only rebuild explorer.html from an existing output folder")
     progress: bool = option(True, "show tqdm progress bars")
@@ -231,6 +250,17 @@ class AnalyzeConfig:
         for name in ("name_margin", "repost_similarity", "repost_hash_similarity"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{_flag(name)} must be in 0..1, got {getattr(self, name)!r}")
+        window = self.coordination_window
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, (int, float))
+            or not (math.isfinite(window) and window >= 0)
+        ):
+            raise ConfigError(f"--coordination-window must be a number of seconds, 0 or more, got {window!r}")
+        for name, minimum in (("min_repetition", 1), ("coordination_rounds", 0), ("coordination_burst_cap", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{_flag(name)} must be an integer >= {minimum}, got {value!r}")
 
 
 def load_config(argv: list[str] | None = None) -> AnalyzeConfig:

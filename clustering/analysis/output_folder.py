@@ -38,6 +38,8 @@ OWNED_FILES = (
     schema.ASSIGNMENTS_CSV,
     schema.CLUSTERS_CSV,
     schema.REPOST_GROUPS_CSV,
+    schema.COORDINATION_CSV,
+    schema.COORDINATED_PAIRS_CSV,
     schema.SWEEP_CSV,
     schema.SWEEP_JSON,
     schema.METRICS_JSON,

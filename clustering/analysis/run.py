@@ -66,7 +66,8 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
     with steps.step("outputs"):
         assignments, clusters = _write_tables(out, run)
         metrics = documents.metrics_document(run, notes=run.notes, timings={})  # completed and written last
-    written = (schema.ASSIGNMENTS, schema.ASSIGNMENTS_CSV, schema.CLUSTERS_CSV, schema.REPOST_GROUPS_CSV, "sweep")
+    written = (schema.ASSIGNMENTS, schema.ASSIGNMENTS_CSV, schema.CLUSTERS_CSV, schema.REPOST_GROUPS_CSV,
+               schema.COORDINATION_CSV, schema.COORDINATED_PAIRS_CSV, "sweep")  # fmt: skip
     log.info(f"outputs: {', '.join(written)} ({steps.last('outputs')})")
     with steps.step("plots"):
         _write_plots(out, run)
@@ -145,8 +146,15 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
         run = _describe_posts(run, posts, options)
     levels = ", ".join(f"{level.n_clusters:,} {level.name}" for level in outcome.hierarchy.levels)
     groups = run.posts.reposts.n_groups
+    found = run.posts.coordination
+    together = (
+        f"{found.n_groups:,} group{'s' if found.n_groups != 1 else ''} of accounts posted together"
+        if found is not None
+        else "posted together: not analysed"
+    )
     log.info(
-        f"posts: names, keywords, timelines, accounts of {levels}; {groups:,} repost groups ({steps.last('posts')})"
+        f"posts: names, keywords, timelines, accounts of {levels}; {groups:,} repost groups; {together} "
+        f"({steps.last('posts')})"
     )
     return run
 
@@ -176,6 +184,9 @@ def _write_tables(out: OutputFolder, run: AnalysisRun) -> tuple[pa.Table, list[d
     out.write_table_csv(schema.ASSIGNMENTS_CSV, assignments)
     out.write_rows_csv(schema.CLUSTERS_CSV, clusters, empty_columns=documents.CLUSTER_COLUMNS)
     out.write_table_csv(schema.REPOST_GROUPS_CSV, run.posts.repost_table)
+    groups, pairs = run.posts.coordination_tables(run.ids)
+    out.write_table_csv(schema.COORDINATION_CSV, groups)
+    out.write_table_csv(schema.COORDINATED_PAIRS_CSV, pairs)
     out.write_rows_csv(schema.SWEEP_CSV, run.clustering.rows, empty_columns=("min_cluster_size", "min_samples"))
     out.write_json(schema.SWEEP_JSON, run.clustering.rows)
     return assignments, clusters

@@ -81,7 +81,7 @@ def run_demo(output: Path, *, n_images: int) -> int:
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
-    sample = make_sample(output / "sample", n_images=n_images, seed=0)
+    sample = make_sample(output / "sample", n_images=n_images, seed=0, together=True)
     model = pick_model(output)
     shards = output / "shards"
     with ImageServer(sample.outdir) as server:

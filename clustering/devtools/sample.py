@@ -6,6 +6,9 @@ its own generator and parameter ranges so the kinds are visually distinct (smoot
 checkerboards, concentric rings, noise textures, flat shapes), which gives the clustering something true to find.
 A few "viral" images are reposted by other accounts, as exact copies and as re-encoded, resized copies, which gives
 the repost groups something true to find; the posts themselves come from :mod:`clustering.devtools.sample_posts`.
+With ``together`` (the demo's sample), three accounts also post the same three pictures within seconds of each other
+(one exact copy, one re-encoded and resized copy each, 6 rows beyond ``n_images``): a small group the report's "Posted
+together" section shows.
 
 ``python -m clustering.devtools.sample OUTDIR [--n-images 300] [--seed 0] [--url-prefix http://127.0.0.1:8000/]``
 """
@@ -29,7 +32,8 @@ KINDS = ("gradient", "stripes", "checkerboard", "circles", "noise", "shapes")
 BROKEN = "broken"
 MANIFEST = "urls.csv"
 IMAGES = "images"
-MANIFEST_COLUMNS = ("post_id", "url", "path", "kind", "duplicate_of", "repost_of", "post_text", "created_at", "account")
+MANIFEST_COLUMNS = ("post_id", "url", "path", "kind", "duplicate_of", "repost_of", "posted_with", "post_text",
+                    "created_at", "account")  # fmt: skip
 # Sides of 64-256 px keep generation and the demo fast while leaving CLIP's 224 crop something to resize.
 MIN_SIDE, MAX_SIDE = 64, 256
 # One in ten rows is a near-duplicate of another row: enough for the exact/near-duplicate views to show something.
@@ -42,6 +46,10 @@ EXACT_REPOST_SHARE = 0.5
 # checkerboards alias when shrunk, see clustering.analysis.posts.reposts), as memes and flyers do.
 VIRAL_KINDS = ("shapes", "gradient")
 BROKEN_FILES = ("truncated.jpg", "html.jpg", "empty.jpg")
+# Pictures the accounts of sample_posts.TOGETHER_ACCOUNTS post together (the analysis's --min-repetition default is
+# 3), each by every one of them: the first account's post is an original of a viral kind, the others copy it (rows
+# beyond n_images), with make_sample(together=True).
+TOGETHER_IMAGES = 3
 MIN_IMAGES = len(KINDS) + len(BROKEN_FILES) + 2
 
 
@@ -56,7 +64,9 @@ class SampleInfo:
     manifest : Path
         ``outdir / "urls.csv"``: post_id, url, path (relative to outdir), kind, duplicate_of (post_id of the
         original for near-duplicates, else empty), repost_of (post_id of the viral original for reposts, else
-        empty), post_text, created_at (ISO 8601 with offset; empty for a few rows), account.
+        empty), posted_with (post_id of the first post of a picture the accounts of
+        ``sample_posts.TOGETHER_ACCOUNTS`` posted together, on its copies; else empty), post_text, created_at (ISO
+        8601 with offset; empty for a few rows), account.
     n_rows : int
         Rows in the manifest (images, near-duplicates, reposts and broken files).
     counts : dict of str to int
@@ -66,6 +76,8 @@ class SampleInfo:
         Rows that re-save another row's picture with a crop and a brightness change (their ``duplicate_of`` names it).
     reposts : int
         Rows that repost a viral image, byte-identical or re-encoded and resized (their ``repost_of`` names it).
+    together : int
+        Rows of the pictures posted together (first posts and copies).
     """
 
     outdir: Path
@@ -74,6 +86,7 @@ class SampleInfo:
     counts: dict[str, int]
     near_duplicates: int
     reposts: int
+    together: int = 0
 
 
 # --- generators: each returns an RGB image of the given size ----------------------------------------------------
@@ -206,7 +219,9 @@ def _plan(n_images: int) -> tuple[int, int, int]:
     return n_images - n_dups - n_reposts - len(BROKEN_FILES), n_dups, n_reposts
 
 
-def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_prefix: str = "") -> SampleInfo:
+def make_sample(
+    outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_prefix: str = "", together: bool = False
+) -> SampleInfo:
     """Write the demo sample into ``outdir``: ``images/`` and the manifest ``urls.csv``.
 
     Parameters
@@ -214,10 +229,13 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
     outdir : str or Path
         Folder to write into (created; existing sample files are overwritten).
     n_images : int, default 300
-        Manifest rows in total: originals spread evenly over the six kinds, 10 % near-duplicates, 10 % reposts of
-        viral images, 3 broken files. At least 11.
+        Manifest rows: originals spread evenly over the six kinds, 10 % near-duplicates, 10 % reposts of viral
+        images, 3 broken files; with ``together``, the 6 copies posted together come on top. At least 11.
     seed : int, default 0
         The same seed writes byte-identical files and manifest.
+    together : bool, default False
+        Add the pictures three accounts post together (TOGETHER_IMAGES originals of a viral kind, each copied by
+        the two other accounts within seconds); drawn from a stream of their own, so the rest stays as without.
     url_prefix : str, default ""
         Prepended to each relative path to form the ``url`` column, e.g. ``http://127.0.0.1:8000/`` for the dev
         server; empty leaves relative paths, which the download stage reads from disk relative to its working
@@ -254,7 +272,12 @@ def make_sample(outdir: str | Path, *, n_images: int = 300, seed: int = 0, url_p
     for name, data in broken_files(rng).items():
         rows.append({"kind": BROKEN, "name": name, "data": data})
     order = rng.permutation(len(rows))  # interleave kinds, as posts in a real table would be
-    return _write(outdir, [rows[i] for i in order], rng, url_prefix)
+    rows = [rows[i] for i in order]
+    # The pictures posted together draw from a random stream of their own: the rest of the sample stays as it was.
+    own = np.random.default_rng([seed, 26])
+    if together:
+        rows.extend(_posted_together(own, originals, rows))
+    return _write(outdir, rows, (rng, own), url_prefix)
 
 
 def _reposts(rng: np.random.Generator, originals: list[tuple[dict, Image.Image]], n_reposts: int) -> list[dict]:
@@ -274,12 +297,43 @@ def _reposts(rng: np.random.Generator, originals: list[tuple[dict, Image.Image]]
     return rows
 
 
-def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix: str) -> SampleInfo:
+def _posted_together(
+    rng: np.random.Generator, originals: list[tuple[dict, Image.Image]], rows: list[dict]
+) -> list[dict]:
+    """Three originals of a viral kind (not already viral) posted by every account of TOGETHER_ACCOUNTS within
+    seconds, on three different days: the first account's post is the original, then an exact copy and a re-encoded,
+    resized copy. Returns the copies; the originals are marked."""
+    viral = {id(row["viral"]) for row in rows if "viral" in row}  # reposted originals keep their own story
+    candidates = [pair for pair in originals if pair[0]["kind"] in VIRAL_KINDS and id(pair[0]) not in viral]
+    chosen = [candidates[i] for i in sorted(rng.choice(len(candidates), size=TOGETHER_IMAGES, replace=False))]
+    accounts = sample_posts.TOGETHER_ACCOUNTS
+    copies = []
+    for k, (source, img) in enumerate(chosen):
+        moment = sample_posts.together_time(k)
+        source["together"] = (moment, accounts[0])
+        gaps = sorted(int(g) for g in rng.integers(3, 40, size=len(accounts) - 1))
+        for j, (account, gap) in enumerate(zip(accounts[1:], gaps, strict=True)):
+            exact = j == 0
+            data = source["data"] if exact else resized_copy(rng, img)
+            suffix = source["name"].rsplit(".", 1)[1] if exact else "jpg"
+            copies.append(
+                {
+                    "kind": source["kind"],
+                    "name": f"{source['kind']}-together.{suffix}",
+                    "data": data,
+                    "together": (sample_posts.after(moment, gap), account),
+                    "posted_with": source,
+                }
+            )
+    return copies
+
+
+def _write(outdir: Path, rows: list[dict], rngs: tuple[np.random.Generator, np.random.Generator], url_prefix: str):
     for index, row in enumerate(rows):
         row["post_id"] = f"p{index:05d}"
         row["path"] = f"{IMAGES}/{row['post_id']}_{row['name']}"
         (outdir / row["path"]).write_bytes(row["data"])
-    _add_posts(rows, rng)
+    _add_posts(rows, *rngs)
     manifest = outdir / MANIFEST
     with manifest.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
@@ -293,6 +347,7 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
                     "kind": row["kind"],
                     "duplicate_of": row["source"]["post_id"] if "source" in row else "",
                     "repost_of": row["viral"]["post_id"] if "viral" in row else "",
+                    "posted_with": row["posted_with"]["post_id"] if "posted_with" in row else "",
                     "post_text": row["post_text"],
                     "created_at": row["created_at"].isoformat() if row["created_at"] else "",
                     "account": row["account"],
@@ -305,12 +360,18 @@ def _write(outdir: Path, rows: list[dict], rng: np.random.Generator, url_prefix:
         counts=dict(Counter(row["kind"] for row in rows)),
         near_duplicates=sum("source" in row for row in rows),
         reposts=sum("viral" in row for row in rows),
+        together=sum("together" in row for row in rows),
     )
 
 
-def _add_posts(rows: list[dict], rng: np.random.Generator) -> None:
-    """Text, date and account of every row; reposts after (and mostly by others than) their viral original."""
+def _add_posts(rows: list[dict], rng: np.random.Generator, together: np.random.Generator) -> None:
+    """Text, date and account of every row; reposts after (and mostly by others than) their viral original; the
+    pictures posted together at their planned times by their planned accounts."""
     for row in sorted(rows, key=lambda r: "viral" in r):  # originals first: reposts need their date
+        if "posted_with" in row:  # a copy posted together: its own stream
+            row["post_text"] = sample_posts.caption(together, row["kind"])
+            row["created_at"], row["account"] = row["together"]
+            continue
         row["post_text"] = sample_posts.caption(rng, row["kind"])
         if "viral" in row:
             row["created_at"] = sample_posts.repost_time(rng, row["viral"]["created_at"])
@@ -318,6 +379,8 @@ def _add_posts(rows: list[dict], rng: np.random.Generator) -> None:
         else:
             row["created_at"] = sample_posts.posting_time(rng, row["kind"])
             row["account"] = sample_posts.posting_account(rng, row["kind"])
+        if "together" in row:  # drawn as any original (the stream stays), then placed as planned
+            row["created_at"], row["account"] = row["together"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,11 @@
 """Posts for the demo sample: a French or English text, a date and an account for every image row.
 
-Each image kind is a topic with its own hashtag, words and emoji, posted over four weeks with one burst day, mostly by
-a few accounts of its own. Viral images are reposted, hours to days later, mostly by one relay account (the
-coordinated-posting signal that a high top-account share reveals). Some texts mention another account, link a URL or
-carry emoji, and a few dates are missing, so every part of the post analysis has something to find.
+Each image kind is a topic with its own hashtag, words and emoji, posted over four weeks with one burst day, mostly by a
+few accounts of its own. Viral images are reposted, hours to days later, mostly by one relay account (the
+coordinated-posting signal that a high top-account share reveals). Three other accounts post the same few pictures
+within seconds of each other, on different days (what the "Posted together" analysis finds). Some texts mention another
+account, link a URL or carry emoji, and a few dates are missing, so every part of the post analysis has something to
+find.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ __all__ = [
     "RELAY_ACCOUNT",
     "START",
     "THEMES",
+    "TOGETHER_ACCOUNTS",
     "Theme",
+    "after",
     "caption",
     "posting_account",
     "posting_time",
     "repost_time",
     "theme_of",
+    "together_time",
 ]
 
 
@@ -46,6 +51,11 @@ HOME_SHARE = 0.7  # posts of a kind written by one of its own accounts
 MISSING_DATE_SHARE = 0.02
 RELAY_ACCOUNT = "relais_info_24"
 RELAY_SHARE = 0.6  # reposts of viral images pushed by the relay account
+# Accounts that post the same pictures within seconds of each other (sample.TOGETHER_IMAGES of them), the first
+# account first, one picture every TOGETHER_EVERY_DAYS days from day TOGETHER_FIRST_DAY, mid-morning.
+TOGETHER_ACCOUNTS = ("echo_relay_1", "echo_relay_2", "echo_relay_3")
+TOGETHER_FIRST_DAY = 4
+TOGETHER_EVERY_DAYS = 6
 
 THEMES = {
     "gradient": Theme("#coucherdesoleil", ("ciel", "lumière", "soirée", "horizon"), ("sunset", "sky", "evening",
@@ -115,3 +125,12 @@ def posting_account(rng: np.random.Generator, kind: str, *, repost: bool = False
     if not repost and rng.uniform() < HOME_SHARE:
         return str(rng.choice(theme_of(kind).accounts))
     return str(rng.choice(ACCOUNTS))
+
+
+def together_time(k: int) -> dt.datetime:
+    """When the first account of TOGETHER_ACCOUNTS posts the k-th picture they post together."""
+    return START + dt.timedelta(days=TOGETHER_FIRST_DAY + TOGETHER_EVERY_DAYS * k, hours=1, minutes=17)
+
+
+def after(moment: dt.datetime, seconds: int) -> dt.datetime:
+    return moment + dt.timedelta(seconds=seconds)

@@ -8,8 +8,9 @@ Two parts (datamapplot's split between a small description and bulk arrays):
 - ``arrays``: every per-point value as a typed array or a NUL-joined text blob (:mod:`.explorer_encode`), packed,
   compressed and decoded in the page. Built vectorised from Arrow buffers: no Python object per point.
 
-The contract columns (``theme``, ``subcluster``, ``repost_group``, ``post_time``: :mod:`clustering.schema`) and the
-``hierarchy``, ``posts`` and ``reposts`` sections of ``metrics.json`` are described in docs/analysis-outputs.md.
+The contract columns (``theme``, ``subcluster``, ``repost_group``, ``post_time``, ``repost_order``, ``repost_delay_s``,
+``coordinated_group``: :mod:`clustering.schema`) and the ``hierarchy``, ``posts``, ``reposts`` and ``coordination``
+sections of ``metrics.json`` are described in docs/analysis-outputs.md.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ ALTERNATIVE_PREFIX = f"{schema.CLUSTER}_mcs"
 # Columns the page shows in their own places (or, for sha256, not at all: 64 characters a row that nobody reads).
 _OWN_COLUMNS = frozenset(
     [schema.ID, schema.URL, schema.X, schema.Y, schema.PROBABILITY, schema.OUTLIER_SCORE, schema.SHA256,
-     schema.DUPLICATE_OF, schema.REPOST_GROUP, schema.POST_TIME]
+     schema.DUPLICATE_OF, schema.REPOST_GROUP, schema.POST_TIME, schema.REPOST_ORDER, schema.REPOST_DELAY,
+     schema.COORDINATED_GROUP]
 )  # fmt: skip
 # A text column with at most this share of distinct values is dictionary-encoded (accounts, dates, languages, ...).
 DICTIONARY_MAX_UNIQUE_FRACTION = 0.5
@@ -111,6 +113,11 @@ def page_payload(table: pa.Table, metrics: dict, *, post: schema.PostColumns | N
         _add_text(arrays, "duplicate_of", table.column(schema.DUPLICATE_OF)) if schema.DUPLICATE_OF in names else None
     )
     header["repost_group"] = _add_labels(arrays, table, schema.REPOST_GROUP) if schema.REPOST_GROUP in names else None
+    # The lineage view (a repost group's posts in order, delays) and the "posted together" filter; -1 where none.
+    for key, column in (("repost_order", schema.REPOST_ORDER), ("repost_delay", schema.REPOST_DELAY),
+                        ("coordinated_group", schema.COORDINATED_GROUP)):  # fmt: skip
+        header[key] = _add_labels(arrays, table, column) if column in names else None
+    header["coordination"] = _coordination(metrics)
 
     levels = _levels(table, metrics, arrays)
     clusterings = _clusterings(table, metrics, arrays)
@@ -277,6 +284,17 @@ def _most_clusters(table: pa.Table, columns: set[str]) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ posts
+def _coordination(metrics: dict) -> dict:
+    """The window and repetition of the "posted together" groups (``metrics.json["coordination"]``), for the page's
+    wording; nulls when the run did not analyse them."""
+    found = metrics.get("coordination") if isinstance(metrics.get("coordination"), dict) else {}
+    return {
+        "window": _cell(found.get("window_seconds")),
+        "min_repetition": _cell(found.get("min_repetition")),
+        "reason": _text(found.get("reason")),
+    }
+
+
 def _post_columns(
     table: pa.Table, passthrough: list[str], posts_doc: dict, post: schema.PostColumns | None
 ) -> schema.PostColumns:

@@ -50,6 +50,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from clustering.analysis.defaults import MAX_FOLLOWERS, MIN_REPETITION, NULL_ROUNDS, WINDOW_SECONDS
 from clustering.analysis.posts.columns import Accounts
 from clustering.analysis.posts.coordination_kernels import (
     distinct_per_segment,
@@ -67,22 +68,6 @@ __all__ = [
     "find_coordination",
 ]
 
-# Seconds within which two posts of one repost group count as posted together. CooRTweet's default is 10 s for
-# retweets and shared URLs, one click each; an image repost is a download and a re-upload (the copies are
-# re-encoded), which takes longer. 60 s holds the 30 s of the planted chains in tests/test_coordination.py; under
-# activity spread evenly over a day, two given posts fall within 60 s of each other with probability 120/86,400.
-WINDOW_SECONDS = 60.0
-# Distinct repost groups a pair must post together to be an edge. CooRTweet's min_repetition default was 2. Among
-# bench/coordination.py's 1,000,000 posts (organic part, seed 0: Zipf-like accounts, a 50,000-post viral group) chance
-# alone made 1,601,440 pairs meet once, 3 twice and 1 three times (the two busiest accounts, 17,729 and 7,330 posts):
-# 3 keeps nearly all chance meetings of busy accounts out, and the null model scores the rest.
-MIN_REPETITION = 3
-# Seeded rounds of the null model: the smallest p-value is 1/201 ~ 0.005.
-NULL_ROUNDS = 200
-# Later posts one post is paired with at most (the burst bound): a coordinated group of up to 100 accounts posting
-# within one window is paired in full; bench/coordination.py's burst of 5,000 posts in 60 s costs 5,000 x 100 pairs
-# instead of 12.5 million.
-MAX_FOLLOWERS = 100
 # Posts of one account in one repost group that the exact recount and the null model compare (its earliest): an
 # account posting one image hundreds of times would otherwise cost hundreds squared per pair.
 MAX_POSTS_PER_ACCOUNT_GROUP = 16
@@ -99,7 +84,7 @@ class CoordinationOptions:
     min_repetition : int, default MIN_REPETITION
         ``--min-repetition``: distinct repost groups a pair of accounts must post together to be linked.
     null_rounds : int, default NULL_ROUNDS
-        ``--coordination-null-rounds``: rounds of the null model (0: no scores).
+        ``--coordination-rounds``: rounds of the null model (0: no scores).
     max_followers : int, default MAX_FOLLOWERS
         ``--coordination-burst-cap``: later posts one post is paired with at most (the burst bound).
     seed : int, default 42
@@ -117,7 +102,7 @@ class CoordinationOptions:
             raise ConfigError(f"--coordination-window must be a number of seconds, 0 or more, got {self.window!r}")
         checks = (
             ("--min-repetition", self.min_repetition, 1),
-            ("--coordination-null-rounds", self.null_rounds, 0),
+            ("--coordination-rounds", self.null_rounds, 0),
             ("--coordination-burst-cap", self.max_followers, 1),
             ("--seed", self.seed, 0),
         )

@@ -1,4 +1,5 @@
-"""The post analysis of a run in one call: keywords, names, timelines and accounts per level, and repost groups.
+"""The post analysis of a run in one call: keywords, names, timelines and accounts per level, repost groups with their
+lineage, and accounts that posted the same images together (coordinated image sharing).
 
 Pure compute over what the job already holds in memory (per-row labels of every hierarchy level, embeddings, the
 distinct images and the kNN graph of the reduction); thumbnails are fetched through a function the caller passes, for
@@ -20,7 +21,10 @@ from clustering import schema
 from clustering.analysis.defaults import MIN_HASH_SIMILARITY, MIN_SIMILARITY, NAME_MARGIN, TOP_KEYWORDS
 from clustering.analysis.posts.accounts import AccountActivity, AccountStats, cluster_accounts, most_active_accounts
 from clustering.analysis.posts.columns import Posts, cluster_index
+from clustering.analysis.posts.concentration import ClusterCoordination, cluster_coordination
+from clustering.analysis.posts.coordination import Coordination, CoordinationOptions, find_coordination
 from clustering.analysis.posts.keywords import Keywords, cluster_keywords, post_terms
+from clustering.analysis.posts.lineage import Lineage, repost_lineage
 from clustering.analysis.posts.mixed_topics import MixedTopics, mixed_topics
 from clustering.analysis.posts.names import (
     BUILTIN_LABELS,
@@ -50,6 +54,7 @@ class PostOptions:
     repost_similarity: float = MIN_SIMILARITY
     repost_hash_similarity: float = MIN_HASH_SIMILARITY
     seed: int | None = 42
+    coordination: CoordinationOptions = dataclasses.field(default_factory=CoordinationOptions)
 
     @classmethod
     def from_config(cls, config) -> PostOptions:
@@ -62,6 +67,13 @@ class PostOptions:
             repost_similarity=config.repost_similarity,
             repost_hash_similarity=config.repost_hash_similarity,
             seed=config.seed,
+            coordination=CoordinationOptions(
+                window=float(config.coordination_window),
+                min_repetition=config.min_repetition,
+                null_rounds=config.coordination_rounds,
+                max_followers=config.coordination_burst_cap,
+                seed=config.seed,  # the run's seed
+            ),
         )
 
 
@@ -125,6 +137,14 @@ class PostAnalysis:
         What was missing or how names were made, one line each, for the report and the log.
     active_accounts : AccountActivity or None
         The accounts with the most posts over the chosen level; None without an account column.
+    lineage : Lineage or None
+        Per repost group, its first post, order, delays, spread and variants (``repost_groups.csv`` columns).
+    coordination : Coordination or None
+        Groups of accounts that posted the same repost groups within the window, repeatedly (``coordination.csv``,
+        ``coordinated_pairs.csv``); None without an account column or dated posts (a note says which).
+    concentration : ClusterCoordination or None
+        Per cluster of the chosen level: posts by coordinated accounts and the Herfindahl index of its accounts;
+        None where ``coordination`` is.
     """
 
     posts: Posts
@@ -135,6 +155,9 @@ class PostAnalysis:
     period: str | None
     notes: tuple[str, ...]
     active_accounts: AccountActivity | None = None
+    lineage: Lineage | None = None
+    coordination: Coordination | None = None
+    concentration: ClusterCoordination | None = None
 
     @property
     def clusters(self) -> LevelPosts:
@@ -142,8 +165,16 @@ class PostAnalysis:
         return self.levels[self.chosen]
 
     def cluster_columns(self, level: str, n_clusters: int) -> dict[str, list]:
-        """The extra ``clusters.csv`` columns of ``level`` (:meth:`LevelPosts.columns`)."""
-        return self.levels[level].columns(n_clusters)
+        """The extra ``clusters.csv`` columns of ``level`` (:meth:`LevelPosts.columns`); the chosen level also gets
+        ``coordinated_posts``, ``coordinated_share`` and ``account_herfindahl`` when coordination was analysed."""
+        columns = self.levels[level].columns(n_clusters)
+        if level == self.chosen and self.concentration is not None:
+            table = self.concentration.table()
+            position = {c: i for i, c in enumerate(table.column("cluster").to_pylist())}
+            for name in table.column_names[1:]:
+                values = table.column(name).to_pylist()
+                columns[name] = [values[position[c]] if c in position else None for c in range(n_clusters)]
+        return columns
 
     def row_columns(self) -> dict[str, pa.Array]:
         """The extra ``assignments`` columns, in row order: ``repost_group`` (int32, -1 when none) and
@@ -156,7 +187,30 @@ class PostAnalysis:
             post_time = pa.array(values.astype(np.int64), pa.int64(), mask=np.isnat(values)).cast(
                 pa.timestamp("ms", tz="UTC")
             )
-        return {schema.REPOST_GROUP: pa.array(self.reposts.group, pa.int32()), schema.POST_TIME: post_time}
+        columns = {schema.REPOST_GROUP: pa.array(self.reposts.group, pa.int32()), schema.POST_TIME: post_time}
+        if self.lineage is not None:
+            lineage = self.lineage.row_columns()
+            columns[schema.REPOST_ORDER] = lineage["repost_order"]
+            columns[schema.REPOST_DELAY] = lineage["repost_delay_s"]
+            columns[schema.REPOST_VARIANT] = lineage["repost_variant"]
+        group = self.coordination.row_group if self.coordination is not None else np.full(self.posts.n_rows, -1)
+        columns[schema.COORDINATED_GROUP] = pa.array(group, pa.int32())
+        return columns
+
+    def coordination_tables(self, ids: Sequence[str]) -> tuple[pa.Table, pa.Table]:
+        """``coordination.csv`` and ``coordinated_pairs.csv`` (``ids``: row ids, in row order); header only when
+        nothing was analysed or found."""
+        found = self.coordination
+        if found is None:
+            empty = find_coordination(np.zeros(0, np.int64), None, None)
+            return empty.groups_table(), empty.pairs_table()
+        return found.groups_table(self.posts.accounts, ids=ids), found.pairs_table(self.posts.accounts)
+
+    def coordination_summary(self) -> dict:
+        """``metrics.json["coordination"]``: :meth:`Coordination.summary`, or why there is none."""
+        if self.coordination is None:
+            return {"analysed": False, "reason": _coordination_missing(self.posts)}
+        return {"analysed": True, **self.coordination.summary()}
 
     def over_time(self, *, top: int = 15) -> OverTime:
         """Data of the "clusters over time" figure (:func:`.report.timeline_figure.over_time_figure`)."""
@@ -274,15 +328,38 @@ def analyse_posts(
     note = described[chosen].names.note
     notes = [*posts.notes(), *([note] if note else []), _repost_note(reposts, thumbnails is not None)]
     has_dates = posts.dates is not None and posts.dates.n_dated > 0
+    lineage = repost_lineage(
+        reposts,
+        dates=dates,
+        accounts=posts.accounts,
+        embeddings=embeddings,
+        min_similarity=options.repost_similarity,
+        min_hash_similarity=options.repost_hash_similarity,
+    )
+    coordination = concentration = None
+    missing = _coordination_missing(posts)
+    if missing is None:
+        coordination = find_coordination(
+            reposts.group, posts.accounts, dates, labels=labels[chosen], options=options.coordination
+        )
+        concentration = cluster_coordination(labels[chosen], posts.accounts, coordination)
+        notes.append(_coordination_note(coordination))
+    else:
+        notes.append(f"posted together: not analysed ({missing})")
     return PostAnalysis(
         posts=posts,
         levels=described,
         chosen=chosen,
         reposts=reposts,
-        repost_table=repost_group_table(reposts, ids, dates=dates, accounts=posts.accounts, labels=labels[chosen]),
+        repost_table=_with_lineage(
+            repost_group_table(reposts, ids, dates=dates, accounts=posts.accounts, labels=labels[chosen]), lineage
+        ),
         period=described[chosen].timelines.period if has_dates else None,
         notes=tuple(notes),
         active_accounts=most_active_accounts(labels[chosen], posts.accounts) if posts.accounts is not None else None,
+        lineage=lineage,
+        coordination=coordination,
+        concentration=concentration,
     )
 
 
@@ -293,6 +370,40 @@ def _point_thumbnails(reader: ThumbnailReader, point_ids: np.ndarray):
         return [found.get(i) for i in wanted]
 
     return load
+
+
+def _with_lineage(table: pa.Table, lineage: Lineage) -> pa.Table:
+    """``repost_groups.csv``: the group table with the lineage's columns beside it (both one row per group, in group
+    order)."""
+    columns = lineage.table()
+    for name in columns.column_names[1:]:
+        table = table.append_column(name, columns.column(name))
+    return table
+
+
+def _coordination_missing(posts: Posts) -> str | None:
+    """Why coordinated sharing cannot be looked for, or None when it can: it needs accounts and dated posts."""
+    if posts.accounts is None:
+        return "no account column; name one with --account-column"
+    if posts.dates is None:
+        return "no date column; name one with --date-column"
+    if posts.dates.n_dated == 0:
+        return "no value of the date column could be read as a date"
+    return None
+
+
+def _coordination_note(found: Coordination) -> str:
+    window = f"{found.options.window:g} seconds"
+    if not found.n_groups:
+        return (
+            f"posted together: no accounts posted the same images within {window} in "
+            f"{found.options.min_repetition} or more repost groups"
+        )
+    accounts = sum(len(a) for a in found.accounts)
+    return (
+        f"posted together: {found.n_groups:,} group{'s' if found.n_groups != 1 else ''} of accounts ({accounts:,} "
+        f"accounts) posted the same images within {window}, in {found.options.min_repetition} or more repost groups"
+    )
 
 
 def _repost_note(reposts: RepostGroups, hashed: bool) -> str:

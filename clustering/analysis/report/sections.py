@@ -1,5 +1,5 @@
 """What the report shows of the hierarchy and the posts: the tree of levels, the post columns, the "clusters over
-time" figure, the most active accounts and the most reposted images.
+time" figure, the most active accounts, the most reposted images and the accounts that posted images together.
 
 Each part is shaped from what the run computed (nothing is computed here) and handed to the templates as plain values
 (:class:`TreeNode`, :class:`ReportSection`); the templates escape every text, so names, keywords, account names and
@@ -17,6 +17,8 @@ __all__ = ["ReportSection", "TreeNode", "hierarchy_tree", "post_sections", "post
 
 LEVEL_SINGULAR = {"themes": "theme", "clusters": "cluster", "subclusters": "subcluster"}
 REPOST_GROUPS_IN_REPORT = 20
+TOGETHER_GROUPS_IN_REPORT = 20
+TOGETHER_NAMES = 12  # account names shown per group; coordination.csv has them all
 OVER_TIME_CLUSTERS = 15  # rows of the "clusters over time" heatmap (PostAnalysis.over_time's default)
 
 
@@ -115,7 +117,8 @@ def posts_line(summary: Mapping) -> str:
 
 
 def post_sections(run, *, reposts_montage: str | None) -> tuple[ReportSection, ...]:
-    """The "clusters over time", "most active accounts" and "most reposted images" sections of ``run``.
+    """The "clusters over time", "most active accounts", "most reposted images" and "posted together" sections of
+    ``run``.
 
     Parameters
     ----------
@@ -128,7 +131,12 @@ def post_sections(run, *, reposts_montage: str | None) -> tuple[ReportSection, .
     if found is None:
         return ()
     names = dict(enumerate(run.cluster_columns.get("clusters", {}).get("name", ())))
-    return (_over_time(found), _accounts(run, names), _reposts(found, names, reposts_montage))
+    return (
+        _over_time(found),
+        _accounts(run, names),
+        _reposts(found, names, reposts_montage),
+        _together(found, names),
+    )
 
 
 def _cluster_label(cluster, names: Mapping[int, str | None]) -> str:
@@ -205,3 +213,63 @@ def _reposts(found, names: Mapping[int, str | None], montage: str | None) -> Rep
     columns = ("group", "posts", "distinct files", "accounts", "first poster", "first seen (UTC)", "last seen (UTC)",
                "cluster")  # fmt: skip
     return ReportSection(title, paragraphs=(text,), figure=montage, columns=columns, rows=rows)
+
+
+def _together(found, names: Mapping[int, str | None]) -> ReportSection:
+    """The groups of accounts that posted the same images within the window, repeatedly, ranked by how unlikely by
+    chance. Timing only: the wording says what the data shows ("posted together within N seconds, M times"), never
+    why."""
+    title = "Posted together"
+    together = found.coordination
+    if together is None:
+        reason = found.coordination_summary()["reason"]
+        return ReportSection(title, paragraphs=(f"Not analysed: {reason}.",))
+    options = together.options
+    window, repeat = f"{options.window:g} seconds", options.min_repetition
+    if not together.n_groups:
+        text = (
+            f"No two accounts posted the same image within {window} of each other in {repeat} or more different "
+            "repost groups."
+        )
+        return ReportSection(title, paragraphs=(text,))
+    accounts = found.posts.accounts
+    shown = range(min(together.n_groups, TOGETHER_GROUPS_IN_REPORT))
+    intro = (
+        f"Accounts that posted the same images (a repost group: exact or near copies) within {window} of each other, "
+        f"in {repeat} or more different repost groups; accounts linked through such pairs form one group. "
+        + (f"The {len(shown)} groups least likely by chance come first. " if len(shown) > 1 else "")
+        + "Every group is in coordination.csv and every pair of accounts in coordinated_pairs.csv."
+    )
+    chance = (
+        f"Expected by chance: the pair meetings the null model gives on average over {options.null_rounds} seeded "
+        "rounds, where each post takes the time of another post of the same image by other accounts, or a time "
+        "shuffled among its own account's posts; the p-value is the share of rounds with as many meetings or more. "
+        "The p-values rank the groups; they are not corrected for the many pairs of accounts screened."
+        if options.null_rounds
+        else "The null model was turned off (--coordination-rounds 0): no group is compared with chance."
+    )
+    caution = "The data shows when accounts posted, not why: it cannot tell intent."
+    rows = tuple(_together_row(together, g, accounts, names) for g in shown)
+    columns = ("group", "accounts", "posted together", "pair meetings", "expected by chance", "p-value",
+               "median gap (s)", "clusters")  # fmt: skip
+    return ReportSection(title, paragraphs=(intro, chance, caution), columns=columns, rows=rows)
+
+
+def _together_row(together, group: int, accounts, names: Mapping[int, str | None]) -> tuple:
+    members = [str(accounts.names[int(c)]) for c in together.accounts[group]] if accounts is not None else []
+    listed = ", ".join(members[:TOGETHER_NAMES])
+    if len(members) > TOGETHER_NAMES:
+        listed += f" and {len(members) - TOGETHER_NAMES} more"
+    times = int(together.together[group])
+    expected, p_value = float(together.expected[group]), float(together.p_value[group])
+    clusters = "; ".join(f"{_cluster_label(c, names)} ({n})" for c, n in together.clusters[group][:5])
+    return (
+        group,
+        f"{len(members)}: {listed}",
+        f"within {together.options.window:g} seconds, {times} time{'s' if times != 1 else ''}",
+        int(together.meetings[group]),
+        f"{expected:.1f}" if expected == expected else "n/a",
+        f"{p_value:.3g}" if p_value == p_value else "n/a",
+        f"{float(together.median_gap[group]):.0f}",
+        clusters or "noise",
+    )

@@ -82,6 +82,9 @@ const IDS = textColumn(META.id.text, N, META.id.nulls);
 const URLS = META.url ? textColumn(META.url.text, N, META.url.nulls) : null;
 const DUPLICATE_OF = META.duplicate_of ? textColumn(META.duplicate_of.text, N, META.duplicate_of.nulls) : null;
 const REPOST = arrayOf(META.repost_group);
+const REPOST_ORDER = arrayOf(META.repost_order); // place in its repost group's lineage, -1: none
+const REPOST_DELAY = arrayOf(META.repost_delay); // seconds after the group's first post, -1: unknown
+const TOGETHER = arrayOf(META.coordinated_group); // the group of accounts that posted it together, -1: none
 const TIME = META.time.key ? arrayOf(META.time.key) : null; // seconds after META.time.origin; -1: no date
 const COLUMNS = META.columns.map(makeColumn);
 const TEXT_COL = META.text_column === null ? null : COLUMNS[META.text_column];

@@ -86,6 +86,10 @@ window.explorer = Object.freeze({
   get account() {
     return S.account >= 0 ? ACCOUNTS.names[S.account] : null;
   },
+  /** The group of accounts whose posts are kept (coordinated_group), or null. */
+  get together() {
+    return S.together >= 0 ? S.together : null;
+  },
   get hovered() {
     return S.hover;
   },

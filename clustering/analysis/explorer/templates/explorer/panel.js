@@ -220,6 +220,12 @@ function pointChips(i) {
     b.addEventListener('click', () => selectPoints(members));
     chips.appendChild(b);
   }
+  if (TOGETHER_GROUPS && TOGETHER[i] >= 0) {
+    const b = el('button', 'chip', `Posted together · group ${TOGETHER[i]}`, { type: 'button' });
+    b.id = 'panel-together';
+    b.addEventListener('click', () => setTogether(TOGETHER[i]));
+    chips.appendChild(b);
+  }
   return chips;
 }
 
@@ -262,6 +268,11 @@ function showPoint(i, { pan = false } = {}) {
   }
   const text = textOf(i);
   if (text) panelBody.appendChild(el('div', 'post-text', text));
+  const lineage = lineageView(i);
+  if (lineage) {
+    panelBody.appendChild(sectionTitle(`Lineage · repost group ${REPOST[i]}`));
+    panelBody.appendChild(lineage);
+  }
 
   const table = el('table', 'meta');
   const rows = [['url', url]];

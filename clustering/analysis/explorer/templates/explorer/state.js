@@ -72,6 +72,7 @@ const S = {
   selMask: null,
   time: null, // [first, last] timeline bin, inclusive
   account: -1, // an account code, or -1
+  together: -1, // a group of accounts that posted together (coordinated_group), or -1
   matched: new Uint8Array(N),
   visible: new Uint8Array(N),
   nShown: 0,
@@ -168,13 +169,14 @@ function applyFilters() {
   const focus = S.focus;
   const q = S.queryMask;
   const codes = S.account >= 0 ? ACCOUNT_COL.codes : null;
+  const together = S.together >= 0 ? TOGETHER : null;
   const bins = TL ? TL.bin : null;
   const [t0, t1] = S.time || [0, -1];
   if (TL) {
     TL.counts.fill(0);
     TL.all.fill(0);
   }
-  S.anyFilter = !!scope || focus !== null || !!q || !!S.selMask || !!codes || !!S.time;
+  S.anyFilter = !!scope || focus !== null || !!q || !!S.selMask || !!codes || !!together || !!S.time;
   let shown = 0;
   let drawn = 0;
   for (let i = 0; i < N; i++) {
@@ -186,7 +188,8 @@ function applyFilters() {
       (focus === null || S.labels[i] === focus) &&
       (!q || q[i]) &&
       (!S.selMask || S.selMask[i]) &&
-      (!codes || codes[i] === S.account)
+      (!codes || codes[i] === S.account) &&
+      (!together || together[i] === S.together)
         ? 1
         : 0;
     if (bins && vis) {
