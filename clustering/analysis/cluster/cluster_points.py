@@ -31,7 +31,7 @@ from clustering.analysis.options import AnalyzeConfig
 from clustering.analysis.run_data import Clustering
 from clustering.analysis.space.reduce import reduce
 from clustering.analysis.steps import Steps
-from clustering.analysis.threads import available_threads, machine_record
+from clustering.analysis.threads import available_threads, machine_record, single_threaded_blas
 
 __all__ = ["MIN_CLUSTERS", "MIN_POINTS_TO_CLUSTER", "cluster_points"]
 
@@ -46,6 +46,7 @@ MIN_CLUSTERS = 2
 SEPARATION_SCORES = ("silhouette_reduced", "silhouette_cosine", "calinski_harabasz")
 
 
+@single_threaded_blas()  # the same clusters at any --threads, whoever calls it (the job, a notebook, the bench)
 def cluster_points(X: np.ndarray, config: AnalyzeConfig, steps: Steps) -> Clustering:
     """Reduce, sweep, drop the background, score and select on the distinct images ``X`` (float32, unit rows).
 
