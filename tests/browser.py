@@ -81,6 +81,15 @@ def open_page(
     return page, log
 
 
+def assert_inert(page, log) -> None:
+    """No payload ran: no flag set, no dialog, no element a payload would have made, no script added, no error."""
+    page.wait_for_timeout(150)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("iframe, svg, img[onerror], b[onmouseover]").count() == 0
+    assert page.locator("script").count() == 4
+    assert log.dialogs == [] and log.page_errors == []
+
+
 def wait_idle(page, timeout_ms: int = 5000) -> None:
     """Wait until the explorer has no animation or frame pending."""
     page.wait_for_function("() => window.explorer.idle", timeout=timeout_ms)

@@ -18,8 +18,8 @@ from clustering.analysis.posts.coordination import CoordinationOptions, find_coo
 from clustering.analysis.posts.lineage import VARIANTS, repost_lineage
 from clustering.analysis.posts.reposts import find_repost_groups, repost_group_table
 from clustering.config import ConfigError, DecodeOptions
-from clustering.devtools.sample import GENERATORS
 from clustering.ingest.decode import make_thumbnail
+from tests.test_reposts import jpeg, poster
 
 START = np.datetime64("2025-03-01T00:00:00", "s")
 DAY = 86_400
@@ -38,30 +38,11 @@ FIRST_CHAIN_POSTER = "coord3"  # the true first poster of planted chain 0
 # --- images -------------------------------------------------------------------------------------------------------
 
 
-def jpeg(img: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def poster(seed: int) -> Image.Image:
-    """A flyer-like picture: a gradient, four bold shapes and a text line."""
-    rng = np.random.default_rng(seed)
-    img = GENERATORS["gradient"](rng, 320, 240)
-    draw = ImageDraw.Draw(img)
-    for _ in range(4):
-        x0, y0 = rng.uniform(0, 220), rng.uniform(0, 150)
-        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.rectangle((x0, y0, x0 + rng.uniform(40, 100), y0 + rng.uniform(30, 90)), fill=fill)
-    draw.text((20, 200), f"APPEL {seed} PLACE DE LA REPUBLIQUE", fill=(0, 0, 0))
-    return img
-
-
 def variant_file(family: int, kind: str, seed: int) -> bytes:
     """One posted file of picture ``family``: re-encoded, resized, recaptioned (text drawn on the picture, as a
     repost with a caption does) or the template with new content (half of it replaced: hash-far)."""
     rng = np.random.default_rng(seed)
-    img = poster(family)
+    img = poster(family, "APPEL")
     if kind == "resized":
         scale = rng.uniform(0.5, 0.9)
         img = img.resize((int(img.width * scale), int(img.height * scale)), Image.Resampling.LANCZOS)

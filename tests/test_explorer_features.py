@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from clustering.analysis.explorer.build import build_explorer
-from tests.browser import open_page, wait_idle
+from tests.browser import assert_inert, open_page, wait_idle
 from tests.test_explorer import XSS_ACCOUNT, XSS_HASHTAG, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 
 N = 300
@@ -20,15 +20,6 @@ def folder(tmp_path_factory) -> dict:
     info = write_output_folder(tmp_path_factory.mktemp("features"), n=N, n_clusters=6, seed=7, xss_row=True)
     info["result"] = build_explorer(info["output"])
     return info
-
-
-def _inert(page, log) -> None:
-    """No payload ran: no flag set, no dialog, no element a payload would have made, no script added."""
-    page.wait_for_timeout(150)
-    assert page.evaluate("typeof window.__xss") == "undefined"
-    assert page.locator("iframe, svg, img[onerror], b[onmouseover]").count() == 0
-    assert page.locator("script").count() == 4
-    assert log.dialogs == [] and log.page_errors == []
 
 
 def _listed_names(page) -> list[str]:
@@ -58,7 +49,7 @@ def test_levels_switch_and_show_names_and_keywords(page, folder):
     page.wait_for_function(f"() => {e}.level === 'subclusters'")
     assert page.evaluate(f"{e}.counts.clusters") == len(set(folder["finer"].tolist()) - {-1})
     assert page.evaluate(f"i => {e}.clusterOf(i)", i) == folder["finer"][i]
-    _inert(page, log)
+    assert_inert(page, log)
 
 
 def test_a_theme_drills_down_into_its_clusters_and_back(page, folder):
@@ -93,7 +84,7 @@ def test_a_theme_drills_down_into_its_clusters_and_back(page, folder):
     page.locator("#crumbs button", has_text="All themes").click()
     page.wait_for_function(f"() => {e}.level === 'themes' && {e}.path.length === 0")
     page.wait_for_function(f"n => {e}.counts.shown === n", arg=N)
-    _inert(page, log)
+    assert_inert(page, log)
 
 
 def test_point_panel_shows_its_theme_time_account_and_repost_group(page, folder):
@@ -117,7 +108,7 @@ def test_point_panel_shows_its_theme_time_account_and_repost_group(page, folder)
     page.locator("#panel-reposts").click()
     page.wait_for_function(f"() => {e}.counts.selected === 6")
     page.wait_for_function(f"() => {e}.counts.shown === 6")  # once the cleared search has run too
-    _inert(page, log)
+    assert_inert(page, log)
 
 
 # ------------------------------------------------------------------------------------------------ timeline
@@ -214,7 +205,7 @@ def test_account_filter_finds_and_keeps_one_accounts_posts(page, folder):
     page.keyboard.press("Enter")
     page.wait_for_function(f"() => {e}.counts.shown === 2")
     assert page.locator("#panel-title").text_content() == f"Account · {XSS_ACCOUNT}"
-    _inert(page, log)
+    assert_inert(page, log)
 
 
 def test_hashtag_and_name_payloads_show_as_text_in_card_and_panel(page, folder):
@@ -237,7 +228,7 @@ def test_hashtag_and_name_payloads_show_as_text_in_card_and_panel(page, folder):
     page.wait_for_function(f"() => {e}.level === 'clusters'")
     assert page.locator("#panel-title").text_content() == f"Theme 0 · {XSS_NAME}"
     assert page.locator("#crumbs button").nth(1).get_attribute("title") == f"Theme 0: {XSS_NAME}"
-    _inert(page, log)
+    assert_inert(page, log)
 
 
 # ------------------------------------------------------------------------------------------------ layout

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clustering.analysis.explorer.build import build_explorer
-from tests.browser import wait_idle
+from tests.browser import assert_inert, wait_idle
 from tests.test_explorer import XSS_ACCOUNT, write_output_folder
 
 N = 300
@@ -64,14 +64,6 @@ def folder(tmp_path_factory) -> dict:
     return info
 
 
-def _inert(page, log) -> None:
-    page.wait_for_timeout(150)
-    assert page.evaluate("typeof window.__xss") == "undefined"
-    assert page.locator("iframe, svg, img[onerror], b[onmouseover]").count() == 0
-    assert page.locator("script").count() == 4
-    assert log.dialogs == [] and log.page_errors == [] and log.console_errors == []
-
-
 def _open_point(page, folder, i: int) -> None:
     e = "window.explorer"
     page.fill("#search", folder["ids"][i])
@@ -100,7 +92,8 @@ def test_the_posted_together_filter_keeps_only_the_groups_posts(page, folder):
     assert page.locator("#panel-body .gallery button").count() == len(members)
     page.select_option("#together", "-1")
     page.wait_for_function(f"n => {e}.together === null && {e}.counts.shown === n", arg=N)
-    _inert(page, log)
+    assert_inert(page, log)
+    assert log.console_errors == []
 
 
 def test_the_lineage_lists_a_repost_groups_posts_in_time_order_by_account(page, folder):
@@ -122,7 +115,8 @@ def test_the_lineage_lists_a_repost_groups_posts_in_time_order_by_account(page, 
     page.locator("#lineage .lineage-row button").nth(0).click()
     page.wait_for_function(f"i => {e}.current === i", arg=int(in_time[0]))
     assert page.locator("#lineage .lineage-row.current").get_attribute("data-point") == str(in_time[0])
-    _inert(page, log)
+    assert_inert(page, log)
+    assert log.console_errors == []
 
 
 def test_without_groups_the_menu_stays_hidden(browser, tmp_path):

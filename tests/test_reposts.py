@@ -33,7 +33,7 @@ def jpeg(img: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def poster(seed: int) -> Image.Image:
+def poster(seed: int, text: str = "RASSEMBLEMENT") -> Image.Image:
     """A flyer-like picture: a gradient background, a few bold shapes and a text line."""
     rng = np.random.default_rng(seed)
     img = GENERATORS["gradient"](rng, 320, 240)
@@ -42,7 +42,7 @@ def poster(seed: int) -> Image.Image:
         x0, y0 = rng.uniform(0, 220), rng.uniform(0, 150)
         fill = tuple(int(c) for c in rng.integers(0, 256, 3))
         draw.rectangle((x0, y0, x0 + rng.uniform(40, 100), y0 + rng.uniform(30, 90)), fill=fill)
-    draw.text((20, 200), f"RASSEMBLEMENT {seed} PLACE DE LA REPUBLIQUE", fill=(0, 0, 0))
+    draw.text((20, 200), f"{text} {seed} PLACE DE LA REPUBLIQUE", fill=(0, 0, 0))
     return img
 
 
