@@ -63,7 +63,9 @@ def run_cli(args: list[str], env: dict) -> subprocess.Popen:
 
 def test_a_job_killed_with_sigkill_resumes_and_ends_with_every_row_once(image_server, tiny_model_dir, tmp_path):
     n = 240
-    urls = [image_server.url(f"photo.jpg?n={i}") if i % 7 else image_server.url("bad/404") for i in range(n)]
+    # Each image takes 0.2 s to arrive: the job is still half-way when it is killed, however busy the machine is (a
+    # fast local file let a loaded machine write every row before the kill came).
+    urls = [image_server.url(f"bad/slow?seconds=0.2&n={i}") if i % 7 else image_server.url("bad/404") for i in range(n)]
     pacsv.write_csv(pa.table({"url": urls, "post": list(range(n))}), tmp_path / "urls.csv")
     output = tmp_path / "shards"
     args = ["--input", str(tmp_path / "urls.csv"), "--output", str(output), "--model", tiny_model_dir]
