@@ -90,6 +90,18 @@ def assert_inert(page, log) -> None:
     assert log.dialogs == [] and log.page_errors == []
 
 
+def open_point(page, row_id: str, i: int) -> None:
+    """Find row ``i`` by its id in the search box, then click its point so its panel opens."""
+    e = "window.explorer"
+    page.fill("#search", row_id)
+    page.wait_for_function(f"() => {e}.counts.shown === 1")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    pos = page.evaluate(f"i => {e}.screenPosition(i)", i)
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function(f"i => {e}.current === i", arg=i)
+
+
 def wait_idle(page, timeout_ms: int = 5000) -> None:
     """Wait until the explorer has no animation or frame pending."""
     page.wait_for_function("() => window.explorer.idle", timeout=timeout_ms)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clustering.analysis import run_analysis
-from tests.test_analyze_job import fast_config, jpeg, patterned
+from tests.test_analyze_job import MIN_SAMPLES, fast_config, jpeg, patterned
 from tests.test_shards import blobs, write_shards
 
 N_TOPICS, PER_TOPIC = 4, 60
@@ -78,7 +78,7 @@ def planted_posts(*, hostile: bool = False) -> dict:
     }
 
 
-def run_planted(root, model_dir: str, *, hostile: bool = False, **overrides):
+def run_planted(root, model_dir: str, *, hostile: bool = False, dated: bool = True, **overrides):
     posts = planted_posts(hostile=hostile)
     written = write_shards(
         root / "shards",
@@ -86,10 +86,12 @@ def run_planted(root, model_dir: str, *, hostile: bool = False, **overrides):
         labels=posts["topics"],
         thumbnails=posts["thumbnails"],
         accounts=posts["accounts"],
-        columns={"created_at": posts["dates"]},
+        columns={"created_at": posts["dates"]} if dated else None,
         metadata={"model": model_dir, "random_weights": False},
     )
-    config = fast_config(root / "shards", root / "out", min_cluster_sizes="8,30", min_samples=(5,), **overrides)
+    config = fast_config(
+        root / "shards", root / "out", **{"min_cluster_sizes": "8,30", "min_samples": (5,), **overrides}
+    )
     result = run_analysis(config)
     return result, root / "out", written, posts
 
@@ -165,17 +167,7 @@ def test_clusters_csv_gives_the_coordinated_share_and_the_herfindahl_index(plant
 
 
 def test_without_dates_the_coordination_files_are_headers_and_metrics_say_why(tmp_path, tiny_model_dir):
-    posts = planted_posts()
-    written = write_shards(
-        tmp_path / "shards",
-        posts["X"],
-        labels=posts["topics"],
-        thumbnails=posts["thumbnails"],
-        accounts=posts["accounts"],
-        metadata={"model": tiny_model_dir, "random_weights": False},
-    )
-    result = run_analysis(fast_config(tmp_path / "shards", tmp_path / "out", min_cluster_sizes="8,30"))
-    out = tmp_path / "out"
+    result, out, written, posts = run_planted(tmp_path, tiny_model_dir, dated=False, min_samples=MIN_SAMPLES)
     assert written["n_ok"] == len(posts["X"])
     groups = (out / "coordination.csv").read_text().splitlines()
     pairs = (out / "coordinated_pairs.csv").read_text().splitlines()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from clustering.analysis.explorer.build import build_explorer
-from tests.browser import assert_inert, open_page, wait_idle
+from tests.browser import assert_inert, open_page, open_point, wait_idle
 from tests.test_explorer import XSS_ACCOUNT, XSS_HASHTAG, XSS_KEYWORD, XSS_NAME, cluster_names, write_output_folder
 
 N = 300
@@ -91,13 +91,7 @@ def test_point_panel_shows_its_theme_time_account_and_repost_group(page, folder)
     page, log = page
     e = "window.explorer"
     i = int(np.flatnonzero(folder["repost"] == 0)[0])
-    page.fill("#search", folder["ids"][i])
-    page.wait_for_function(f"() => {e}.counts.shown === 1")
-    page.keyboard.press("Enter")
-    wait_idle(page)
-    pos = page.evaluate(f"i => {e}.screenPosition(i)", i)
-    page.mouse.click(pos["x"], pos["y"])
-    page.wait_for_function(f"i => {e}.current === i", arg=i)
+    open_point(page, folder["ids"][i], i)
     chips = page.locator("#panel-body .chips").first.text_content()
     theme = folder["theme"][i]
     assert f"Theme {theme}: " in chips

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clustering.analysis.explorer.build import build_explorer
-from tests.browser import assert_inert, wait_idle
+from tests.browser import assert_inert, open_point
 from tests.test_explorer import XSS_ACCOUNT, write_output_folder
 
 N = 300
@@ -64,17 +64,6 @@ def folder(tmp_path_factory) -> dict:
     return info
 
 
-def _open_point(page, folder, i: int) -> None:
-    e = "window.explorer"
-    page.fill("#search", folder["ids"][i])
-    page.wait_for_function(f"() => {e}.counts.shown === 1")
-    page.keyboard.press("Enter")
-    wait_idle(page)
-    pos = page.evaluate(f"i => {e}.screenPosition(i)", i)
-    page.mouse.click(pos["x"], pos["y"])
-    page.wait_for_function(f"i => {e}.current === i", arg=i)
-
-
 def test_the_posted_together_filter_keeps_only_the_groups_posts(page, folder):
     page, log = page
     e = "window.explorer"
@@ -100,7 +89,7 @@ def test_the_lineage_lists_a_repost_groups_posts_in_time_order_by_account(page, 
     page, log = page
     e = "window.explorer"
     in_time = folder["in_time"]
-    _open_point(page, folder, int(in_time[3]))
+    open_point(page, folder["ids"][int(in_time[3])], int(in_time[3]))
     assert page.locator("#panel-together").text_content() == "Posted together · group 0"
     rows = page.locator("#lineage .lineage-row")
     assert rows.count() == len(in_time)

@@ -107,13 +107,7 @@ class LevelPosts:
     def columns(self, n_clusters: int) -> dict[str, list]:
         """The extra ``clusters.csv`` columns for clusters ``0 .. n_clusters - 1``, in label order (None where a
         label has no rows)."""
-        table = self.table()
-        position = {c: i for i, c in enumerate(table.column("cluster").to_pylist())}
-        columns = {}
-        for name in table.column_names[1:]:
-            values = table.column(name).to_pylist()
-            columns[name] = [values[position[c]] if c in position else None for c in range(n_clusters)]
-        return columns
+        return _by_label(self.table(), n_clusters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,11 +163,7 @@ class PostAnalysis:
         ``coordinated_posts``, ``coordinated_share`` and ``account_herfindahl`` when coordination was analysed."""
         columns = self.levels[level].columns(n_clusters)
         if level == self.chosen and self.concentration is not None:
-            table = self.concentration.table()
-            position = {c: i for i, c in enumerate(table.column("cluster").to_pylist())}
-            for name in table.column_names[1:]:
-                values = table.column(name).to_pylist()
-                columns[name] = [values[position[c]] if c in position else None for c in range(n_clusters)]
+            columns |= _by_label(self.concentration.table(), n_clusters)
         return columns
 
     def row_columns(self) -> dict[str, pa.Array]:
@@ -361,6 +351,17 @@ def analyse_posts(
         coordination=coordination,
         concentration=concentration,
     )
+
+
+def _by_label(table: pa.Table, n_clusters: int) -> dict[str, list]:
+    """A per-cluster table (``cluster`` first) as columns for clusters ``0 .. n_clusters - 1``, None where a label has
+    no row."""
+    position = {c: i for i, c in enumerate(table.column("cluster").to_pylist())}
+    columns = {}
+    for name in table.column_names[1:]:
+        values = table.column(name).to_pylist()
+        columns[name] = [values[position[c]] if c in position else None for c in range(n_clusters)]
+    return columns
 
 
 def _point_thumbnails(reader: ThumbnailReader, point_ids: np.ndarray):

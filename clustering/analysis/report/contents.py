@@ -215,9 +215,8 @@ def _themes(clusters: Sequence[dict], montages: Montages) -> tuple[dict, ...]:
     for theme in themes:
         members = sorted(inside.get(theme["cluster"], []), key=lambda row: (-row["size"], row["cluster"]))
         drawn = [montages.cluster_paths[m["cluster"]] for m in members if m["cluster"] in montages.cluster_paths]
-        keywords = theme.get("keywords")
         found.append({"theme": theme["cluster"], "name": theme.get("name"), "size": theme["size"],
-                      "keywords": keywords.split(";")[:KEYWORDS_IN_REPORT] if keywords else [],
+                      "keywords": _shown_keywords(theme),
                       "clusters": [m["cluster"] for m in members], "example": drawn[0] if drawn else None})  # fmt: skip
     return tuple(found)
 
@@ -264,6 +263,11 @@ def _summaries(run: AnalysisRun, clusters: Sequence[dict], montages: Montages) -
     )
 
 
+def _shown_keywords(row: Mapping) -> tuple[str, ...]:
+    """The first keywords of a ``clusters.csv`` row (``;``-separated there), as many as the report shows."""
+    return tuple(row["keywords"].split(";")[:KEYWORDS_IN_REPORT]) if row.get("keywords") else ()
+
+
 def _post_facts(row: Mapping) -> dict:
     """What the post analysis says of one cluster (its ``clusters.csv`` row), as :class:`ClusterSummary` fields."""
     share = row.get("top_account_share")
@@ -271,7 +275,7 @@ def _post_facts(row: Mapping) -> dict:
         "name": row.get("name"),
         "name_source": row.get("name_source"),
         "uncertain": bool(row.get("name_uncertain")),
-        "keywords": tuple(row["keywords"].split(";")[:KEYWORDS_IN_REPORT]) if row.get("keywords") else (),
+        "keywords": _shown_keywords(row),
         "first_seen": row.get("first_seen"),
         "last_seen": row.get("last_seen"),
         "peak_period": row.get("peak_period"),
