@@ -98,6 +98,7 @@ PIXELS = "pixels"  # uint8 CLIP crop, decode -> embed
 ASSIGNMENTS = "assignments.parquet"
 ASSIGNMENTS_CSV = "assignments.csv"
 CLUSTERS_CSV = "clusters.csv"
+CLUSTER_CHANGES_CSV = "cluster_changes.csv"
 SWEEP_CSV = "sweep.csv"
 SWEEP_JSON = "sweep.json"
 METRICS_JSON = "metrics.json"

@@ -66,6 +66,8 @@ def write_shards(
     thumbnails: list[bytes | None] | None = None,
     accounts: list[str | None] | None = None,
     columns: dict[str, list] | None = None,
+    id_prefix: str = "post",
+    ids: list[str] | None = None,
 ) -> dict:
     """Write ``X`` as shards under ``root`` (ok rows), plus ``failed`` failed rows, and return what was written.
 
@@ -80,7 +82,7 @@ def write_shards(
     dim = dim if dim is not None else (X.shape[1] if X.ndim == 2 and X.shape[1] else 32)
     labels = np.zeros(n, dtype=int) if labels is None else labels
     embeddings = [X[i] for i in range(n)]
-    ids = [f"post-{i:05d}" for i in range(n)]
+    ids = list(ids) if ids is not None else [f"{id_prefix}-{i:05d}" for i in range(n)]
     hashes = [hashlib.sha256(X[i].tobytes()).hexdigest() for i in range(n)]
     row_labels = list(labels)
     for copy_number, (_, source) in enumerate(sorted((duplicates_of or {}).items())):

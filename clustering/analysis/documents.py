@@ -157,6 +157,7 @@ def metrics_document(run: AnalysisRun, *, notes: Sequence[str], timings: Mapping
         "notes": list(notes),
         "shard_metadata": data.metadata,
         "hierarchy": hierarchy_document(run),
+        **_history_document(run),
         **(
             {
                 "posts": run.posts.posts_summary(),
@@ -189,6 +190,7 @@ def hierarchy_document(run: AnalysisRun) -> dict:
                 "uncertain": bool(value("name_uncertain", c)),
                 "keywords": value("keywords", c).split(";") if value("keywords", c) else [],
                 "mixed_keywords": value("mixed_keywords", c).split(" | ") if value("mixed_keywords", c) else [],
+                **({"new": bool(value("new", c)), "reviewed": bool(value("reviewed", c))} if "new" in extra else {}),
             }
             for c in range(level.n_clusters)
         ]
@@ -201,3 +203,19 @@ def hierarchy_document(run: AnalysisRun) -> dict:
             }
         )
     return {"chosen": CHOSEN_LEVEL, "levels": levels}
+
+
+def _history_document(run: AnalysisRun) -> dict:
+    """``metrics.json`` ``batches`` and, when they happened, ``review`` and ``changes`` (``docs/follow.md``)."""
+    history = run.history
+    if history is None:
+        return {}
+    found = {"batches": history.batches}
+    if history.review is not None:
+        found["review"] = history.review
+    if history.changes:
+        counts: dict[str, int] = {}
+        for row in history.changes:
+            counts[row["event"]] = counts.get(row["event"], 0) + 1
+        found["changes"] = counts
+    return found

@@ -180,6 +180,22 @@ class AnalyzeConfig:
         "later posts of a repost group one post is paired with at most, so a burst of thousands of posts in one "
         "window stays linear",
     )
+    # Following a collection (docs/follow.md)
+    update: str | None = option(
+        None,
+        "an earlier analysis folder to update: its rows keep their clusters and ids, the rows of --input (new shards) "
+        "are placed by their nearest neighbours, and those no cluster takes are clustered among themselves as new "
+        "clusters; written to --output",
+    )
+    previous: str | None = option(
+        None,
+        "an earlier analysis of (part of) the same rows: clusters matched to its clusters by shared rows keep their "
+        "ids, and cluster_changes.csv lists splits, merges, births and deaths",
+    )
+    review: str | None = option(
+        None,
+        "a person's review.json from the explorer (rename, merge, split, noise), applied through the rows it names",
+    )
     explorer: bool = option(True, "build explorer.html at the end of the run")
     explorer_only: bool = option(False, "only rebuild explorer.html from an existing output folder")
     progress: bool = option(True, "show tqdm progress bars")
@@ -189,6 +205,12 @@ class AnalyzeConfig:
             raise ConfigError("--output is required (a folder or URI for the analysis)")
         if not self.input and not self.explorer_only:
             raise ConfigError("--input is required (a folder or URI holding the embedding shards part-*.parquet)")
+        if self.update and self.previous:
+            raise ConfigError("--update and --previous exclude each other: an update keeps every earlier id already")
+        if self.update and self.keep_duplicates:
+            raise ConfigError("--update cannot be combined with --keep-duplicates")
+        if self.review is not None and not Path(self.review).is_file():
+            raise ConfigError(f"--review: no file {self.review!r}")
         if self.explorer_only and not self.explorer:
             raise ConfigError("--explorer-only cannot be combined with --no-explorer")
         if not 2 <= self.cluster_dims <= 100:

@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 
@@ -277,3 +278,35 @@ def level_means(labels: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
 def cluster_centroids(outcome: Outcome) -> tuple[np.ndarray, np.ndarray]:
     """Mean map position (x, y) of each cluster, in label order."""
     return cluster_means(outcome, outcome.coords[:, 0]), cluster_means(outcome, outcome.coords[:, 1])
+
+
+def with_labels(outcome: Outcome, labels: np.ndarray, *, persistence: np.ndarray, **replaced) -> Outcome:
+    """``outcome`` with other chosen labels (contiguous ids, e.g. kept from an earlier analysis or a person's review):
+    the other levels re-nested around them, the row order, counts and noise share recomputed. ``replaced`` sets other
+    fields (probabilities, coordinates, ...) of the same rows."""
+    outcome = dataclasses.replace(outcome, **replaced) if replaced else outcome
+    labels = np.asarray(labels, dtype=np.int32)
+    n_clusters = _count_clusters(labels)
+    tree = outcome.hierarchy
+    if n_clusters and len(tree.levels) > 1:
+        arrays = [labels if i == tree.chosen else level.labels for i, level in enumerate(tree.levels)]
+        names = [level.name for level in tree.levels]
+        sizes = [level.min_cluster_size for level in tree.levels]
+        tree = build_hierarchy(arrays, names=names, chosen=tree.chosen, min_cluster_sizes=sizes)
+        if tree.levels[-1].n_clusters == 0:
+            tree = Hierarchy(tree.levels[:-1], tree.chosen)
+        tree = _numbered_by_size(tree)
+    else:
+        tree = _flat(labels)
+    rows = np.arange(len(labels))
+    probabilities = outcome.probabilities
+    order = np.lexsort((rows, -probabilities.astype(float), labels, labels < 0)) if len(labels) else rows
+    return dataclasses.replace(
+        outcome,
+        labels=labels,
+        persistence=np.asarray(persistence, dtype=float),
+        hierarchy=tree,
+        order=order,
+        n_clusters=n_clusters,
+        noise_fraction=float((labels < 0).mean()) if len(labels) else math.nan,
+    )

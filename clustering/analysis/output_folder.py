@@ -37,6 +37,8 @@ OWNED_FILES = (
     schema.ASSIGNMENTS,
     schema.ASSIGNMENTS_CSV,
     schema.CLUSTERS_CSV,
+    schema.CLUSTER_CHANGES_CSV,
+    "neighbours.npz",
     schema.REPOST_GROUPS_CSV,
     schema.COORDINATION_CSV,
     schema.COORDINATED_PAIRS_CSV,

@@ -23,6 +23,12 @@ from clustering.analysis import documents
 from clustering.analysis.cluster.cluster_points import cluster_points
 from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL
 from clustering.analysis.explorer.build import Explorer, build_explorer, default_title
+from clustering.analysis.follow.apply import apply_person, keep_ids, with_history
+from clustering.analysis.follow.history import History
+from clustering.analysis.follow.matching import CHANGE_COLUMNS
+from clustering.analysis.follow.previous import NEIGHBOURS, PreviousAnalysis, neighbours_bytes, read_previous
+from clustering.analysis.follow.review import load_review
+from clustering.analysis.follow.update import update
 from clustering.analysis.options import AnalyzeConfig
 from clustering.analysis.outcome import assemble_outcome, cluster_centroids
 from clustering.analysis.output_folder import OutputFolder, absolute
@@ -113,10 +119,14 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
 
 
 def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
-    """Read the shards, fold exact duplicates, cluster the distinct images, spread the labels over every row and
-    describe the posts of every hierarchy level."""
-    input_uri = absolute(config.input)
+    """Read the shards, fold exact duplicates, cluster the distinct images (or place the new ones, for an update),
+    spread the labels over every row and describe the posts of every hierarchy level."""
     options = PostOptions.from_config(config)  # a bad --label-prompts fails before any work
+    review = load_review(config.review) if config.review else None
+    previous = _previous(config)
+    input_uri = absolute(config.input)
+    if config.update:
+        input_uri = [*previous.inputs, input_uri]
     with steps.step("read"):
         data = read_ok_rows(input_uri, keep_duplicates=config.keep_duplicates)
         flags = {"text": config.text_column, "date": config.date_column, "account": config.account_column}
@@ -130,8 +140,19 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
         f"({steps.last('read')})"
     )
 
-    clustering = cluster_points(data.embeddings, config, steps)
-    outcome = assemble_outcome(clustering, duplicates, data.point_of_row, alternatives=config.alternatives)
+    ids = data.table[schema.ID].combine_chunks()
+    follow_notes: tuple[str, ...] = ()
+    if config.update:
+        updated = update(previous, data, config, steps)
+        clustering, outcome, history, follow_notes = updated.clustering, updated.outcome, updated.history, updated.notes
+    else:
+        clustering = cluster_points(data.embeddings, config, steps)
+        outcome = assemble_outcome(clustering, duplicates, data.point_of_row, alternatives=config.alternatives)
+        history = History.first(data.n_rows, input_uri)
+        if previous is not None:
+            outcome, history = keep_ids(outcome, history, previous, ids)
+    if review is not None:
+        outcome, history = apply_person(outcome, history, review, ids.cast(pa.string()).to_pylist())
     run = AnalysisRun(
         config=config,
         input_uri=input_uri,
@@ -140,7 +161,14 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
         clustering=clustering,
         outcome=outcome,
         post=posts.columns,
-        notes=(*input_notes(data, duplicates), *clustering.notes, *outcome.notes),
+        notes=(
+            *input_notes(data, duplicates),
+            *clustering.notes,
+            *outcome.notes,
+            *follow_notes,
+            *_review_notes(history),
+        ),
+        history=history,
     )
     with steps.step("posts"):
         run = _describe_posts(run, posts, options)
@@ -159,6 +187,20 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
     return run
 
 
+def _previous(config: AnalyzeConfig) -> PreviousAnalysis | None:
+    if config.update:
+        return read_previous(config.update, flag="--update")
+    return read_previous(config.previous, flag="--previous") if config.previous else None
+
+
+def _review_notes(history: History) -> tuple[str, ...]:
+    if history.review is None:
+        return ()
+    missed = history.review["not_applied"]
+    line = f"a person's review ({history.review['file']}): {len(history.review['applied'])} action(s) applied"
+    return (line, *(f"review action {m['action']} ({m['kind']}) no longer applies: {m['reason']}" for m in missed))
+
+
 def _describe_posts(run: AnalysisRun, posts: Posts, options: PostOptions) -> AnalysisRun:
     """Names, keywords, timelines and accounts of every hierarchy level, and repost groups, merged into the run."""
     found = analyse_posts(
@@ -174,7 +216,7 @@ def _describe_posts(run: AnalysisRun, posts: Posts, options: PostOptions) -> Ana
         thumbnails=functools.partial(read_thumbnails, run.input_uri) if run.data.has_thumbnails else None,
         options=options,
     )
-    return run.with_posts(found)
+    return with_history(run.with_posts(found))
 
 
 def _write_tables(out: OutputFolder, run: AnalysisRun) -> tuple[pa.Table, list[dict]]:
@@ -189,6 +231,11 @@ def _write_tables(out: OutputFolder, run: AnalysisRun) -> tuple[pa.Table, list[d
     out.write_table_csv(schema.COORDINATED_PAIRS_CSV, pairs)
     out.write_rows_csv(schema.SWEEP_CSV, run.clustering.rows, empty_columns=("min_cluster_size", "min_samples"))
     out.write_json(schema.SWEEP_JSON, run.clustering.rows)
+    out.write_rows_csv(schema.CLUSTER_CHANGES_CSV, run.history.changes, empty_columns=CHANGE_COLUMNS)
+    knn = run.clustering.knn
+    if knn is not None and not run.config.keep_duplicates:
+        point_ids = [run.ids[row] for row in run.data.points]
+        out.write_bytes(NEIGHBOURS, neighbours_bytes(point_ids, knn.indices, knn.distances))
     return assignments, clusters
 
 

@@ -151,8 +151,8 @@ class AnalysisRun:
     Attributes
     ----------
     config : AnalyzeConfig
-    input_uri : str
-        The shards, absolute for local paths.
+    input_uri : str or list of str
+        The shards, absolute for local paths (an update reads the earlier analysis's shards, then the new).
     data : read.ShardData
         The ``ok`` rows, in shard order; every per-row array below follows this order.
     duplicates : read.Duplicates
@@ -172,7 +172,7 @@ class AnalysisRun:
     """
 
     config: AnalyzeConfig
-    input_uri: str
+    input_uri: str | list[str]
     data: ShardData
     duplicates: Duplicates
     clustering: Clustering
@@ -182,6 +182,7 @@ class AnalysisRun:
     posts: PostAnalysis | None = None
     cluster_columns: Mapping[str, Mapping[str, Sequence]] = dataclasses.field(default_factory=dict)
     row_columns: Mapping[str, pa.Array] = dataclasses.field(default_factory=dict)
+    history: object | None = None  # follow.history.History: batches, label sources, new and reviewed clusters
 
     @functools.cached_property
     def ids(self) -> list[str]:

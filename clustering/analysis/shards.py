@@ -6,11 +6,12 @@ URI work alike.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from clustering import io, schema
@@ -123,7 +124,7 @@ class ShardData:
         )
 
 
-def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
+def read_ok_rows(uri: str | Sequence[str], *, keep_duplicates: bool = False) -> ShardData:
     """Read the ``ok`` rows of every shard under ``uri``, with passthrough columns, and one embedding per point.
 
     Two passes over the shards: the row columns first, which give the exact duplicates (sha256), then the embeddings
@@ -133,8 +134,9 @@ def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
 
     Parameters
     ----------
-    uri : str
-        A folder or URI holding ``part-*.parquet`` shards.
+    uri : str or sequence of str
+        A folder or URI holding ``part-*.parquet`` shards, or several (an update reads the earlier analysis's shards and
+        the new ones); a row whose id an earlier folder already holds is read once, from the first.
     keep_duplicates : bool, default False
         Every row is its own point (its embedding read from its own row) instead of one point per distinct image.
 
@@ -144,21 +146,17 @@ def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
         ``uri`` holds no shards, a shard is unreadable, or the embeddings are unusable (missing, of mixed sizes, not
         finite).
     """
-    try:
-        fs, _ = io.resolve(uri)
-        paths = io.list_shards(uri)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--input {uri}: cannot be read: {exc}") from None
-    if not paths:
-        raise InputError(
-            f"--input {uri}: no embedding shards ({io.SHARD_GLOB_PREFIX}*{io.SHARD_SUFFIX}) found; "
-            "run jobs/embed.py first or check the path"
-        )
-    rows = _read_rows(paths, fs)
+    uris = [uri] if isinstance(uri, str) else list(uri)
+    paths = [path for one in uris for path in _shard_paths(one)]
+    uri = uris[0] if len(uris) == 1 else ", ".join(uris)
+    rows = _read_rows(paths)
     try:
         table = pa.concat_tables(rows.parts, promote_options="permissive").replace_schema_metadata(None)
     except pa.ArrowException as exc:
         raise InputError(f"--input {uri}: shards have incompatible schemas: {exc}") from None
+    first = _first_of_each_id(table) if len(uris) > 1 else None
+    if first is not None:
+        table = table.take(pa.array(first))
     hashes = table[schema.SHA256] if schema.SHA256 in table.column_names else pa.nulls(table.num_rows, pa.string())
     duplicates = find_duplicates(hashes)
     n = table.num_rows
@@ -166,7 +164,8 @@ def read_ok_rows(uri: str, *, keep_duplicates: bool = False) -> ShardData:
         points, point_of_row = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
     else:
         points, point_of_row = duplicates.representatives, duplicates.inverse
-    embeddings = _read_points(paths, fs, rows.ok_positions, points, uri=uri)
+    read_rows = points if first is None else first[points]  # rows of the tables as read, before ids repeated
+    embeddings = _read_points(paths, rows.ok_positions, read_rows, uri=uri)
     pa.default_memory_pool().release_unused()  # Arrow's pool keeps the shards' freed buffers: 180 MB at 200k rows
     passthrough = [name for name in table.column_names if name not in schema.OWNED_COLUMNS]
     counts = dict(sorted(rows.statuses.items(), key=lambda item: (-item[1], item[0])))
@@ -197,9 +196,31 @@ class _Rows:
     n_total: int = 0
 
 
-def _read_rows(paths: list[str], fs) -> _Rows:
+def _shard_paths(uri: str) -> list[tuple[pafs.FileSystem, str]]:
+    try:
+        fs, _ = io.resolve(uri)
+        paths = io.list_shards(uri)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--input {uri}: cannot be read: {exc}") from None
+    if not paths:
+        raise InputError(
+            f"--input {uri}: no embedding shards ({io.SHARD_GLOB_PREFIX}*{io.SHARD_SUFFIX}) found; "
+            "run jobs/embed.py first or check the path"
+        )
+    return [(fs, path) for path in paths]
+
+
+def _first_of_each_id(table: pa.Table) -> np.ndarray | None:
+    """Rows whose id no earlier row holds, ascending; None when every id is already unique."""
+    codes = pc.dictionary_encode(table[schema.ID].combine_chunks().cast(pa.string())).indices
+    codes = codes.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    return None if len(first) == len(codes) else np.sort(first).astype(np.int64)
+
+
+def _read_rows(paths: list[tuple[pafs.FileSystem, str]]) -> _Rows:
     found = _Rows()
-    for index, path in enumerate(paths):
+    for index, (fs, path) in enumerate(paths):
         try:
             shard_schema = pq.read_schema(path, filesystem=fs)
             if index == 0:
@@ -225,13 +246,13 @@ def _read_rows(paths: list[str], fs) -> _Rows:
     return found
 
 
-def _read_points(paths: list[str], fs, ok_positions: list[np.ndarray], points: np.ndarray, *, uri: str) -> np.ndarray:
+def _read_points(paths: list[tuple], ok_positions: list[np.ndarray], points: np.ndarray, *, uri: str) -> np.ndarray:
     """The second pass: the embeddings of the ``points`` (table rows, ascending), one shard at a time."""
     slot = np.full(sum(len(ok) for ok in ok_positions), -1, dtype=np.int64)
     slot[points] = np.arange(len(points))
     matrix: np.ndarray | None = None
     width, start = 0, 0
-    for path, ok in zip(paths, ok_positions, strict=True):
+    for (fs, path), ok in zip(paths, ok_positions, strict=True):
         try:
             column = pq.read_table(path, filesystem=fs, columns=[schema.EMBEDDING])[schema.EMBEDDING]
         except (OSError, pa.ArrowException) as exc:
@@ -290,7 +311,7 @@ def input_notes(data: ShardData, duplicates: Duplicates) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def iter_thumbnails(uri: str, *, ids: Collection[str] | None = None) -> Iterator[tuple[str, bytes]]:
+def iter_thumbnails(uri: str | Sequence[str], *, ids: Collection[str] | None = None) -> Iterator[tuple[str, bytes]]:
     """``(id, thumbnail)`` of every shard row that has one, in shard order; only the rows of ``ids`` when given.
 
     Reads only the ``id`` and ``thumbnail`` columns, one batch at a time, so memory stays bounded by a batch; shards
@@ -299,8 +320,7 @@ def iter_thumbnails(uri: str, *, ids: Collection[str] | None = None) -> Iterator
     wanted = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
     if wanted is not None and len(wanted) == 0:
         return
-    fs, _ = io.resolve(uri)
-    for path in io.list_shards(uri):
+    for fs, path in (pair for one in ([uri] if isinstance(uri, str) else uri) for pair in _listed(one)):
         with fs.open_input_file(path) as source:
             parquet = pq.ParquetFile(source)
             if schema.THUMBNAIL not in parquet.schema_arrow.names:
@@ -315,7 +335,12 @@ def iter_thumbnails(uri: str, *, ids: Collection[str] | None = None) -> Iterator
                         yield key, blob
 
 
-def read_thumbnails(uri: str, ids: Iterable[str]) -> dict[str, bytes]:
+def _listed(uri: str) -> list[tuple[pafs.FileSystem, str]]:
+    fs, _ = io.resolve(uri)
+    return [(fs, path) for path in io.list_shards(uri)]
+
+
+def read_thumbnails(uri: str | Sequence[str], ids: Iterable[str]) -> dict[str, bytes]:
     """The thumbnails of ``ids`` from the shards under ``uri`` (the first one of an id); ids without one are absent."""
     found: dict[str, bytes] = {}
     for key, blob in iter_thumbnails(uri, ids=set(ids)):
@@ -330,7 +355,7 @@ class ThumbnailTap:
     ``keep`` ids on the way. :meth:`kept` returns those, reading just them when no full pass has run.
     """
 
-    def __init__(self, uri: str, keep: Collection[str]) -> None:
+    def __init__(self, uri: str | Sequence[str], keep: Collection[str]) -> None:
         self.uri = uri
         self.keep = frozenset(keep)
         self._kept: dict[str, bytes] = {}

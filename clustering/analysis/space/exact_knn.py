@@ -76,6 +76,46 @@ def cosine_neighbours(unit: np.ndarray, k: int, *, threads: int = 1) -> tuple[np
     return indices, np.maximum(1.0 - similarities, 0.0)
 
 
+def query_neighbours(
+    queries: np.ndarray, reference: np.ndarray, k: int, *, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``reference`` most similar to each row of ``queries`` (unit rows, float32), most similar
+    first: ``(m, k)`` int32 indices and float32 cosine similarities. The same fixed tiles as
+    :func:`cosine_neighbours`, so the result does not depend on the thread count."""
+    m, n = queries.shape[0], reference.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, n={n}], got {k}")
+    from threadpoolctl import threadpool_limits
+
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    reference = np.ascontiguousarray(reference, dtype=np.float32)
+    indices = np.full((m, k), -1, dtype=np.int32)
+    similarities = np.full((m, k), -np.inf, dtype=np.float32)
+    rows = max(1, _BLOCK_BYTES // (4 * n) // _TILE) * _TILE
+    threads = numba_threads(threads)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            for start in range(0, m, rows):
+                stop = min(m, start + rows)
+                block = np.empty((stop - start, n), dtype=np.float32)
+
+                def tile(corner: tuple[int, int], start=start, stop=stop, block=block) -> None:
+                    row, column = corner
+                    block[row - start : row - start + _TILE, column : column + _TILE] = (
+                        queries[row : min(row + _TILE, stop)] @ reference[column : column + _TILE].T
+                    )
+
+                corners = [(row, column) for row in range(start, stop, _TILE) for column in range(0, n, _TILE)]
+                for _ in pool.map(tile, corners):
+                    pass
+                _merge(block, 0, indices[start:stop], similarities[start:stop])
+    finally:
+        numba.set_num_threads(before)
+    return indices, similarities
+
+
 def _products(unit: np.ndarray, start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
     """Similarities of rows ``start:stop`` with every row from ``start`` on, tile by tile of the fixed grid.
 
