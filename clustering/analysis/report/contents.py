@@ -268,12 +268,18 @@ def _shown_keywords(row: Mapping) -> tuple[str, ...]:
     return tuple(row["keywords"].split(";")[:KEYWORDS_IN_REPORT]) if row.get("keywords") else ()
 
 
+def _source_words(row: Mapping) -> str | None:
+    """Where a cluster's name comes from, as the report says it; a cluster new in this batch is marked."""
+    source = "named by a person" if row.get("name_source") == "review" else row.get("name_source")
+    return ", ".join(part for part in (source, "new" if row.get("new") else None) if part) or None
+
+
 def _post_facts(row: Mapping) -> dict:
     """What the post analysis says of one cluster (its ``clusters.csv`` row), as :class:`ClusterSummary` fields."""
     share = row.get("top_account_share")
     return {
         "name": row.get("name"),
-        "name_source": row.get("name_source"),
+        "name_source": _source_words(row),
         "uncertain": bool(row.get("name_uncertain")),
         "keywords": _shown_keywords(row),
         "first_seen": row.get("first_seen"),
