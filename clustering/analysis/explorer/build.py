@@ -257,10 +257,30 @@ def _no_thumbnail_column(shards: str) -> str:
     return f"No thumbnails: the shards at {shards} have no thumbnail column; showing points only."
 
 
-def _locate_thumbnails(shards: str | None, out: OutputFolder) -> tuple[ThumbnailSource | None, str | None]:
-    """Where a finished folder's thumbnails are, or None and the one-line reason the page will show."""
+def _locate_thumbnails(shards: str | list[str] | None, out: OutputFolder) -> tuple[ThumbnailSource | None, str | None]:
+    """Where a finished folder's thumbnails are, or None and the one-line reason the page will show.
+
+    ``shards`` is one input or, for an updated collection (``metrics.json`` ``input`` of an update), the list of the
+    inputs its batches read: the thumbnails come from every one that is found, and the notice names the others.
+    """
     if not shards:
         return None, "No thumbnails: metrics.json names no input shards and none were given; showing points only."
+    found, reasons = [], []
+    for given in [shards] if isinstance(shards, str) else shards:
+        uri, reason = _locate_shards(given, out)
+        if uri is None:
+            reasons.append(reason)
+        else:
+            found.append(uri)
+    if not found:
+        return None, f"No thumbnails: {'; '.join(reasons)}; showing points only."
+    source = functools.partial(iter_thumbnails, found[0] if isinstance(shards, str) else found)
+    return source, (f"Some thumbnails are missing: {'; '.join(reasons)}." if reasons else None)
+
+
+def _locate_shards(shards: str, out: OutputFolder) -> tuple[str | None, str]:
+    """Where the shards of one input are (tried as given, then relative to the output folder), or None and why not
+    (a clause for the notice)."""
     candidates = [shards]
     if "://" not in shards and not Path(shards).is_absolute() and isinstance(out.fs, pafs.LocalFileSystem):
         candidates.append(posixpath.join(out.root, shards))  # a run's relative input, seen from the output folder
@@ -272,9 +292,9 @@ def _locate_thumbnails(shards: str | None, out: OutputFolder) -> tuple[Thumbnail
         if paths:
             shard_fs, _ = cio.resolve(uri)
             if not any(schema.THUMBNAIL in pq.read_schema(p, filesystem=shard_fs).names for p in paths):
-                return None, _no_thumbnail_column(shards)
-            return functools.partial(iter_thumbnails, uri), None
-    return None, f"No thumbnails: no embedding shards found at {shards}; showing points only."
+                return None, f"the shards at {shards} have no thumbnail column"
+            return uri, ""
+    return None, f"no embedding shards found at {shards}"
 
 
 def _checked_title(title) -> str:

@@ -26,8 +26,8 @@ __all__ = ["SCRIPT_FILES", "RenderedPage", "page_script", "render_page", "script
 
 # The page script's feature files, in the order they run: shared helpers and the decoded data first, start-up last.
 SCRIPT_FILES = ("core.js", "data.js", "palette.js", "state.js", "levels.js", "map.js", "view.js", "panel.js",
-                "selection.js", "clusters.js", "timeline.js", "accounts.js", "together.js", "input.js",
-                "main.js")  # fmt: skip
+                "selection.js", "clusters.js", "timeline.js", "accounts.js", "together.js", "history.js",
+                "review.js", "reviewui.js", "input.js", "main.js")  # fmt: skip
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 

@@ -10,7 +10,8 @@ Two parts (datamapplot's split between a small description and bulk arrays):
 
 The contract columns (``theme``, ``subcluster``, ``repost_group``, ``post_time``, ``repost_order``, ``repost_delay_s``,
 ``coordinated_group``: :mod:`clustering.schema`) and the ``hierarchy``, ``posts``, ``reposts`` and ``coordination``
-sections of ``metrics.json`` are described in docs/analysis-outputs.md.
+sections of ``metrics.json`` are described in docs/analysis-outputs.md; the history of a followed collection
+(``batch``, ``label_source``, ``metrics.json`` ``batches``, a cluster's ``new`` and ``reviewed``) in docs/follow.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ DICTIONARY_MAX_UNIQUE_FRACTION = 0.5
 # The cluster list shows this many exemplars (highest probability first); their thumbnails are placed first.
 EXEMPLARS_PER_CLUSTER = 5
 _MAX_KEYWORDS = 20
+# The history of a followed collection (docs/follow.md): the batch that added each row and how its label was set.
+BATCH_COLUMN = "batch"
+LABEL_SOURCE_COLUMN = "label_source"
+_HISTORY_COLUMNS = {"batch": BATCH_COLUMN, "label_source": LABEL_SOURCE_COLUMN}
 _UNIT_SECONDS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
@@ -123,11 +128,14 @@ def page_payload(table: pa.Table, metrics: dict, *, post: schema.PostColumns | N
     clusterings = _clusterings(table, metrics, arrays)
     label_columns = {lv["column"] for lv in levels} | {c["column"] for c in clusterings}
     header["palette"] = hex_colours(_most_clusters(table, label_columns))
+    header["history"] = _history(table, metrics, arrays)
+    history_columns = {c for key, c in _HISTORY_COLUMNS.items() if header["history"][key]}  # shown in their places
     passthrough = [
         name
         for name in names
         if name not in _OWN_COLUMNS
         and name not in label_columns
+        and name not in history_columns
         and not name.startswith(ALTERNATIVE_PREFIX)
         and not _is_binary(table.schema.field(name).type)
     ]
@@ -208,6 +216,8 @@ def _cluster_info(entry: dict) -> dict | None:
         "uncertain": bool(entry.get("uncertain")),
         "keywords": [_text(k, 100) for k in list(keywords)[:_MAX_KEYWORDS] if _text(k)],
         "mixed": [_text(k, 100) for k in list(entry.get("mixed_keywords") or [])[:_MAX_KEYWORDS] if _text(k)],
+        "new": entry.get("new") is True,  # appeared in the latest batch (docs/follow.md)
+        "reviewed": entry.get("reviewed") is True or entry.get("name_source") == "review",
     }
 
 
@@ -281,6 +291,65 @@ def _most_clusters(table: pa.Table, columns: set[str]) -> int:
     """Clusters of the view with the most: the palette the page needs (label k takes colour k)."""
     highest = [pc.max(table.column(c)).as_py() for c in columns if c in table.column_names]
     return max((int(h) + 1 for h in highest if h is not None), default=0)
+
+
+# ------------------------------------------------------------------------------------------------ history
+def _history(table: pa.Table, metrics: dict, arrays: dict) -> dict:
+    """The batch that added each row and how its label was set (docs/follow.md), when the table has them.
+
+    The header part: ``batch`` (an array key or None), ``latest`` (the largest batch), ``label_source`` (dictionary
+    codes and values, or None), ``batches`` (``metrics.json`` ``batches``) and ``input`` (``metrics.json`` ``input`` as
+    it is, a path or a list of them: a review's ``analysis.input``). A ``batch`` column that is not integer is left to
+    the passthrough columns.
+    """
+    out: dict[str, Any] = {
+        "batch": None,
+        "latest": 0,
+        "label_source": None,
+        "batches": _batches(metrics),
+        "input": _input(metrics.get("input")),
+    }
+    if BATCH_COLUMN in table.column_names and pa.types.is_integer(table.schema.field(BATCH_COLUMN).type):
+        batch = _labels(table, BATCH_COLUMN)
+        arrays["history/batch"] = numeric_array(batch)
+        out.update(batch="history/batch", latest=int(batch.max()) if batch.size else 0)
+    if LABEL_SOURCE_COLUMN in table.column_names:
+        array = table.column(LABEL_SOURCE_COLUMN).combine_chunks()
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            array = _as_text(array)
+        encoded = pc.dictionary_encode(array)
+        arrays["history/label_source"] = numeric_array(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+        arrays["history/label_source/dict"] = text_blob(encoded.dictionary)
+        out["label_source"] = {"codes": "history/label_source", "dict": "history/label_source/dict",
+                               "size": len(encoded.dictionary)}  # fmt: skip
+    return out
+
+
+def _batches(metrics: dict) -> list[dict]:
+    """``metrics.json`` ``batches``, oldest first: each batch's number, kind, date, rows and input, as the page shows
+    them (entries without an integer ``batch`` are left out)."""
+    out = []
+    for entry in metrics.get("batches") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("batch"), int) or isinstance(entry["batch"], bool):
+            continue
+        rows = entry.get("rows")
+        out.append(
+            {
+                "batch": entry["batch"],
+                "kind": _text(entry.get("kind")),
+                "created": _text(entry.get("created")),
+                "rows": rows if isinstance(rows, int) and not isinstance(rows, bool) else None,
+                "input": _input(entry.get("input")),
+            }
+        )
+    return out
+
+
+def _input(value: Any) -> Any:
+    """An ``input`` of ``metrics.json`` as it is: a path, or a list of them (an update reads several inputs)."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [_text(v, MAX_TEXT_CHARS) for v in value]
+    return _cell(value)
 
 
 # ------------------------------------------------------------------------------------------------ posts

@@ -10,7 +10,7 @@ function renderClusterList() {
   const max = shown.length ? shown[0].members.length : 1;
   const rows = shown.map((c) => ({ label: c.label, members: c.members, color: c.color, info: c.info }));
   if (S.scopedNoise.length) rows.push({ label: -1, members: S.scopedNoise, color: NOISE_RGB, info: null });
-  const drills = levelStep(S.k, 1) >= 0;
+  const drills = levelStep(S.k, 1) >= 0 && !reviewing(); // in review mode a click opens the cluster to rename it
   for (const r of rows) {
     const li = el('li');
     const b = el('button', 'cluster-item', null, { type: 'button', 'aria-pressed': S.focus === r.label });
@@ -22,7 +22,10 @@ function renderClusterList() {
     if (r.info && r.info.name) name.appendChild(el('span', 'cl-id', `#${r.label}`));
     name.title = clusterName(r.label);
     b.appendChild(name);
-    const size = el('span', 'cl-size', fmt.format(r.members.length));
+    const size = el('span', 'cl-size');
+    const badges = clusterBadges(r.info);
+    if (badges) size.appendChild(badges);
+    size.appendChild(el('span', 'cl-count', fmt.format(r.members.length)));
     if (drills && r.label >= 0) {
       const children = childCount(S.k, r.label);
       size.appendChild(el('span', 'drill', children === null ? '›' : `${children} ›`));
@@ -50,6 +53,11 @@ function renderClusterList() {
     }
     if (added) b.appendChild(thumbs);
     b.addEventListener('click', () => chooseCluster(r.label));
+    const pick = reviewPick(r.label);
+    if (pick) {
+      li.className = 'pickable';
+      li.appendChild(pick);
+    }
     li.appendChild(b);
     listEl.appendChild(li);
   }
@@ -67,7 +75,7 @@ function markFocus() {
 
 /** A click on a cluster: at a level with finer clusters, open them; otherwise focus the cluster. */
 function chooseCluster(label) {
-  if (label >= 0 && levelStep(S.k, 1) >= 0) drillInto(S.k, label);
+  if (label >= 0 && levelStep(S.k, 1) >= 0 && !reviewing()) drillInto(S.k, label);
   else focusCluster(label);
 }
 
@@ -98,16 +106,26 @@ function focusCluster(label) {
 
 // ------------------------------------------------------------------------------------------------ settings menu
 const select = $('clustering');
-VIEWS.forEach((v, k) => {
-  if (!v.setting) return;
+
+/** The menu entry of setting k: its clusters and noise share (a person's review changes the chosen one's). */
+function settingText(k) {
   const labels = labelsOf(k);
   let noise = 0;
   for (let i = 0; i < N; i++) if (labels[i] < 0) noise++;
-  const c = v.setting;
+  const c = VIEWS[k].setting;
   const summary = `${clusterCount(k)} clusters, ${N ? Math.round((100 * noise) / N) : 0} % noise`;
   // The star marks the chosen setting; its label already says "chosen: ...".
-  const opt = el('option', '', `${c.chosen ? '★ ' : ''}${summary} · ${c.label}`);
-  opt.title = c.label;
+  return `${c.chosen ? '★ ' : ''}${summary} · ${c.label}`;
+}
+
+function refreshSettingText() {
+  for (const opt of select.options) opt.textContent = settingText(Number(opt.value));
+}
+
+VIEWS.forEach((v, k) => {
+  if (!v.setting) return;
+  const opt = el('option', '', settingText(k));
+  opt.title = v.setting.label;
   opt.value = String(k);
   select.appendChild(opt);
 });

@@ -148,6 +148,7 @@ document.addEventListener('keydown', (e) => {
     else if (S.path.length) goUp(S.path.length - 1);
     else if (S.time) setTimeRange(null);
     else if (S.account >= 0) setAccount(-1);
+    else if (S.since >= 0) setSince(-1);
     else if (S.query) {
       search.value = '';
       runSearch();

@@ -35,6 +35,7 @@ function refreshView() {
   renderClusterList();
   applyFilters();
   updateStats();
+  updateReviewBar();
 }
 
 /** Number of clusters one level finer whose parent is `label` of view k (null when the level has no parent links). */

@@ -7,6 +7,8 @@ if (META.notice) {
   notice.title = META.notice;
   notice.hidden = false;
 }
+restoreReview(); // the review actions this browser kept for this analysis, replayed before anything is drawn
+refreshSettingText();
 computeClusters(S.k);
 renderLevels();
 renderCrumbs();
@@ -15,7 +17,9 @@ initTimeline();
 resize();
 applyFilters();
 updateStats();
-showOverview();
+if (RV.actions.length) setReviewing(true);
+else showOverview();
+updateReviewBar();
 new ResizeObserver(() => resize()).observe(mapEl);
 requestAnimationFrame(() => {
   frame();
@@ -42,6 +46,7 @@ window.explorer = Object.freeze({
       listed: S.clusters.filter((c) => c.inScope).length,
       noise: S.noise.length,
       selected: S.selection ? S.selection.length : 0,
+      new: LATEST_BATCH > 0 ? BATCH_COUNTS[LATEST_BATCH] : 0,
       withThumbnail: nWithThumb,
       embeddedThumbnails: nEmbedded,
     });
@@ -89,6 +94,18 @@ window.explorer = Object.freeze({
   /** The group of accounts whose posts are kept (coordinated_group), or null. */
   get together() {
     return S.together >= 0 ? S.together : null;
+  },
+  /** "New since": the batch whose posts (and later ones') are kept, or null. */
+  get since() {
+    return S.since >= 0 ? S.since : null;
+  },
+  /** Review mode is on. */
+  get reviewing() {
+    return RV.active;
+  },
+  /** The review as its export (review.json) holds it: a copy, with `created` now. */
+  get review() {
+    return JSON.parse(JSON.stringify(reviewDocument()));
   },
   get hovered() {
     return S.hover;

@@ -469,6 +469,21 @@ function drawOverlay() {
   }
 }
 
+const NEW_TAG_PX = 34;
+
+/** The "new" tag of a map label, `x` its left edge, `y` the label's middle. */
+function drawNewTag(x, y) {
+  octx.save();
+  octx.beginPath();
+  octx.roundRect(x, y - 6.5, NEW_TAG_PX - 4, 13, 6.5);
+  octx.fillStyle = '#edd050';
+  octx.fill();
+  octx.font = '700 9.5px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  octx.fillStyle = '#14161a';
+  octx.fillText('NEW', x + (NEW_TAG_PX - 4) / 2, y + 0.5);
+  octx.restore();
+}
+
 /** Screen pixels a cluster's points cover at the current zoom: its dots, or the disc of its spread if smaller. */
 function coveredPx(c) {
   const dot = pointPx();
@@ -495,7 +510,9 @@ function drawLabels() {
     if (covered < LABEL_VISIBLE_PX) continue;
     const name = c.info && c.info.name ? cut(c.info.name, LABEL_MAX_CHARS) : null;
     const text = name ? `${c.label} · ${name}${c.info.uncertain ? ' ?' : ''}` : String(c.label);
-    const w = octx.measureText(text).width + 12;
+    const isNew = !!(c.info && c.info.new); // appeared in the latest batch (history.js): a "new" tag in the label
+    const tw = octx.measureText(text).width;
+    const w = tw + 12 + (isNew ? NEW_TAG_PX : 0);
     // A cluster near the edge keeps its whole label in view: the label slides inwards, its centroid stays put.
     const lx = Math.min(Math.max(sx, w / 2 + 2), Math.max(w / 2 + 2, W - w / 2 - 2));
     const box = [lx - w / 2, sy - 9, lx + w / 2, sy + 9];
@@ -511,8 +528,9 @@ function drawLabels() {
     octx.strokeStyle = rgbCss(c.color);
     octx.stroke();
     octx.fillStyle = '#f2f4f7';
-    octx.fillText(text, lx, sy + 0.5);
-    S.labelled.push({ label: c.label, covered });
+    octx.fillText(text, lx - (isNew ? NEW_TAG_PX / 2 : 0), sy + 0.5);
+    if (isNew) drawNewTag(lx + w / 2 - NEW_TAG_PX - 2, sy);
+    S.labelled.push({ label: c.label, covered, new: isNew });
     if (placed.length >= maxLabels) break;
   }
 }

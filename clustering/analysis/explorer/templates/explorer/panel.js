@@ -175,9 +175,11 @@ function clusterAbout(label, k) {
     for (const word of info.keywords) kw.appendChild(el('span', '', word));
     box.appendChild(kw);
   }
-  const sources = { 'zero-shot': 'name from CLIP zero-shot labels', keywords: 'name from its keywords' };
+  const sources = { 'zero-shot': 'name from CLIP zero-shot labels', keywords: 'name from its keywords',
+    review: 'named by a person' }; // prettier-ignore
   const source = sources[info.name_source];
-  if (source) box.appendChild(el('div', 'muted', source));
+  if (source) box.appendChild(el('div', info.name_source === 'review' ? 'muted named-by-person' : 'muted', source));
+  if (info.new || info.reviewed) box.appendChild(clusterHistory(info));
   if (info.uncertain) box.appendChild(el('div', 'uncertain', 'Uncertain name: the runner-up label scored close.'));
   if (info.mixed && info.mixed.length) {
     box.appendChild(el('div', 'mixed', `Possibly mixed: its posts use ${info.mixed.join(', ')} apart, never together ` +
@@ -220,6 +222,8 @@ function pointChips(i) {
     b.addEventListener('click', () => selectPoints(members));
     chips.appendChild(b);
   }
+  const batch = batchChip(i);
+  if (batch) chips.appendChild(batch);
   if (TOGETHER_GROUPS && TOGETHER[i] >= 0) {
     const b = el('button', 'chip', `Posted together · group ${TOGETHER[i]}`, { type: 'button' });
     b.id = 'panel-together';
@@ -249,6 +253,8 @@ function showPoint(i, { pan = false } = {}) {
   idLine.id = 'panel-id';
   panelBody.appendChild(idLine);
   panelBody.appendChild(pointChips(i));
+  const source = labelSourceLine(i);
+  if (source) panelBody.appendChild(source);
 
   const url = urlOf(i);
   const href = safeHttpUrl(url);
@@ -316,6 +322,8 @@ function showCluster(label, k = S.k) {
     ]),
   );
   if (label >= 0) panelBody.appendChild(clusterAbout(label, k));
+  const review = reviewClusterSection(label, k);
+  if (review) panelBody.appendChild(review);
   const color = c ? c.color : label < 0 ? NOISE_RGB : null;
   panelBody.appendChild(sectionTitle('Gallery', color));
   const byProb = (a, b) => (prob(b) || 0) - (prob(a) || 0) || a - b;
@@ -351,6 +359,8 @@ function showSelection() {
   row.appendChild(exp);
   row.appendChild(clr);
   panelBody.appendChild(row);
+  const review = reviewSelectionSection();
+  if (review) panelBody.appendChild(review);
   panelBody.appendChild(breakdownChips(sel));
   const ordered = Array.from(sel).sort((a, b) => (prob(b) || 0) - (prob(a) || 0) || a - b);
   panelBody.appendChild(gallery(ordered));

@@ -73,6 +73,7 @@ const S = {
   time: null, // [first, last] timeline bin, inclusive
   account: -1, // an account code, or -1
   together: -1, // a group of accounts that posted together (coordinated_group), or -1
+  since: -1, // "New since": keep the posts of this batch and later (history.js), or -1
   matched: new Uint8Array(N),
   visible: new Uint8Array(N),
   nShown: 0,
@@ -109,10 +110,12 @@ function computeClusters(k) {
   const clusters = [...groups.entries()]
     .map(([label, members]) => ({ label, members, info: view.info.get(label) || null }))
     .sort((a, b) => b.members.length - a.members.length || a.label - b.label);
+  // A person's review (review.js) pins each cluster's colour, so a merge or split does not recolour the others.
+  const pinned = view.colorIndex || null;
   clusters.forEach((c, rank) => {
     c.members.sort(byProb);
     c.rank = rank;
-    c.color = paletteColor(rank);
+    c.color = paletteColor(pinned && pinned.has(c.label) ? pinned.get(c.label) : rank);
     let sx = 0;
     let sy = 0;
     let sp = 0;
@@ -170,13 +173,14 @@ function applyFilters() {
   const q = S.queryMask;
   const codes = S.account >= 0 ? ACCOUNT_COL.codes : null;
   const together = S.together >= 0 ? TOGETHER : null;
+  const since = S.since >= 0 ? BATCH : null;
   const bins = TL ? TL.bin : null;
   const [t0, t1] = S.time || [0, -1];
   if (TL) {
     TL.counts.fill(0);
     TL.all.fill(0);
   }
-  S.anyFilter = !!scope || focus !== null || !!q || !!S.selMask || !!codes || !!together || !!S.time;
+  S.anyFilter = !!scope || focus !== null || !!q || !!S.selMask || !!codes || !!together || !!since || !!S.time;
   let shown = 0;
   let drawn = 0;
   for (let i = 0; i < N; i++) {
@@ -189,7 +193,8 @@ function applyFilters() {
       (!q || q[i]) &&
       (!S.selMask || S.selMask[i]) &&
       (!codes || codes[i] === S.account) &&
-      (!together || together[i] === S.together)
+      (!together || together[i] === S.together) &&
+      (!since || since[i] >= S.since)
         ? 1
         : 0;
     if (bins && vis) {

@@ -71,7 +71,8 @@ function drawTimeline() {
   const w = r.width - TL_PAD.left - TL_PAD.right;
   const h = r.height - TL_PAD.top - TL_PAD.bottom;
   // With other filters on, the bars count what they keep (grey behind: every drawn point); else every drawn point.
-  const filtered = S.path.length > 0 || S.focus !== null || !!S.queryMask || !!S.selMask || S.account >= 0;
+  const filtered = S.path.length > 0 || S.focus !== null || !!S.queryMask || !!S.selMask || S.account >= 0 ||
+    S.since >= 0;
   let max = 1;
   for (let b = 0; b < TL.n; b++) max = Math.max(max, filtered ? TL.counts[b] : TL.all[b]);
   const bw = w / TL.n;
