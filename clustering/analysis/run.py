@@ -36,6 +36,7 @@ from clustering.analysis.posts.columns import Posts, read_posts
 from clustering.analysis.posts.describe import PostOptions, analyse_posts
 from clustering.analysis.report import plots
 from clustering.analysis.report.contents import report_data
+from clustering.analysis.report.follow_section import follow_sections
 from clustering.analysis.report.montages import draw_montages, plan_montages
 from clustering.analysis.report.render import render_report
 from clustering.analysis.report.timeline_figure import over_time_figure
@@ -108,6 +109,7 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
             timings=steps.so_far(),
             output=out.uri,
             explorer=bool(explorer_html),
+            sections=follow_sections(run),
         )
         rendered = render_report(shown)
         out.write_text(schema.REPORT_HTML, rendered.html)
