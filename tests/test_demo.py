@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     # a random-weight CLIP and say so, every time.
     offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-cache")}
     proc = subprocess.run(
-        [sys.executable, "-m", "clustering.devtools.demo", "--output", str(out), "--images", "40"],
+        [sys.executable, "-m", "clustering.devtools.demo", "--output", str(out), "--images", "60"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -66,7 +67,15 @@ def test_demo_runs_offline_and_ends_with_the_report_path(tmp_path):
     section = html.split("<h2>Posted together</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"within 60 seconds, {TOGETHER_IMAGES} times" in section
     assert all(account in section for account in TOGETHER_ACCOUNTS)
+    # The demo follows its sample: the latest posts by date come as a second batch and update the first analysis.
+    metrics = json.loads((analysis / "metrics.json").read_text())
+    assert [b["kind"] for b in metrics["batches"]] == ["analysis", "update"] and metrics["batches"][1]["rows"] >= 1
+    assert any(line.startswith("update: ") and "new rows" in line for line in lines)
+    assert "<h2>Since the previous analysis</h2>" in html
     assignments = pq.read_table(analysis / "assignments.parquet")
+    later = {row["post_id"] for row in pa_csv.read_csv(out / "urls-later.csv").to_pylist()}
+    batch_of = dict(zip(assignments[schema.ID].to_pylist(), assignments["batch"].to_pylist(), strict=True))
+    assert {batch_of[i] for i in later if i in batch_of} == {1} and set(batch_of.values()) == {0, 1}
     assert (pc.greater_equal(assignments[schema.REPOST_GROUP], 0).to_pylist()).count(True) == sum(
         groups["posts"].to_pylist()
     )

@@ -59,18 +59,26 @@ def pick_model(workdir: Path) -> str:
     return str(path)
 
 
-def write_url_table(sample_manifest: Path, base_url: str, dest: Path) -> int:
-    """The sample's URL table with real http:// URLs on the local server, plus a few known-bad rows."""
+# The demo follows its sample as it grows: the later posts (by date) arrive as a second batch, placed by an update.
+LATER_SHARE = 0.2
+
+
+def write_url_tables(sample_manifest: Path, base_url: str, dest: Path) -> tuple[Path, Path, int]:
+    """Two URL tables with real http:// URLs on the local server, split by post date: the earlier posts plus a few
+    known-bad rows (the first batch), and the latest :data:`LATER_SHARE` (the batch the update brings)."""
     with sample_manifest.open() as src:
-        rows = list(csv.DictReader(src))
+        rows = sorted(csv.DictReader(src), key=lambda row: (row.get("created_at") or "", row["post_id"]))
+    cut = len(rows) - round(LATER_SHARE * len(rows))
     bad = [{"post_id": f"bad-{i}", "url": route, "kind": "bad"} for i, route in enumerate(BAD_ROUTES)]
     fields = [f for f in rows[0] if f != "path"]
-    with dest.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows + bad:
-            writer.writerow({**row, "url": f"{base_url}/{row.get('path') or row['url']}"})
-    return len(rows) + len(bad)
+    tables = (dest / "urls.csv", dest / "urls-later.csv")
+    for table, batch in zip(tables, (rows[:cut] + bad, rows[cut:]), strict=True):
+        with table.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for row in batch:
+                writer.writerow({**row, "url": f"{base_url}/{row.get('path') or row['url']}"})
+    return *tables, len(rows) + len(bad)
 
 
 def run_demo(output: Path, *, n_images: int) -> int:
@@ -83,25 +91,26 @@ def run_demo(output: Path, *, n_images: int) -> int:
     output.mkdir(parents=True)
     sample = make_sample(output / "sample", n_images=n_images, seed=0, together=True)
     model = pick_model(output)
-    shards = output / "shards"
+    shards, later = output / "shards", output / "shards-later"
     with ImageServer(sample.outdir) as server:
-        n_rows = write_url_table(sample.manifest, server.base_url, output / "urls.csv")
-        print(f"demo: {n_rows} URLs served from {server.base_url}, model {model}", flush=True)
-        config = IngestConfig(
-            input=str(output / "urls.csv"),
-            output=str(shards),
-            model=model,
-            allow_private_networks=True,
-            rows_per_shard=100,
-            id_column="post_id",
-            read_timeout=5.0,
-            retries=1,
-        )
-        result = run_ingest(config)
-    for line in summary_lines(result):
-        print(line)
-    print(f"shards: {shards}")
-    return run_analysis_step(shards, output / "analysis")
+        first_urls, later_urls, n_rows = write_url_tables(sample.manifest, server.base_url, output)
+        print(f"demo: {n_rows} URLs served from {server.base_url}, model {model}; the latest "
+              f"{LATER_SHARE:.0%} of the posts by date come as a second batch", flush=True)  # fmt: skip
+        for urls, folder in ((first_urls, shards), (later_urls, later)):
+            config = IngestConfig(
+                input=str(urls),
+                output=str(folder),
+                model=model,
+                allow_private_networks=True,
+                rows_per_shard=100,
+                id_column="post_id",
+                read_timeout=5.0,
+                retries=1,
+            )
+            for line in summary_lines(run_ingest(config)):
+                print(line)
+            print(f"shards: {folder}")
+    return run_analysis_step(shards, later, output)
 
 
 def names_line(shards: Path) -> str | None:
@@ -116,18 +125,27 @@ def names_line(shards: Path) -> str | None:
     return None
 
 
-def run_analysis_step(shards: Path, outdir: Path) -> int:
+def run_analysis_step(shards: Path, later: Path, output: Path) -> int:
+    """Analyse the first batch, then update that analysis with the later posts (``docs/follow.md``)."""
     from clustering.analysis.options import AnalyzeConfig
     from clustering.analysis.run import run_analysis
 
     # Wider than the default grid for a few hundred images (5 to 20), so the sweep holds the coarser settings whose
     # clusters become the themes of the report's hierarchy.
-    config = AnalyzeConfig(input=str(shards), output=str(outdir), overwrite=True, min_cluster_sizes="5:80:5")
+    grid = "5:80:5"
+    first = run_analysis(
+        AnalyzeConfig(input=str(shards), output=str(output / "analysis-first"), min_cluster_sizes=grid)
+    )
+    print(f"first batch: {first.n_clusters} clusters; report: {Path(first.report_html).resolve()}")
+    config = AnalyzeConfig(input=str(later), output=str(output / "analysis"), update=str(output / "analysis-first"),
+                           min_cluster_sizes=grid)  # fmt: skip
     result = run_analysis(config)
+    update = next((note for note in result.notes if note.startswith("update of")), "")
+    print(f"update: {update.split(': ', 1)[-1]}")
     line = names_line(shards)
     if line:
         print(line)
-    print(f"explorer: {(outdir / 'explorer.html').resolve()}")
+    print(f"explorer: {(output / 'analysis' / 'explorer.html').resolve()}")
     print(f"report: {Path(result.report_html).resolve()}")
     return 0
 
