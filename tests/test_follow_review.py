@@ -83,3 +83,15 @@ def test_a_bad_review_file_is_one_line_naming_the_problem(tmp_path, document, me
     with pytest.raises(ConfigError, match=message) as caught:
         load_review(str(path))
     assert "\n" not in str(caught.value)
+
+
+def test_a_review_passed_again_changes_nothing_more(tmp_path):
+    path = review_file(tmp_path, [
+        {"kind": "merge", "clusters": [0, 2], "members": [members(0), members(2)], "name": "Crowds"},
+        {"kind": "split", "ids": ["r10", "r11"]},
+    ])  # fmt: skip
+    review = load_review(path)
+    once = apply_review(review, LABELS, IDS)
+    again = apply_review(review, once.labels, IDS)
+    assert again.labels.tolist() == once.labels.tolist() and again.names == once.names == {0: "Crowds"}
+    assert again.not_applied == [] and "already one" in again.applied[0]["sentence"]

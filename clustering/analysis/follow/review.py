@@ -176,8 +176,11 @@ class _State:
             self.skip(index, action, f"not every cluster to merge is still there ({detail})")
             return
         targets = list(dict.fromkeys(cluster for cluster, _ in found))
-        if len(targets) < 2:
-            self.skip(index, action, f"the clusters are already one (cluster {targets[0]})")
+        if len(targets) < 2:  # merged already (a review passed again to a later run)
+            if action.get("name"):
+                self.names[targets[0]] = action["name"].strip()
+            self.reviewed.add(targets[0])
+            self.done(index, action, f"the clusters are already one: cluster {targets[0]}")
             return
         keep = targets[0]
         self.labels[np.isin(self.labels, targets[1:])] = keep
