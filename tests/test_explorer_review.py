@@ -16,6 +16,7 @@ import pytest
 
 from clustering.analysis.explorer.build import build_explorer
 from clustering.analysis.explorer.payload import page_payload
+from clustering.analysis.follow.review import apply_review, load_review
 from tests.browser import open_page, open_point, wait_idle
 from tests.test_explorer import write_output_folder
 
@@ -200,6 +201,15 @@ def test_review_actions_through_the_page_export_exactly_as_shown(page, folder):
         "actions": expected,
     }
     assert log.page_errors == [] and log.console_errors == [] and log.network_requests() == []
+
+    # The round trip: the analysis applies the downloaded file to the same rows and gets the page's clusters and names.
+    done = apply_review(load_review(download.value.path()), folder["cluster"], ids)
+    assert done.not_applied == [] and len(done.applied) == 4
+    assert ((done.labels < 0) == (labels < 0)).all()
+    pairs = set(zip(done.labels[labels >= 0].tolist(), labels[labels >= 0].tolist(), strict=True))
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # the same groups, renumbered
+    page_of = dict(pairs)
+    assert {page_of[c]: name for c, name in done.names.items()} == {2: "Flags", 6: "Burning flags"}
 
 
 def test_undo_takes_back_the_last_action_and_a_reload_keeps_the_rest(page, folder):
