@@ -119,6 +119,31 @@ def test_an_update_of_an_update_reads_every_batch(split, tmp_path):
     assert len(metrics["input"]) == 3 and metrics["batches"][-1]["rows"] == 0
 
 
+def test_an_update_in_place_rewrites_its_own_folder(split, tmp_path):
+    import shutil
+
+    shutil.copytree(split.folder / "A", tmp_path / "A")
+    updated = analyse(input=str(split.folder / "second"), output=str(tmp_path / "A"), update=str(tmp_path / "A"))
+    assert updated.sort_index().equals(split.updated.sort_index())
+
+
+def test_an_update_whose_earlier_shards_are_gone_says_so(split, tmp_path):
+    import shutil
+
+    shutil.copytree(split.folder / "A", tmp_path / "A")
+    metrics = json.loads((tmp_path / "A" / "metrics.json").read_text())
+    (tmp_path / "A" / "metrics.json").write_text(json.dumps({**metrics, "input": str(tmp_path / "moved")}))
+    proc = subprocess.run([sys.executable, str(ROOT / "jobs" / "analyze.py"), "--input", str(split.folder / "second"),
+                           "--output", str(tmp_path / "U"), "--update", str(tmp_path / "A")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert (
+        proc.returncode == 2
+        and "the shards it analysed are gone" in proc.stderr
+        and str(tmp_path / "moved") in proc.stderr
+    )
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_update_options_that_cannot_work_are_one_line_and_exit_2(tmp_path):
     def run(*args):
         return subprocess.run(

@@ -18,7 +18,7 @@ import logging
 
 import pyarrow as pa
 
-from clustering import schema
+from clustering import io, schema
 from clustering.analysis import documents
 from clustering.analysis.cluster.cluster_points import cluster_points
 from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL
@@ -65,7 +65,8 @@ def run_analysis(config: AnalyzeConfig) -> AnalysisResult:
         return _explorer_only(config)
     steps = Steps()
     out = OutputFolder(config.output)
-    out.check(overwrite=config.overwrite)
+    in_place = bool(config.update) and absolute(config.update) == out.uri  # an update may rewrite its own folder
+    out.check(overwrite=config.overwrite or in_place)
     with single_threaded_blas():  # results independent of --threads (.threads)
         run = _compute(config, steps)
     out.prepare()
@@ -129,6 +130,12 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
     input_uri = absolute(config.input)
     if config.update:
         input_uri = [*previous.inputs, input_uri]
+        gone = [uri for uri in previous.inputs if not io.list_shards(uri)]
+        if gone:
+            raise InputError(
+                f"--update {previous.uri}: the shards it analysed are gone from {', '.join(gone)} (metrics.json input);"
+                " an update reads them again for the earlier images' embeddings"
+            )
     with steps.step("read"):
         data = read_ok_rows(input_uri, keep_duplicates=config.keep_duplicates)
         flags = {"text": config.text_column, "date": config.date_column, "account": config.account_column}
