@@ -7,8 +7,12 @@ threads and in this one at one thread, as at 20,000 points and more.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +96,20 @@ def test_tables_are_identical_at_one_and_two_threads(runs, name):
 def test_metrics_are_identical_at_one_and_two_threads_but_for_the_run_record(runs):
     one, two = (json.loads((runs[count] / "metrics.json").read_text()) for count in (1, 2))
     assert without_run_record(one) == without_run_record(two)
+
+
+def test_single_threaded_blas_reaches_scipys_own_openblas_in_a_fresh_process():
+    """scipy ships an OpenBLAS of its own, loaded only when scipy.linalg is first imported; imported inside the block,
+    it would run on every core there (found by bench/update.py's profile)."""
+    code = (
+        "import numpy\nfrom threadpoolctl import threadpool_info\n"
+        "from clustering.analysis.threads import single_threaded_blas\n"
+        "with single_threaded_blas():\n"
+        "    import scipy.linalg\n"
+        "    print(sorted((i['filepath'].rsplit('/', 1)[-1], i['num_threads']) for i in threadpool_info()"
+        " if i['user_api'] == 'blas'))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    libraries = ast.literal_eval(found.strip())
+    assert any("scipy" in name for name, _ in libraries) and all(threads == 1 for _, threads in libraries), libraries

@@ -36,6 +36,7 @@ def numba_threads(threads: int) -> int:
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """BLAS and LAPACK on one thread inside the block (OpenBLAS, MKL, BLIS, whichever numpy and scipy loaded)."""
+    import scipy.linalg  # noqa: F401  (scipy ships its own OpenBLAS: loaded first, so that the limit reaches it too)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
