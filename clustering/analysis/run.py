@@ -145,7 +145,8 @@ def _compute(config: AnalyzeConfig, steps: Steps) -> AnalysisRun:
         f"read: {data.n_rows:,} ok rows of {data.n_total:,} ({data.n_total - data.n_rows:,} failed) from "
         f"{data.n_shards} shard{'s' if data.n_shards != 1 else ''}, {data.embeddings.shape[1]}-D embeddings, "
         f"model {data.model}; {duplicates.n_unique:,} distinct images, {duplicates.n_copies:,} exact reposts; "
-        f"clustering {len(data.points):,} points{' (--keep-duplicates)' if config.keep_duplicates else ''} "
+        f"{'updating' if config.update else 'clustering'} {len(data.points):,} points"
+        f"{' (--keep-duplicates)' if config.keep_duplicates else ''} "
         f"({steps.last('read')})"
     )
 

@@ -20,7 +20,7 @@ from clustering import schema
 from clustering.analysis.cluster.cluster_points import cluster_points
 from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL, build_hierarchy
 from clustering.analysis.follow import history as hist
-from clustering.analysis.follow.assign import UNPLACED, place, typical_cohesion, unify
+from clustering.analysis.follow.assign import UNPLACED, cluster_shape, place, unify
 from clustering.analysis.follow.previous import PreviousAnalysis
 from clustering.analysis.options import AnalyzeConfig
 from clustering.analysis.outcome import _numbered_by_size, relabel_by_size
@@ -66,12 +66,14 @@ def update(previous: PreviousAnalysis, data: ShardData, config: AnalyzeConfig, s
     chosen_prev = previous.column(schema.CLUSTER, point_prev[old], -1).astype(np.int32)
     k_old = int(previous.column(schema.CLUSTER, np.arange(previous.assignments.num_rows), -1).max(initial=-1)) + 1
     with steps.step("assign"):
-        placement = place(X[new], X[old], chosen_prev, k=config.n_neighbors, seed=config.seed, threads=config.threads)
+        shape = cluster_shape(X[old], chosen_prev)
+        placement = place(X[new], X[old], shape, chosen_prev, k=config.n_neighbors, threads=config.threads)
     unplaced = new[placement.labels == UNPLACED]
-    log.info(f"assign: {len(new) - len(unplaced):,} of {len(new):,} new images placed by their neighbours; "
-             f"{len(unplaced):,} clustered among themselves ({steps.last('assign')})")  # fmt: skip
+    placed_n, noise_n = int((placement.labels >= 0).sum()), int((placement.labels == -1).sum())
+    log.info(f"assign: of {len(new):,} new images, {placed_n:,} placed in earlier clusters by their neighbours, "
+             f"{noise_n:,} noise, {len(unplaced):,} clustered among themselves ({steps.last('assign')})")  # fmt: skip
     fresh = _cluster_unplaced(X[unplaced], config, steps)
-    fresh = dataclasses.replace(fresh, labels=unify(X[unplaced], fresh.labels, typical_cohesion(X[old], chosen_prev)))
+    fresh = dataclasses.replace(fresh, labels=unify(X[unplaced], fresh.labels, shape.cohesion))
 
     point = _PointColumns.of(len(points))
     point.cluster[old] = chosen_prev
