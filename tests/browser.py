@@ -105,3 +105,16 @@ def open_point(page, row_id: str, i: int) -> None:
 def wait_idle(page, timeout_ms: int = 5000) -> None:
     """Wait until the explorer has no animation or frame pending."""
     page.wait_for_function("() => window.explorer.idle", timeout=timeout_ms)
+
+
+def lasso_rectangle(page, x0: float, y0: float, x1: float, y1: float) -> None:
+    """Shift + drag a rectangle with the mouse, as a person draws a lasso, and wait for the selection."""
+    page.keyboard.down("Shift")
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.wait_for_function("() => window.explorer.counts.selected > 0")
+

@@ -126,7 +126,8 @@ def test_assignments_follow_the_contract(analysis):
     assert {rung["column"] for rung in metrics["granularity"]} <= {"cluster", *alternatives}
     assert table.column_names[len(fixed) :] == [*level_columns, *alternatives, "repost_group", "post_time",
                                                 "repost_order", "repost_delay_s", "repost_variant",
-                                                "coordinated_group", "batch", "label_source", "post_text", "account"]  # fmt: skip
+                                                "coordinated_group", "batch", "label_source", "post_text",
+                                                "account"]  # fmt: skip
     types_ = {f.name: f.type for f in table.schema}
     assert types_["x"] == types_["y"] == types_["probability"] == types_["outlier_score"] == pa.float32()
     assert types_["cluster"] == pa.int32() and all(types_[c] == pa.int32() for c in alternatives)

@@ -49,3 +49,17 @@ def test_exact_duplicates_tie_towards_the_earlier_point():
 def test_rejects_k_out_of_range():
     with pytest.raises(ValueError, match=r"k must be in \[1, n=5\]"):
         exact_knn.cosine_neighbours(unit_rows(5, 4, seed=0), 6)
+
+
+def test_query_neighbours_are_the_exact_nearest_at_any_thread_count():
+    rng = np.random.default_rng(5)
+    reference = rng.standard_normal((1300, 24)).astype(np.float32)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    queries = reference[:700] + 0.1 * rng.standard_normal((700, 24)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    one = exact_knn.query_neighbours(queries, reference, 9, threads=1)
+    two = exact_knn.query_neighbours(queries, reference, 9, threads=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+    brute = np.argsort(-(queries.astype(np.float64) @ reference.T.astype(np.float64)), axis=1, kind="stable")[:, :9]
+    assert (one[0] == brute).mean() > 0.999
+    assert np.all(np.diff(one[1], axis=1) <= 0)  # most similar first

@@ -27,7 +27,7 @@ from clustering.analysis.explorer import thumbnails
 from clustering.analysis.explorer.build import ExplorerResult, build_explorer
 from clustering.analysis.explorer.page import SCRIPT_FILES, page_script, script_json
 from clustering.analysis.palette import cluster_palette
-from tests.browser import open_page, wait_idle
+from tests.browser import lasso_rectangle, open_page, wait_idle
 
 TOPICS = ("cats", "sunsets", "memes", "street food", "protest signs", "screenshots", "football", "vintage cars",
           "selfies", "flowers", "maps", "charts", "concert crowds", "beaches", "book covers", "dogs")  # fmt: skip
@@ -510,14 +510,7 @@ def test_lasso_selects_and_exports_csv(page, folder):
     everywhere = [page.evaluate("i => window.explorer.screenPosition(i)", i) for i in range(folder["n"])]
     inner = sum(1 for p in everywhere if p and x0 + 1 < p["x"] < x1 - 1 and y0 + 1 < p["y"] < y1 - 1)
     outer = sum(1 for p in everywhere if p and x0 - 1 <= p["x"] <= x1 + 1 and y0 - 1 <= p["y"] <= y1 + 1)
-    page.keyboard.down("Shift")
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
-        page.mouse.move(x, y, steps=4)
-    page.mouse.up()
-    page.keyboard.up("Shift")
-    page.wait_for_function("() => window.explorer.counts.selected > 0")
+    lasso_rectangle(page, x0, y0, x1, y1)
     selected = page.evaluate("window.explorer.counts.selected")
     assert len(members) <= inner <= selected <= outer
     assert page.evaluate("window.explorer.counts.shown") == selected

@@ -17,7 +17,7 @@ import pytest
 from clustering.analysis.explorer.build import build_explorer
 from clustering.analysis.explorer.payload import page_payload
 from clustering.analysis.follow.review import apply_review, load_review
-from tests.browser import open_page, open_point, wait_idle
+from tests.browser import lasso_rectangle, open_page, open_point, wait_idle
 from tests.test_explorer import write_output_folder
 
 N = 300
@@ -80,23 +80,11 @@ def _members(labels: np.ndarray, ids: list[str], label: int) -> list[str]:
     return sorted(ids[i] for i in np.flatnonzero(labels == label))[:1000]
 
 
-def _lasso(page, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Shift + drag a rectangle with the mouse, as a person draws a lasso."""
-    page.keyboard.down("Shift")
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
-        page.mouse.move(x, y, steps=4)
-    page.mouse.up()
-    page.keyboard.up("Shift")
-    page.wait_for_function(f"() => {E}.counts.selected > 0")
-
-
 def _lasso_around(page, rows) -> list[str]:
     """Lasso the screen box around `rows`; the ids the selection's gallery shows (every selected image)."""
     pts = [p for p in (page.evaluate(f"i => {E}.screenPosition(i)", int(i)) for i in rows) if p]
     xs, ys = [p["x"] for p in pts], [p["y"] for p in pts]
-    _lasso(page, min(xs) - 3, min(ys) - 3, max(xs) + 3, max(ys) + 3)
+    lasso_rectangle(page, min(xs) - 3, min(ys) - 3, max(xs) + 3, max(ys) + 3)
     selected = page.evaluate(f"{E}.counts.selected")
     assert 0 < selected <= 120, "the gallery shows every selected image"
     shown = page.locator("#panel-body .gallery button").evaluate_all("bs => bs.map(b => b.title)")

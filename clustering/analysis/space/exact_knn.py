@@ -16,6 +16,8 @@ the tiles, not the products. Ties keep the earlier point.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -50,29 +52,17 @@ def cosine_neighbours(unit: np.ndarray, k: int, *, threads: int = 1) -> tuple[np
         ``(n, k)`` float32 cosine distances ``1 - cos``, ascending, never below 0.
     """
     n = unit.shape[0]
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, n={n}], got {k}")
-    from threadpoolctl import threadpool_limits
-
     unit = np.ascontiguousarray(unit, dtype=np.float32)
-    indices = np.full((n, k), -1, dtype=np.int32)
-    similarities = np.full((n, k), -np.inf, dtype=np.float32)
-    rows = max(1, _BLOCK_BYTES // (4 * n) // _TILE) * _TILE  # whole tiles, so blocks never cut the grid
-    threads = numba_threads(threads)
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            for start in range(0, n, rows):
-                stop = min(n, start + rows)
-                # Each pair once: this block's rows against every later column, then the same products, transposed,
-                # for the later rows. Every row thus sees its columns in increasing order, as a full scan would.
-                block = _products(unit, start, stop, pool)
-                _merge(block, start, indices[start:stop], similarities[start:stop])
-                if stop < n:
-                    _merge_columns(block[:, stop - start :], start, indices[stop:], similarities[stop:])
-    finally:
-        numba.set_num_threads(before)
+    indices, similarities, rows = _buffers(n, n, k)
+    with _scan_threads(threads) as pool:
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            # Each pair once: this block's rows against every later column, then the same products, transposed,
+            # for the later rows. Every row thus sees its columns in increasing order, as a full scan would.
+            block = _products(unit, start, stop, pool)
+            _merge(block, start, indices[start:stop], similarities[start:stop])
+            if stop < n:
+                _merge_columns(block[:, stop - start :], start, indices[stop:], similarities[stop:])
     return indices, np.maximum(1.0 - similarities, 0.0)
 
 
@@ -83,37 +73,49 @@ def query_neighbours(
     first: ``(m, k)`` int32 indices and float32 cosine similarities. The same fixed tiles as
     :func:`cosine_neighbours`, so the result does not depend on the thread count."""
     m, n = queries.shape[0], reference.shape[0]
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, n={n}], got {k}")
-    from threadpoolctl import threadpool_limits
-
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     reference = np.ascontiguousarray(reference, dtype=np.float32)
-    indices = np.full((m, k), -1, dtype=np.int32)
-    similarities = np.full((m, k), -np.inf, dtype=np.float32)
+    indices, similarities, rows = _buffers(m, n, k)
+    with _scan_threads(threads) as pool:
+        for start in range(0, m, rows):
+            stop = min(m, start + rows)
+            block = np.empty((stop - start, n), dtype=np.float32)
+
+            def tile(corner: tuple[int, int], start=start, stop=stop, block=block) -> None:
+                row, column = corner
+                block[row - start : row - start + _TILE, column : column + _TILE] = (
+                    queries[row : min(row + _TILE, stop)] @ reference[column : column + _TILE].T
+                )
+
+            corners = [(row, column) for row in range(start, stop, _TILE) for column in range(0, n, _TILE)]
+            for _ in pool.map(tile, corners):
+                pass
+            _merge(block, 0, indices[start:stop], similarities[start:stop])
+    return indices, similarities
+
+
+def _buffers(m: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each row's top-k buffers, and the rows of a block: whole tiles, so blocks never cut the grid."""
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, n={n}], got {k}")
     rows = max(1, _BLOCK_BYTES // (4 * n) // _TILE) * _TILE
+    return np.full((m, k), -1, dtype=np.int32), np.full((m, k), -np.inf, dtype=np.float32), rows
+
+
+@contextlib.contextmanager
+def _scan_threads(threads: int) -> Iterator[ThreadPoolExecutor]:
+    """``threads`` numba threads for the scans and a pool of as many for the tiles, each tile on single-threaded
+    BLAS."""
+    from threadpoolctl import threadpool_limits
+
     threads = numba_threads(threads)
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            for start in range(0, m, rows):
-                stop = min(m, start + rows)
-                block = np.empty((stop - start, n), dtype=np.float32)
-
-                def tile(corner: tuple[int, int], start=start, stop=stop, block=block) -> None:
-                    row, column = corner
-                    block[row - start : row - start + _TILE, column : column + _TILE] = (
-                        queries[row : min(row + _TILE, stop)] @ reference[column : column + _TILE].T
-                    )
-
-                corners = [(row, column) for row in range(start, stop, _TILE) for column in range(0, n, _TILE)]
-                for _ in pool.map(tile, corners):
-                    pass
-                _merge(block, 0, indices[start:stop], similarities[start:stop])
+            yield pool
     finally:
         numba.set_num_threads(before)
-    return indices, similarities
 
 
 def _products(unit: np.ndarray, start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
