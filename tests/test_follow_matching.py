@@ -51,3 +51,13 @@ def test_fewer_clusters_than_before_renumber_a_matched_cluster_into_the_contiguo
     matching = match_clusters(previous, current)
     assert matching.relabel(current)[12:].tolist() == [0] * 4
     assert ("renumbered", 0, 3) in events(matching)
+
+
+def test_plurality_counts_each_row_and_breaks_ties_towards_the_smaller_label():
+    from clustering.analysis.follow.assign import UNPLACED, plurality
+
+    votes = np.array([[3, 3, -1, 5], [-2, -1, -1, -2], [4, 2, 4, 2], [-1, -1, -1, -1]])
+    winner, count = plurality(votes, low=UNPLACED)
+    assert winner.tolist() == [3, -2, 2, -1] and count.tolist() == [2, 2, 2, 4]
+    winner, count = plurality(votes, low=0)  # noise and unplaced not counted
+    assert winner.tolist() == [3, 0, 2, 0] and count.tolist() == [2, 0, 2, 0]

@@ -94,19 +94,25 @@ def place(new: np.ndarray, old: np.ndarray, shape: ClusterShape, old_labels: np.
     neighbours = np.take_along_axis(neighbours, positions, axis=1)
     similarities = np.take_along_axis(similarities, positions, axis=1)
     voter = np.where(neighbours < len(old), old_labels[np.minimum(neighbours, len(old) - 1)], UNPLACED)
-    labels = np.full(len(new), -1, dtype=np.int32)
-    share = np.zeros(len(new), dtype=np.float32)
-    for i, votes in enumerate(voter):
-        values, counts = np.unique(votes, return_counts=True)
-        best = int(np.argmax(counts))
-        winner, count = int(values[best]), int(counts[best])
-        if winner == UNPLACED:
-            labels[i] = UNPLACED
-        elif winner == -1 and count * 2 > k:
-            share[i] = count / k
-        elif count * 2 > k and float(new[i] @ shape.centroids[winner]) >= shape.thresholds[winner]:
-            labels[i], share[i] = winner, count / k
+    winner, count = plurality(voter, low=UNPLACED)
+    majority = count * 2 > k
+    fits = np.einsum("md,md->m", new, shape.centroids[np.maximum(winner, 0)]) >= shape.thresholds[np.maximum(winner, 0)]
+    placed = majority & (winner >= 0) & fits
+    labels = np.where(winner == UNPLACED, UNPLACED, np.where(placed, winner, -1)).astype(np.int32)
+    share = np.where(placed | (majority & (winner == -1)), count / k, 0.0).astype(np.float32)
     return Placement(labels, share, neighbours, similarities)
+
+
+def plurality(votes: np.ndarray, *, low: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``votes``, the most frequent label of those ``>= low`` (ties: the smallest) and its count; labels
+    below ``low`` are not counted, and a row with none gets ``low`` and 0."""
+    counted = votes >= low
+    width = int(votes.max(initial=low)) - low + 1
+    rows = np.broadcast_to(np.arange(len(votes))[:, None], votes.shape)[counted]
+    keys = rows * width + (votes[counted].astype(np.int64) - low)
+    counts = np.bincount(keys, minlength=len(votes) * width).reshape(len(votes), width)
+    best = np.argmax(counts, axis=1)
+    return (best + low).astype(np.int32), counts[np.arange(len(votes)), best]
 
 
 def unify(X: np.ndarray, labels: np.ndarray, cohesion: float) -> np.ndarray:

@@ -20,7 +20,7 @@ from clustering import schema
 from clustering.analysis.cluster.cluster_points import cluster_points
 from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL, build_hierarchy
 from clustering.analysis.follow import history as hist
-from clustering.analysis.follow.assign import UNPLACED, cluster_shape, place, unify
+from clustering.analysis.follow.assign import UNPLACED, cluster_shape, place, plurality, unify
 from clustering.analysis.follow.previous import PreviousAnalysis
 from clustering.analysis.options import AnalyzeConfig
 from clustering.analysis.outcome import _numbered_by_size, relabel_by_size
@@ -215,8 +215,11 @@ def _carry_column(previous: PreviousAnalysis, name: str, split: _Split) -> np.nd
     earlier = np.full(len(old) + len(new), -1, dtype=np.int32)
     earlier[: len(old)] = values[old]
     unplaced = placement.labels == UNPLACED
-    for i in np.flatnonzero(~unplaced):
-        values[new[i]] = _vote(earlier[placement.neighbours[i]]) if placement.labels[i] >= 0 else -1
+    placed = placement.labels >= 0
+    if placed.any():  # the earlier neighbours' most frequent clustered label (noise votes only when nothing else)
+        winner, count = plurality(earlier[placement.neighbours[placed]], low=0)
+        values[new[placed]] = np.where(count > 0, winner, -1)
+    values[new[~placed & ~unplaced]] = -1
     top = int(values.max(initial=-1)) + 1
     values[new[unplaced]] = np.where(fresh.labels >= 0, top + fresh.labels, -1)
     return values
