@@ -64,10 +64,12 @@ def run_entrypoint(prog: str, job: Callable[[], Iterable[str]], *, on_interrupt:
 
 
 @contextlib.contextmanager
-def log_to_file(path: str) -> Iterator[None]:
+def log_to_file(path: str) -> Iterator[Callable[[], None]]:
     """Send INFO records (ours and Ray's) to ``path`` and keep only warnings and errors on the console meanwhile.
 
-    Progress bars and the summary lines are printed, not logged, so they stay on the console.
+    Progress bars and the summary lines are printed, not logged, so they stay on the console. Yields a function to
+    call once a library that sets up its own console logger on import (Ray Data does) has been imported meanwhile:
+    that logger then writes to ``path`` too, and its console handler keeps to warnings like the others.
     """
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
@@ -75,15 +77,22 @@ def log_to_file(path: str) -> Iterator[None]:
     loggers = [logging.getLogger(), *(logging.getLogger(name) for name in SELF_PRINTING_LOGGERS)]
     root = loggers[0]
     saved_level = root.level
-    saved_handlers = {h: h.level for lg in loggers for h in lg.handlers if _is_console(h)}
+    saved_handlers: dict[logging.Handler, int] = {}
     root.setLevel(min(saved_level or logging.WARNING, logging.INFO))
-    for console in saved_handlers:
-        console.setLevel(max(console.level, logging.WARNING))
-        console.addFilter(_console_worthy)
-    for lg in loggers:
-        lg.addHandler(handler)
+
+    def adopt() -> None:
+        for lg in loggers:
+            if handler not in lg.handlers:  # Ray Data's set-up replaces the handlers of its logger
+                lg.addHandler(handler)
+            for console in lg.handlers:
+                if _is_console(console) and console not in saved_handlers:
+                    saved_handlers[console] = console.level
+                    console.setLevel(max(console.level, logging.WARNING))
+                    console.addFilter(_console_worthy)
+
+    adopt()
     try:
-        yield
+        yield adopt
     finally:
         for lg in loggers:
             lg.removeHandler(handler)

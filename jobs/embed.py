@@ -13,12 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from clustering.cli import run_entrypoint
 from clustering.config import IngestConfig, parse_args
-from clustering.ingest.job import run_ingest, summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
     def job() -> list[str]:
         config = parse_args(IngestConfig, argv, prog="jobs/embed.py", description=__doc__)
+        # Imported once the options are read: the job then starts Ray before it imports Ray Data (see run_ingest).
+        from clustering.ingest.job import run_ingest, summary_lines
+
         return summary_lines(run_ingest(config))
 
     return run_entrypoint("embed.py", job)

@@ -1,30 +1,35 @@
 """The ingest job on Ray Data: read → fetch+decode → embed → Parquet, resumable, every row once with a status.
 
-The job starts Ray (or attaches to its cluster), reads its input and loads the model's configuration side by side,
-then hands one Ray Data pipeline to Ray: ``ReadUrlTable`` (:mod:`clustering.ingest.source`) → ``embed_images``
-(:mod:`clustering.ingest.dataset`) → ``Write`` (Parquet, with Ray Data's checkpoint so a rerun skips the ids already
-written). Ray Data schedules, streams, backs off, retries lost work and scales the actor pools with the cluster; the
-driver holds no rows. When the write ends, the folder's statistics are computed from the files and the run checks
-that every input row is there exactly once.
+The job starts Ray (or attaches to its cluster) first; while Ray's processes start, the driver reads its input and the
+model's configuration and imports Ray Data and the stages. Then it hands one Ray Data pipeline to Ray:
+``ReadUrlTable`` (:mod:`clustering.ingest.source`) → ``embed_images`` (:mod:`clustering.ingest.dataset`) → ``Write``
+(Parquet, with Ray Data's checkpoint so a rerun skips the ids already written). Ray Data schedules, streams, backs
+off, retries lost work and scales the actor pools with the cluster; the driver holds no rows. When the write ends, the
+folder's statistics are computed from the files and the run checks that every input row is there exactly once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from clustering import __version__, cli, io, schema
 from clustering.config import ConfigError, IngestConfig, to_dict
-from clustering.ingest import write
-from clustering.ingest.clip_embedder import ModelInfo, model_info, preprocess_dict
-from clustering.ingest.read import InputScan, InputSource, open_input
+from clustering.ingest import console, write
+
+if TYPE_CHECKING:
+    from clustering.ingest.clip_embedder import ModelInfo
+    from clustering.ingest.read import InputScan, InputSource
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,8 @@ def check_shared_output(config: IngestConfig, nodes: int) -> None:
 
 
 def shard_metadata(config: IngestConfig, info: ModelInfo) -> dict:
+    from clustering.ingest.clip_embedder import preprocess_dict
+
     return {
         "model": info.model,
         "model_name_or_path": info.name_or_path,
@@ -88,6 +95,8 @@ def shard_metadata(config: IngestConfig, info: ModelInfo) -> dict:
 
 def load_model_info(model: str) -> ModelInfo:
     """The model's dimension and preprocessing, or one line saying why ``model`` is not a usable CLIP checkpoint."""
+    from clustering.ingest.clip_embedder import model_info
+
     try:
         return model_info(model)
     except (OSError, ValueError) as exc:  # missing files, no network, or a config that is not CLIP's
@@ -99,12 +108,13 @@ def run_ingest(config: IngestConfig) -> IngestResult:
     """Run the whole ingest job described by ``config``; safe to rerun (rows already written are skipped).
 
     INFO logs go to ``_ingest.log`` in the output folder (written when the run ends); the console keeps warnings,
-    one progress bar and the summary the entrypoint prints.
+    one progress bar and the summary the entrypoint prints (Ray's known driver note included: see
+    :mod:`clustering.ingest.console`).
     """
     write.check_output_target(config.output, overwrite=config.overwrite)
-    with _log_file() as log_path:
+    with _log_file() as (log_path, adopt_loggers):
         try:
-            return _run(config)
+            return _run(config, adopt_loggers)
         finally:  # a failed run's log is the one worth reading
             _store_log(config.output, log_path)
 
@@ -118,6 +128,8 @@ class _Prepared:
 
 def _prepare(config: IngestConfig, pool: ThreadPoolExecutor) -> _Prepared:
     """Read the input and the model's configuration; every user error surfaces here, the input's first."""
+    from clustering.ingest.read import open_input
+
     source = open_input(config.input, url_column=config.url_column, id_column=config.id_column, limit=config.limit)
     info = pool.submit(load_model_info, config.model)
     log.info("input: %s (url column %r, passthrough %s)", config.input, source.url_column, list(source.passthrough))
@@ -126,14 +138,29 @@ def _prepare(config: IngestConfig, pool: ThreadPoolExecutor) -> _Prepared:
     return _Prepared(source, scan, info.result())
 
 
-def _run(config: IngestConfig) -> IngestResult:
+def _import_stages() -> None:
+    """Import what the pipeline is built from: Ray Data (most of a second) and the stages."""
+    for module in ("ray.data", "ray.data.checkpoint", "clustering.ingest.dataset", "clustering.ingest.source"):
+        importlib.import_module(module)
+
+
+def _run(config: IngestConfig, adopt_loggers: Callable[[], None]) -> IngestResult:
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-start") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ingest-start") as pool:
+        # Ray starts first, in the main thread (the processes a local runtime starts die with the thread that started
+        # them); its processes take seconds to come up, and the driver reads the input and the model's configuration
+        # and imports Ray Data and the stages meanwhile.
+        imported = pool.submit(_import_stages)
         prepared_future = pool.submit(_prepare, config, pool)
-        # Ray starts in the main thread, side by side with the input and the model: the processes a local runtime
-        # starts die with the thread that started them.
         ray = connect_ray(config)
+        imported.result()
+        adopt_loggers()  # Ray Data set up its console logger on import
         prepared = prepared_future.result()
+    with console.ray_notes_to_log(log):
+        return _run_pipeline(config, ray, prepared, started)
+
+
+def _run_pipeline(config: IngestConfig, ray, prepared: _Prepared, started: float) -> IngestResult:
     meta = shard_metadata(config, prepared.info)
     plan = write.plan_output(
         config.output,
@@ -215,14 +242,15 @@ def _to_output_schema(batch: pa.Table, output_schema: pa.Schema) -> pa.Table:
 
 @contextlib.contextmanager
 def _log_file():
-    """A local temporary file for the run's log, until it can join the output (see :func:`_store_log`)."""
+    """A local temporary file for the run's log, until it can join the output (see :func:`_store_log`); yields its path
+    and the function that redirects Ray Data's logger too once Ray Data is imported."""
     handle, path = tempfile.mkstemp(prefix="clipcluster-ingest-", suffix=".log")
     os.close(handle)
-    # Importing Ray installs its console handler, and Ray Data its own logger's: the log file must redirect both.
-    import ray.data  # noqa: F401
+    # Importing Ray installs its console handler: the log file redirects it (Ray Data's follows after its import).
+    import ray  # noqa: F401
 
-    with cli.log_to_file(path):
-        yield path
+    with cli.log_to_file(path) as adopt_loggers:
+        yield path, adopt_loggers
 
 
 def _store_log(output: str, log_path: str) -> None:

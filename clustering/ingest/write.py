@@ -11,6 +11,7 @@ rows are tested without a cluster.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import posixpath
@@ -22,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from ray.data.datasource import FilenameProvider
 
 from clustering import __version__, io, schema
 from clustering.config import ConfigError
@@ -47,15 +47,31 @@ TOP_ERRORS = 10
 IDENTITY = ("layout", "fingerprint", "model", "dim")
 
 
-class PartNames(FilenameProvider):
-    """``part-<write>_<task>-<i>.parquet``: the prefix the readers of this project (and Spark's conventions) expect.
+def __getattr__(name: str):
+    # ``PartNames`` is built on first use: the job reads this module before Ray starts, and importing Ray Data takes
+    # most of a second then.
+    if name == "PartNames":
+        return _part_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Deterministic for a write and a task, as Ray Data's checkpointing requires; a new run writes under a new write id,
-    so files of different runs never collide.
-    """
 
-    def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
-        return f"{io.SHARD_GLOB_PREFIX}{write_uuid}_{task_index:06d}{io.SHARD_SUFFIX}"
+@functools.cache
+def _part_names() -> type:
+    from ray.data.datasource import FilenameProvider
+
+    class PartNames(FilenameProvider):
+        """``part-<write>_<task>-<i>.parquet``: the prefix the readers of this project (and Spark's conventions)
+        expect.
+
+        Deterministic for a write and a task, as Ray Data's checkpointing requires; a new run writes under a new write
+        id, so files of different runs never collide.
+        """
+
+        def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
+            return f"{io.SHARD_GLOB_PREFIX}{write_uuid}_{task_index:06d}{io.SHARD_SUFFIX}"
+
+    PartNames.__module__, PartNames.__qualname__ = __name__, "PartNames"  # pickled by name, like a top-level class
+    return PartNames
 
 
 # --- identity and resume ---------------------------------------------------------------------------------------------
