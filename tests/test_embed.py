@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from clustering.config import PreprocessSpec
-from clustering.ingest.clip_embedder import ClipEmbedder, embed_batch, model_info, preprocess_dict
+from clustering.ingest.clip_embedder import (
+    LOAD_NICENESS,
+    ClipEmbedder,
+    _at_lowest_priority,
+    embed_batch,
+    model_info,
+    preprocess_dict,
+)
 from clustering.schema import PIXELS
 
 
@@ -91,3 +102,19 @@ def test_a_model_failure_becomes_embed_error_rows(embedder, monkeypatch):
     assert out["status"].to_pylist() == ["embed_error"]
     assert "weights on fire" in out["error"][0].as_py()
     assert out["embedding"].to_pylist() == [None]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread has a priority of its own on Linux")
+def test_the_model_loads_at_the_lowest_cpu_priority_and_the_actor_keeps_its_own():
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = priority()
+    assert _at_lowest_priority(priority) == LOAD_NICENESS == 19  # the load yields the CPUs to the first fetches
+    assert priority() == before  # the embedder's own thread, and the forward passes it starts, keep theirs
+
+    def broken() -> None:
+        raise OSError("no such checkpoint")
+
+    with pytest.raises(OSError, match="no such checkpoint"):  # a failed load fails the actor's construction
+        _at_lowest_priority(broken)

@@ -6,9 +6,12 @@ rescales, normalises, runs the vision tower and L2-normalises. Rows that failed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +27,9 @@ from clustering.ingest.decode import preprocess_spec_from_processor
 from clustering.schema import Status
 
 log = logging.getLogger(__name__)
+
+# Niceness of the thread that loads the model: the lowest priority there is.
+LOAD_NICENESS = 19
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,10 @@ def normalise_pixels(pixels: np.ndarray, spec: PreprocessSpec):
 class ClipEmbedder:
     """Callable class (one per Ray embed actor): loads CLIP once in ``__init__`` and embeds batches of crops.
 
+    The model loads in a thread of the lowest CPU priority (Linux): when a job starts, this actor's import of torch
+    and the weights want the same CPUs as the first downloads, which come first (the first batch reaches this actor
+    only after them). Where CPUs are idle, as on a GPU node, the load runs at full speed all the same.
+
     Parameters
     ----------
     model : str
@@ -135,18 +145,9 @@ class ClipEmbedder:
     """
 
     def __init__(self, *, model: str, preprocess: dict, batch_size: int = 64, device: str | None = None) -> None:
-        import torch
-        import transformers
-        from transformers import CLIPModel
-
-        # One per actor: their weight-loading bars would interleave with the job's progress bar on the console.
-        transformers.utils.logging.disable_progress_bar()
         self.spec = PreprocessSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()})
-        self.device = pick_device(device)
-        # fp16 halves memory and doubles throughput on GPUs; CPUs get fp32 (fp16 matmuls are slow or missing there).
-        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-        self.model = CLIPModel.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
         self.batch_size = batch_size
+        self.device, self.dtype, self.model = _at_lowest_priority(_load_model, model, device)
         log.info("embedder ready: %s on %s (%s)", model, self.device, self.dtype)
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
@@ -185,6 +186,43 @@ class ClipEmbedder:
         describe = f"{batch.num_rows} rows, first image sha256 {images[0] if images else None}"
         with attempts.attempt("embed", attempts.batch_key([batch.num_rows, *images]), describe=describe):
             return embed_batch(batch, self)
+
+
+def _load_model(model: str, device: str | None):
+    """``(device, dtype, CLIPModel)`` of ``model``, in eval mode on its device."""
+    import torch
+    import transformers
+    from transformers import CLIPModel
+
+    # One per actor: their weight-loading bars would interleave with the job's progress bar on the console.
+    transformers.utils.logging.disable_progress_bar()
+    device = pick_device(device)
+    # fp16 halves memory and doubles throughput on GPUs; CPUs get fp32 (fp16 matmuls are slow or missing there).
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    return device, dtype, CLIPModel.from_pretrained(model, dtype=dtype).to(device).eval()
+
+
+def _at_lowest_priority(function, *args):
+    """``function(*args)``, run in a thread of the lowest CPU priority (Linux, where each thread has a priority of its
+    own; elsewhere at the caller's); the calling thread waits and keeps its priority, and so do the threads it starts
+    later (torch's forward passes)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICENESS)
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="load-model")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def embed_batch(batch: pa.Table, embedder: ClipEmbedder) -> pa.Table:
