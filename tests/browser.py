@@ -117,4 +117,3 @@ def lasso_rectangle(page, x0: float, y0: float, x1: float, y1: float) -> None:
     page.mouse.up()
     page.keyboard.up("Shift")
     page.wait_for_function("() => window.explorer.counts.selected > 0")
-
