@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from clustering.analysis.space.exact_knn import query_neighbours
 
@@ -123,18 +124,9 @@ def unify(X: np.ndarray, labels: np.ndarray, cohesion: float) -> np.ndarray:
     if not (labels >= 0).any() or not np.isfinite(cohesion):
         return labels
     centroids = cluster_shape(X, labels).centroids
-    k = len(centroids)
-    parent = list(range(k))
-
-    def root(c: int) -> int:
-        while parent[c] != c:
-            c = parent[c]
-        return c
-
-    for a, b in np.argwhere(np.triu(centroids @ centroids.T >= cohesion, 1)):
-        parent[max(root(a), root(b))] = min(root(a), root(b))
-    roots = np.array([root(c) for c in range(k)])
-    labels = np.where(labels >= 0, np.unique(roots, return_inverse=True)[1][np.maximum(labels, 0)], -1)
+    close = sp.csr_matrix(np.triu(centroids @ centroids.T >= cohesion, 1))
+    _, component = connected_components(close, directed=False)  # numbered by their smallest cluster
+    labels = np.where(labels >= 0, component[np.maximum(labels, 0)], -1)
     shape = cluster_shape(X, labels)
     noise = np.flatnonzero(labels < 0)
     if len(noise):

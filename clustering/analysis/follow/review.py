@@ -158,13 +158,18 @@ class _State:
     def skip(self, index: int, action: dict, reason: str) -> None:
         self.not_applied.append({"action": index + 1, "kind": action["kind"], "reason": reason})
 
+    def own(self, cluster: int, action: dict) -> None:
+        """``cluster`` is a person's now, under the action's name when it gives one."""
+        if action.get("name"):
+            self.names[cluster] = action["name"].strip()
+        self.reviewed.add(cluster)
+
     def rename(self, index: int, action: dict) -> None:
         cluster, where = find_cluster(self.rows(action["members"]), self.labels)
         if cluster is None:
             self.skip(index, action, f"cluster {action.get('cluster')} of the review is gone: {where}")
             return
-        self.names[cluster] = action["name"].strip()
-        self.reviewed.add(cluster)
+        self.own(cluster, action)
         self.done(index, action, f"cluster {cluster} named {action['name'].strip()!r} by a person")
 
     def merge(self, index: int, action: dict) -> None:
@@ -177,16 +182,12 @@ class _State:
             return
         targets = list(dict.fromkeys(cluster for cluster, _ in found))
         if len(targets) < 2:  # merged already (a review passed again to a later run)
-            if action.get("name"):
-                self.names[targets[0]] = action["name"].strip()
-            self.reviewed.add(targets[0])
+            self.own(targets[0], action)
             self.done(index, action, f"the clusters are already one: cluster {targets[0]}")
             return
         keep = targets[0]
         self.labels[np.isin(self.labels, targets[1:])] = keep
-        if action.get("name"):
-            self.names[keep] = action["name"].strip()
-        self.reviewed.add(keep)
+        self.own(keep, action)
         kept = self._compact(keep)
         self.done(index, action, f"clusters {', '.join(map(str, targets))} merged into cluster {kept}")
 
@@ -197,16 +198,12 @@ class _State:
             return
         held = np.unique(self.labels[rows])
         if len(held) == 1 and held[0] >= 0 and (self.labels == held[0]).sum() == len(rows):
-            self.reviewed.add(int(held[0]))
-            if action.get("name"):
-                self.names[int(held[0])] = action["name"].strip()
+            self.own(int(held[0]), action)
             self.done(index, action, f"its {len(rows)} rows are already cluster {int(held[0])}")
             return
         new = int(self.labels.max()) + 1 if (self.labels >= 0).any() else 0
         self.labels[rows] = new
-        if action.get("name"):
-            self.names[new] = action["name"].strip()
-        self.reviewed.add(new)
+        self.own(new, action)
         kept = self._compact(new)
         self.done(index, action, f"{len(rows)} rows made a new cluster {kept}")
 

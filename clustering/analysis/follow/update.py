@@ -18,12 +18,12 @@ import pyarrow as pa
 
 from clustering import schema
 from clustering.analysis.cluster.cluster_points import cluster_points
-from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL, build_hierarchy
+from clustering.analysis.cluster.hierarchy import CHOSEN_LEVEL, Hierarchy, Level
 from clustering.analysis.follow import history as hist
 from clustering.analysis.follow.assign import UNPLACED, cluster_shape, place, plurality, unify
 from clustering.analysis.follow.previous import PreviousAnalysis
 from clustering.analysis.options import AnalyzeConfig
-from clustering.analysis.outcome import _numbered_by_size, relabel_by_size
+from clustering.analysis.outcome import relabel_by_size, with_labels
 from clustering.analysis.run_data import Clustering, Outcome
 from clustering.analysis.shards import ShardData
 from clustering.analysis.space.knn_graph import KnnGraph, unit_rows
@@ -186,15 +186,6 @@ def _beside(coords: np.ndarray, old_coords: np.ndarray) -> np.ndarray:
     return (origin + (coords - own_low) * scale).astype(np.float32)
 
 
-def _vote(labels: np.ndarray) -> int:
-    """The most frequent label among clustered ones (ties: the smaller), -1 when none is clustered."""
-    labels = labels[labels >= 0]
-    if not len(labels):
-        return -1
-    values, counts = np.unique(labels, return_counts=True)
-    return int(values[np.argmax(counts)])
-
-
 @dataclasses.dataclass(frozen=True)
 class _Split:
     """The images of an update: the earlier ones (with their row in the earlier analysis), the new, where they went."""
@@ -226,15 +217,16 @@ def _carry_column(previous: PreviousAnalysis, name: str, split: _Split) -> np.nd
 
 
 def _themes_of_clusters(cluster: np.ndarray, theme: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """A placed image's theme is its cluster's (themes hold whole clusters), from the earlier images."""
+    """A placed image's theme is its cluster's (themes hold whole clusters): the theme most of the cluster's earlier
+    images hold (ties: the smaller)."""
     member = old[(cluster[old] >= 0) & (theme[old] >= 0)]
-    mapping = {}
-    for c in np.unique(cluster[member]):
-        mapping[int(c)] = _vote(theme[member[cluster[member] == c]])
+    width = int(theme.max(initial=0)) + 1
+    k = int(cluster.max(initial=-1)) + 1
+    counts = np.bincount(cluster[member] * width + theme[member], minlength=k * width).reshape(k, width)
     out = theme.copy()
-    for p in new:
-        if cluster[p] in mapping:
-            out[p] = mapping[int(cluster[p])]
+    known = new[cluster[new] >= 0]
+    known = known[counts[cluster[known]].sum(axis=1) > 0]
+    out[known] = np.argmax(counts[cluster[known]], axis=1)
     return out
 
 
@@ -249,41 +241,39 @@ def _row_history(previous, prev_row, point_of_row, *, fresh_points) -> np.ndarra
 
 
 def _outcome(previous: PreviousAnalysis, data: ShardData, point: _PointColumns, columns: dict) -> Outcome:
-    """The row-level outcome: every column spread from the images to their rows."""
+    """The row-level outcome: every column spread from the images to their rows, the levels nested around the
+    chosen labels by :func:`~clustering.analysis.outcome.with_labels`, as a reviewed or renumbered run's are."""
     rows = data.point_of_row
     labels = point.cluster[rows]
     levels = [(name, column) for name, column in (("themes", schema.THEME), (CHOSEN_LEVEL, schema.CLUSTER),
                                                   ("subclusters", schema.SUBCLUSTER)) if column in columns or
               column == schema.CLUSTER]  # fmt: skip
-    arrays = [labels if column == schema.CLUSTER else columns[column][rows] for _, column in levels]
-    names = [name for name, _ in levels]
-    tree = build_hierarchy(arrays, names=names, chosen=names.index(CHOSEN_LEVEL))
-    tree = _numbered_by_size(tree) if labels.size and labels.max() >= 0 else tree
-    metrics = previous.metrics
-    n = len(labels)
-    probabilities = point.probability[rows]
-    order = np.lexsort((np.arange(n), -probabilities.astype(float), labels, labels < 0)) if n else np.arange(n)
-    k = int(labels.max(initial=-1)) + 1
-    duplicates = data.duplicates
-    return Outcome(
+    raw = Hierarchy(
+        tuple(Level(name, labels if column == schema.CLUSTER else columns[column][rows], np.zeros(0, np.int32))
+              for name, column in levels),
+        [name for name, _ in levels].index(CHOSEN_LEVEL),
+    )  # fmt: skip
+    metrics, duplicates = previous.metrics, data.duplicates
+    carried = Outcome(
         labels=labels.astype(np.int32),
-        probabilities=probabilities,
+        probabilities=point.probability[rows],
         outlier_scores=point.outlier[rows],
         coords=point.coords[rows],
-        persistence=np.full(k, np.nan),
+        persistence=np.zeros(0),
         alternatives=list(metrics.get("alternatives") or []),
         alternative_labels={name: values[rows] for name, values in columns.items() if name.startswith("cluster_mcs")},
-        order=order,
+        order=np.arange(len(labels)),
         is_copy=duplicates.is_copy,
         group_size=np.bincount(duplicates.inverse, minlength=duplicates.n_unique)[duplicates.inverse],
-        hierarchy=tree,
+        hierarchy=raw,
         chosen_row=metrics.get("chosen"),
         selection_info=metrics.get("selection"),
         runner_up_rows=list(metrics.get("runner_ups") or []),
         granularity=list(metrics.get("granularity") or []),
-        n_clusters=k,
-        noise_fraction=float((labels < 0).mean()) if n else float("nan"),
+        n_clusters=0,
+        noise_fraction=float("nan"),
     )
+    return with_labels(carried, labels, persistence=np.full(int(labels.max(initial=-1)) + 1, np.nan))
 
 
 def _extended_graph(previous: PreviousAnalysis, data: ShardData, placement, reference: np.ndarray) -> KnnGraph | None:
